@@ -1,0 +1,45 @@
+"""Builtin providers: ``builtin: reference`` entries are served by an in-process
+:class:`~conformance.reference.server.ReferenceServer` on 127.0.0.1 (random free port, random
+key), started on first use and stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import replace
+
+from conformance.config import ProviderConfig
+from conformance.reference.server import ReferenceServer
+
+
+class Builtins:
+    """Starts the servers builtin providers need and resolves their base URLs and keys."""
+
+    def __init__(self) -> None:
+        self._server: ReferenceServer | None = None
+
+    def resolve(self, providers: Sequence[ProviderConfig]) -> list[ProviderConfig]:
+        out = []
+        for provider in providers:
+            if provider.builtin == "reference" and not provider.skip_reason:
+                server = self._reference()
+                key = server.api_key or ""
+                provider = replace(
+                    provider,
+                    base_url=server.variant_url(provider.faults, provider.latency_ms),
+                    api_key=key,
+                    secrets=(*provider.secrets, key),
+                )
+            out.append(provider)
+        return out
+
+    def _reference(self) -> ReferenceServer:
+        if self._server is None:
+            self._server = ReferenceServer(api_key="sk-ref-" + secrets.token_urlsafe(24)).start()
+        return self._server
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None

@@ -1,0 +1,98 @@
+"""What a running check sees: its provider, its model, and a way to send requests.
+
+Every request goes through the provider's :class:`~conformance.transport.ProviderClient` and
+is recorded, so the exchanges a check made become its evidence.  Identical requests marked
+``share=True`` are sent once per provider and model (stop checks share one control request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.config import ProviderConfig
+from conformance.transport import Auth, Exchange, ProviderClient
+
+
+@dataclass
+class ProviderRuntime:
+    """Per-provider state on the engine's event loop."""
+
+    provider: ProviderConfig
+    client: ProviderClient
+    semaphore: asyncio.Semaphore
+    memo: dict[str, asyncio.Task[Exchange]] = field(default_factory=dict)
+
+    async def shared(self, key: str, send: Callable[[], Awaitable[Exchange]]) -> Exchange:
+        """Send once per key; concurrent callers await the same task."""
+        task = self.memo.get(key)
+        if task is None:
+            task = asyncio.ensure_future(send())
+            self.memo[key] = task
+        return await asyncio.shield(task)
+
+
+class CheckContext:
+    """Handed to each check function; collects the exchanges it makes."""
+
+    def __init__(self, runtime: ProviderRuntime, model: str) -> None:
+        self._runtime = runtime
+        self.provider = runtime.provider
+        self.model = model
+        self.exchanges: list[Exchange] = []
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        auth: Auth = "key",
+        stream: bool = False,
+        share: bool = False,
+    ) -> Exchange:
+        """Send one request through the provider's client and record it as evidence."""
+        client = self._runtime.client
+
+        def send() -> Awaitable[Exchange]:
+            return client.request(
+                method, path, json_body=json_body, content=content, headers=headers, auth=auth,
+                stream=stream,
+            )
+
+        if share:
+            key = json.dumps(
+                [method, path, json_body, content.decode("utf-8", "replace") if content else None,
+                 headers, auth, stream],
+                sort_keys=True, default=str,
+            )
+            exchange = await self._runtime.shared(key, send)
+        else:
+            try:
+                exchange = await send()
+            except Exception as exc:
+                recorded = getattr(exc, "exchange", None)
+                if isinstance(recorded, Exchange):
+                    self.exchanges.append(recorded)
+                raise
+        self.exchanges.append(exchange)
+        return exchange
+
+    async def chat(
+        self, *, stream: bool = False, auth: Auth = "key", share: bool = False, **fields: Any
+    ) -> Exchange:
+        """POST /chat/completions with ``{"model": <the check's model>, **fields}``."""
+        body: dict[str, Any] = {"model": self.model, **fields}
+        if stream:
+            body["stream"] = True
+        return await self.request(
+            "POST", "/chat/completions", json_body=body, auth=auth, stream=stream, share=share
+        )
+
+    async def get(self, path: str, *, auth: Auth = "key") -> Exchange:
+        return await self.request("GET", path, auth=auth)

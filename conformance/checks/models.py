@@ -1,0 +1,98 @@
+"""models: GET /models and GET /models/{model} (OpenAI API reference, "Models")."""
+
+from __future__ import annotations
+
+import re
+
+from conformance.checks.context import CheckContext
+from conformance.checks.expect import describe, error_envelope, expect_schema, snippet
+from conformance.checks.registry import check
+from conformance.errors import Failure, Unsupported
+
+_SNAPSHOT = re.compile(r"^(?P<base>.+?)-(\d{4}-\d{2}-\d{2}|\d{4}|\d{8})$")
+
+
+def same_model(requested: str, answered: str) -> bool:
+    """True when ``answered`` is ``requested`` or a dated snapshot of it (either way round).
+
+    OpenAI answers ``gpt-4o`` requests as ``gpt-4o-2024-08-06``; relays often list snapshots.
+    Provider prefixes such as ``openai/gpt-4o`` are compared on their last segment.
+    """
+    def norm(name: str) -> str:
+        name = name.strip().lower()
+        return name.rsplit("/", 1)[-1]
+
+    a, b = norm(requested), norm(answered)
+    if a == b:
+        return True
+    for x, y in ((a, b), (b, a)):
+        m = _SNAPSHOT.match(y)
+        if m and m.group("base") == x:
+            return True
+    return False
+
+
+async def _list(ctx: CheckContext) -> list[str]:
+    exchange = await ctx.get("/models")
+    if not exchange.ok:
+        envelope = error_envelope(exchange)
+        if exchange.status == 404 and envelope is not None:
+            raise Unsupported(f"GET /models declined: HTTP 404 {snippet(envelope['message'])}")
+        raise Failure(f"GET /models: expected HTTP 200, got {describe(exchange)}")
+    expect_schema("models.list", exchange.json, "GET /models")
+    data = exchange.json["data"]
+    return [m["id"] for m in data]
+
+
+@check(
+    "models.list",
+    title="GET /models returns a model list",
+    spec="GET /models → ListModelsResponse",
+    proves="The models endpoint answers 200 with {object: 'list', data: [Model...]} and every "
+    "entry has id, object 'model', created and owned_by, as the schema requires.",
+)
+async def models_list(ctx: CheckContext) -> str:
+    ids = await _list(ctx)
+    if not ids:
+        raise Failure("GET /models returned an empty data list")
+    return f"{len(ids)} models listed"
+
+
+@check(
+    "models.lists_configured",
+    title="The configured model is listed",
+    spec="GET /models → ListModelsResponse.data[].id",
+    proves="The model this provider is tested with appears in its own /models list (exactly, "
+    "or as a dated snapshot of it), so clients that discover models find it.",
+)
+async def models_lists_configured(ctx: CheckContext) -> str:
+    ids = await _list(ctx)
+    found = [i for i in ids if same_model(ctx.model, i)]
+    if not found:
+        sample = ", ".join(ids[:8]) + (" …" if len(ids) > 8 else "")
+        raise Failure(f"model {ctx.model!r} is not in GET /models ({len(ids)} ids: {sample})")
+    return f"listed as {found[0]!r}"
+
+
+@check(
+    "models.retrieve",
+    title="GET /models/{model} returns the model",
+    spec="GET /models/{model} → Model",
+    proves="Retrieving the configured model answers 200 with a Model object whose id is the "
+    "model (or its dated snapshot); a 404 with an error envelope counts as declined.",
+)
+async def models_retrieve(ctx: CheckContext) -> str:
+    exchange = await ctx.get(f"/models/{ctx.model}")
+    if not exchange.ok:
+        envelope = error_envelope(exchange)
+        if exchange.status in (404, 405) and envelope is not None:
+            raise Unsupported(
+                f"GET /models/{{model}} declined: HTTP {exchange.status} "
+                f"{snippet(envelope['message'])}"
+            )
+        raise Failure(f"GET /models/{ctx.model}: expected HTTP 200, got {describe(exchange)}")
+    expect_schema("model", exchange.json, f"GET /models/{ctx.model}")
+    answered = exchange.json["id"]
+    if not same_model(ctx.model, answered):
+        raise Failure(f"GET /models/{ctx.model} answered a different model {answered!r}")
+    return f"id {answered!r}"

@@ -1,0 +1,641 @@
+"""Load and validate ``providers.yaml``.
+
+The file is composed with PyYAML (so every value keeps its line), checked against the hand-written
+``schemas/providers.schema.json`` (Draft 2020-12) and then against what a schema cannot express:
+duplicate YAML keys, unique provider names, ``${VAR}`` references and URLs after expansion.
+Every problem is a :class:`~conformance.errors.ConfigError` that renders as one line
+``file:line: key: problem`` and never contains a secret (an API key or an expanded header value).
+
+A provider that references an unset environment variable is not an error: it is kept, with
+``skip_reason = "set VAR"`` (CONTRACT.md), and never sent a request.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias
+from urllib.parse import urlsplit
+
+import jsonschema
+import yaml
+
+import conformance
+from conformance.errors import ConfigError, InternalError
+
+__all__ = [
+    "BUILTINS",
+    "DEFAULT_REFERENCE_MODEL",
+    "FAMILIES",
+    "ProviderConfig",
+    "ProvidersConfig",
+    "Timeouts",
+    "default_providers_file",
+    "load_providers",
+    "parse_providers",
+    "schema_file",
+]
+
+FAMILIES: tuple[str, ...] = (
+    "models", "chat", "streaming", "stop", "max_tokens", "n", "vision", "tools",
+    "json_mode", "usage", "errors", "auth", "params",
+)
+"""The behaviour families of CONTRACT.md; the only keys a ``models:`` override may use."""
+
+BUILTINS: tuple[str, ...] = ("reference",)
+"""Servers the suite can start in-process (``builtin:``)."""
+
+DEFAULT_REFERENCE_MODEL = "ref-1"
+"""The model of a builtin provider that names none."""
+
+# Header names whose literal values are credentials too (expanded values always are).
+_CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie"},
+)
+
+_KeyPath: TypeAlias = tuple[str | int, ...]
+
+
+def _empty_map() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-request time limits, in seconds."""
+
+    connect: float = 10.0
+    """To establish the connection."""
+    read: float = 60.0
+    """To wait for a response byte (non-stream)."""
+    total: float = 180.0
+    """The whole request, including a full stream."""
+    stall: float = 30.0
+    """Longest silence allowed between two chunks of an event stream."""
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """One provider, with defaults merged and ``${VAR}`` references expanded."""
+
+    name: str
+    base_url: str | None
+    """API root without a trailing slash; None for a builtin, or when its ``${VAR}`` is unset."""
+    api_key: str | None = field(repr=False)
+    """None when not needed (builtin, keyless server) or when the provider is skipped."""
+    model: str
+    models: Mapping[str, str]
+    """Family -> model override (read-only)."""
+    builtin: str | None = None
+    concurrency: int = 4
+    timeouts: Timeouts = Timeouts()
+    retries: int = 2
+    headers: Mapping[str, str] = field(default_factory=_empty_map, repr=False)
+    vision_url: str | None = None
+    faults: tuple[str, ...] = ()
+    latency_ms: int = 0
+    docs: str | None = None
+    skip_reason: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    """Every value to redact (api_key, header values from ``${VAR}``), longest first."""
+    source: str = ""
+    """Where the entry starts, e.g. ``providers.yaml:12``."""
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.source))
+
+    @property
+    def skipped(self) -> bool:
+        """True when a ``${VAR}`` it needs is unset (see :attr:`skip_reason`)."""
+        return self.skip_reason is not None
+
+    def model_for(self, family: str) -> str:
+        """The model to use for checks of ``family``."""
+        return self.models.get(family, self.model)
+
+
+@dataclass(frozen=True)
+class ProvidersConfig:
+    """All providers of one file, in file order."""
+
+    path: str
+    providers: tuple[ProviderConfig, ...]
+
+    def names(self) -> tuple[str, ...]:
+        """Provider names in file order."""
+        return tuple(p.name for p in self.providers)
+
+    def select(self, names: Sequence[str]) -> ProvidersConfig:
+        """Keep only ``names`` (file order kept; comma-separated items allowed; empty: all)."""
+        wanted = [part.strip() for item in names for part in item.split(",") if part.strip()]
+        if not wanted:
+            return self
+        for name in wanted:
+            if name not in self.names():
+                raise self._unknown(name)
+        keep = set(wanted)
+        return ProvidersConfig(self.path, tuple(p for p in self.providers if p.name in keep))
+
+    def get(self, name: str) -> ProviderConfig:
+        """The provider called ``name``."""
+        for provider in self.providers:
+            if provider.name == name:
+                return provider
+        raise self._unknown(name)
+
+    def _unknown(self, name: str) -> ConfigError:
+        known = ", ".join(self.names())
+        return ConfigError(f"unknown provider {name!r} (known: {known})", file=self.path,
+                           key="--provider")
+
+
+# --------------------------------------------------------------------------- public entry points
+
+def schema_file() -> Path:
+    """``providers.schema.json``: the installed copy if any, else the repository's."""
+    package = Path(conformance.__file__).resolve().parent
+    installed = package / "_data" / "schemas" / "providers.schema.json"
+    return installed if installed.is_file() else package.parent / "schemas" / installed.name
+
+
+def default_providers_file() -> Path:
+    """The ``providers.yaml`` shipped with the suite: the installed copy, else the repository's."""
+    package = Path(conformance.__file__).resolve().parent
+    installed = package / "_data" / "providers.yaml"
+    return installed if installed.is_file() else package.parent / installed.name
+
+
+def load_providers(path: str | os.PathLike[str],
+                   env: Mapping[str, str] | None = None) -> ProvidersConfig:
+    """Read and validate a providers file; ``env`` defaults to ``os.environ``."""
+    filename = os.fspath(path)
+    try:
+        data = Path(filename).read_bytes()
+    except FileNotFoundError:
+        raise ConfigError("file not found", file=filename) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a file", file=filename) from None
+    except PermissionError:
+        raise ConfigError("permission denied", file=filename) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=filename) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", file=filename,
+                          line=line) from None
+    return parse_providers(text, filename=filename, env=env)
+
+
+def parse_providers(text: str, *, filename: str,
+                    env: Mapping[str, str] | None = None) -> ProvidersConfig:
+    """Validate the text of a providers file; ``filename`` is only used in messages."""
+    doc = _Document(text, filename)
+    doc.check_schema()
+    return _Builder(doc, os.environ if env is None else env).build()
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+def _dotted(path: _KeyPath) -> str | None:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out or None
+
+
+def _sensitive(path: _KeyPath) -> bool:
+    """Values under these paths are never echoed in a message."""
+    return "api_key" in path or (len(path) >= 2 and path[-2] == "headers")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class _Document:
+    """The composed YAML document as plain data, with the line of every key and list item."""
+
+    def __init__(self, text: str, filename: str) -> None:
+        self.filename = filename
+        self.lines: dict[_KeyPath, int] = {}
+        self._constructor = yaml.SafeLoader("")
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            problem = exc.problem or exc.context or "invalid YAML"
+            if exc.context and problem.startswith("but "):  # "expected X, but found Y"
+                problem = f"{exc.context}, {problem}"
+            problem = _one_line(problem)
+            raise ConfigError(f"YAML syntax error: {problem}", file=filename,
+                              line=mark.line + 1 if mark else None) from None
+        except yaml.reader.ReaderError as exc:
+            line = text.count("\n", 0, exc.position) + 1
+            char = exc.character
+            shown = f"#x{char:04x}" if isinstance(char, int) else repr(char)
+            problem = f"unacceptable character {shown}: {_one_line(exc.reason)}"
+            raise ConfigError(f"YAML syntax error: {problem}", file=filename,
+                              line=line) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"YAML syntax error: {_one_line(str(exc))}",
+                              file=filename) from None
+        if root is None:
+            raise ConfigError("empty file (expected a 'providers:' list)", file=filename)
+        self.lines[()] = root.start_mark.line + 1
+        if not isinstance(root, yaml.MappingNode):
+            kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
+            raise ConfigError(f"the top level must be a mapping with a 'providers:' list, "
+                              f"not {kind}", file=filename, line=self.lines[()])
+        self.data: dict[str, Any] = self._walk(root, (), frozenset())
+
+    def line(self, path: _KeyPath) -> int:
+        """Line of the key (or list item) at ``path``, else of its nearest ancestor."""
+        while path not in self.lines:
+            path = path[:-1]
+        return self.lines[path]
+
+    def error(self, path: _KeyPath, problem: str, *, line: int | None = None) -> ConfigError:
+        """A ConfigError about the key at ``path``."""
+        return ConfigError(problem, file=self.filename, line=line or self.line(path),
+                           key=_dotted(path))
+
+    def _walk(self, node: yaml.Node, path: _KeyPath, parents: frozenset[int]) -> Any:
+        line = node.start_mark.line + 1
+        if id(node) in parents:
+            raise self.error(path, "recursive YAML alias", line=line)
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                return self._constructor.construct_object(node)
+            except yaml.YAMLError as exc:
+                problem = getattr(exc, "problem", None) or str(exc)
+                raise self.error(path, f"unsupported YAML value: {_one_line(problem)}",
+                                 line=line) from None
+        inside = parents | {id(node)}
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                raise self.error(path, f"unsupported YAML tag {node.tag!r}", line=line)
+            items = []
+            for index, child in enumerate(node.value):
+                item_path = (*path, index)
+                self.lines[item_path] = child.start_mark.line + 1
+                items.append(self._walk(child, item_path, inside))
+            return items
+        if not isinstance(node, yaml.MappingNode) or node.tag != "tag:yaml.org,2002:map":
+            raise self.error(path, f"unsupported YAML tag {node.tag!r}", line=line)
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise self.error(path, "mapping keys must be plain strings", line=key_line)
+            key = str(key_node.value)
+            key_path = (*path, key)
+            if key == "<<" and key_node.tag == "tag:yaml.org,2002:merge":
+                raise self.error(key_path, "YAML merge keys are not supported "
+                                 "(use the 'defaults:' mapping)", line=key_line)
+            if key in mapping:
+                raise self.error(key_path, f"duplicate key (first at line {self.lines[key_path]})",
+                                 line=key_line)
+            self.lines[key_path] = key_line
+            mapping[key] = self._walk(value_node, key_path, inside)
+        return mapping
+
+    def check_schema(self) -> None:
+        """Raise the first schema violation (unknown keys and bad values before missing keys)."""
+        errors = list(_validator().iter_errors(self.data))
+        if errors:
+            explained = [self._explain(error) for error in errors]
+            _, _, _, exc = min(explained, key=lambda item: item[:3])
+            raise exc
+
+    def _explain(self, error: jsonschema.ValidationError) -> tuple[int, int, int, ConfigError]:
+        """(rank, line, depth, ConfigError) for one jsonschema error."""
+        path: _KeyPath = tuple(error.absolute_path)
+        schema_path = tuple(error.schema_path)
+        kind = error.validator
+        instance: Any = error.instance
+        expected: Any = error.validator_value
+        last = path[-1] if path else None
+        rank = 0
+        line: int | None = None
+        if "propertyNames" in schema_path:
+            path = (*path, str(instance))
+            problem = "not a valid HTTP header name"
+        elif kind == "additionalProperties":
+            allowed = sorted(error.schema["properties"]) if isinstance(error.schema, dict) else []
+            extras = [key for key in instance if key not in allowed]
+            key = min(extras, key=lambda k: self.line((*path, k)))
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            if last == "models":
+                problem = f"unknown behaviour family{hint} (known: {', '.join(FAMILIES)})"
+            else:
+                problem = f"unknown key{hint} (allowed: {', '.join(allowed)})"
+            path = (*path, key)
+        elif kind == "required":
+            missing = [key for key in expected if key not in instance]
+            line = self.line(path)
+            rank = 1
+            path = (*path, missing[0])
+            problem = ("missing (required unless 'builtin' is set)" if "else" in schema_path
+                       else "missing (required)")
+        elif kind == "not":
+            problem = ("only allowed with 'builtin: reference'" if last in ("faults", "latency_ms")
+                       else "not allowed with 'builtin' (the suite starts that server itself)")
+        elif kind == "type":
+            problem = _type_problem(expected, instance, show=not _sensitive(path))
+        elif kind == "minItems":
+            problem = ("must list at least one provider" if path == ("providers",)
+                       else "must not be empty")
+        elif kind == "minLength":
+            problem = "must not be empty"
+        elif kind == "uniqueItems":
+            problem = "lists the same entry twice"
+        elif kind == "enum":
+            choices = ", ".join(str(choice) for choice in expected)
+            problem = f"{instance!r} is not one of: {choices}"
+        elif kind == "pattern" and last == "name":
+            problem = (f"invalid name {instance!r} (use lowercase letters, digits, "
+                       "'.', '_' and '-')")
+        elif kind == "pattern" and last == "docs":
+            problem = f"not an http(s) URL: {instance!r}"
+        elif kind == "pattern" and isinstance(last, int):
+            problem = (f"invalid fault name {instance!r} (use lowercase letters, digits, "
+                       "'.', '_' and '-')")
+        elif _sensitive(path):
+            problem = "invalid value"
+        else:
+            problem = _one_line(error.message)
+        exc = self.error(path, problem, line=line)
+        return rank, exc.line or 0, len(path), exc
+
+
+def _type_problem(expected: Any, value: Any, *, show: bool) -> str:
+    names = {"string": "a string", "integer": "an integer", "number": "a number",
+             "object": "a mapping", "array": "a list", "boolean": "a boolean", "null": "null"}
+    wanted = [expected] if isinstance(expected, str) else list(expected)
+    problem = "expected " + " or ".join(names.get(name, name) for name in wanted)
+    if value is None:
+        got = "null"
+    elif isinstance(value, bool):
+        got = "a boolean"
+    elif isinstance(value, int):
+        got = "an integer"
+    elif isinstance(value, float):
+        got = "a number"
+    elif isinstance(value, str):
+        got = "a string"
+    elif isinstance(value, list):
+        got = "a list"
+    elif isinstance(value, dict):
+        got = "a mapping"
+    elif isinstance(value, bytes):
+        got = "binary data"
+    else:
+        got = f"a {type(value).__name__}"
+    if show and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        got += f" {value!r}"
+    hint = ""
+    if "string" in wanted and isinstance(value, (bool, int, float, datetime.date)):
+        hint = " (quote it)"
+    return f"{problem}, got {got}{hint}"
+
+
+@lru_cache(maxsize=1)
+def _validator() -> jsonschema.Draft202012Validator:
+    path = schema_file()
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InternalError(f"cannot load the providers schema {path}: {exc}") from exc
+    return jsonschema.Draft202012Validator(schema)
+
+
+# --------------------------------------------------------------------------- ${VAR} expansion
+
+_REFERENCE = re.compile(
+    r"\$(?:(?P<dollar>\$)"
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}$]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<open>\{[^}]*\}?))"
+)
+
+
+class _BadReference(Exception):
+    def __init__(self, reference: str, problem: str) -> None:
+        super().__init__(problem)
+        self.reference = reference
+        self.problem = problem
+
+    def describe(self, *, show: bool) -> str:
+        shown = f" {self.reference[:40]!r}" if show else ""
+        return f"{self.problem}{shown} (write ${{NAME}}, ${{NAME:-default}}, or $$ for a '$')"
+
+
+def _expand(text: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str]]:
+    """(expanded text, unset variables, substituted non-empty values)."""
+    out: list[str] = []
+    missing: list[str] = []
+    used: list[str] = []
+    position = 0
+    while (start := text.find("$", position)) >= 0:
+        out.append(text[position:start])
+        match = _REFERENCE.match(text, start)
+        if match is None:  # a lone '$' before anything else is literal
+            out.append("$")
+            position = start + 1
+            continue
+        position = match.end()
+        if match["dollar"]:
+            out.append("$")
+        elif match["name"]:
+            value = env.get(match["name"], "")
+            if value:
+                out.append(value)
+                used.append(value)
+            elif match["default"] is not None:
+                out.append(match["default"])
+            elif match["name"] not in missing:
+                missing.append(match["name"])
+        elif match["bare"]:
+            raise _BadReference(match[0], "variable references need braces:")
+        else:
+            raise _BadReference(match[0], "malformed variable reference")
+    out.append(text[position:])
+    return "".join(out), missing, used
+
+
+def _url_problem(url: str, *, base: bool) -> str | None:
+    """Why ``url`` is not a usable http(s) URL, or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return "not an http(s) URL"
+    if (parts.scheme not in ("http", "https") or not parts.hostname
+            or any(char.isspace() for char in url)):
+        return "not an http(s) URL"
+    if base and (parts.query or parts.fragment):
+        return "a base URL cannot have a query or fragment"
+    return None
+
+
+def _shown_url(raw: str) -> str:
+    """``raw`` (the text as written, before expansion) with any password masked."""
+    return re.sub(r"(//[^/@:\s]*:)[^/@\s]*@", r"\1***@", raw)
+
+
+# --------------------------------------------------------------------------- providers
+
+class _Builder:
+    """Turns the validated document into :class:`ProvidersConfig`."""
+
+    def __init__(self, doc: _Document, env: Mapping[str, str]) -> None:
+        self.doc = doc
+        self.env = env
+        self.defaults: dict[str, Any] = doc.data.get("defaults", {})
+
+    def build(self) -> ProvidersConfig:
+        first_line: dict[str, int] = {}
+        providers = []
+        for index, raw in enumerate(self.doc.data["providers"]):
+            path: _KeyPath = ("providers", index, "name")
+            name, line = raw["name"], self.doc.line(path)
+            if name in first_line:
+                raise self.doc.error(path, f"duplicate provider name {name!r} "
+                                           f"(first at line {first_line[name]})")
+            first_line[name] = line
+            providers.append(_ProviderBuilder(self, index, raw).build())
+        return ProvidersConfig(self.doc.filename, tuple(providers))
+
+
+class _ProviderBuilder:
+    """Merges defaults into one provider entry and expands its ``${VAR}`` references."""
+
+    def __init__(self, parent: _Builder, index: int, raw: dict[str, Any]) -> None:
+        self.doc = parent.doc
+        self.env = parent.env
+        self.defaults = parent.defaults
+        self.raw = raw
+        self.base: _KeyPath = ("providers", index)
+        self.missing: list[str] = []
+        self.secrets: list[str] = []
+
+    def expand(self, path: _KeyPath, raw: str,
+               secret: Literal["never", "expanded", "always"] = "never") -> str | None:
+        """Expanded value, or None when a variable it needs is unset (recorded for skip_reason).
+
+        ``secret`` says when the value is recorded for redaction: never, when it came from a
+        ``${VAR}`` (it and every substituted value), or always.
+        """
+        try:
+            value, missing, used = _expand(raw, self.env)
+        except _BadReference as exc:
+            raise self.doc.error(path, exc.describe(show=not _sensitive(path))) from None
+        self.missing.extend(name for name in missing if name not in self.missing)
+        if missing:
+            return None
+        if secret == "always" or (secret == "expanded" and used):
+            self.secrets.extend([*used, value])
+        return value
+
+    def merged(self, key: str) -> dict[str, tuple[_KeyPath, Any]]:
+        """Defaults' then the provider's entries of mapping ``key``, each with its path."""
+        out: dict[str, tuple[_KeyPath, Any]] = {}
+        for where, source in ((("defaults",), self.defaults), (self.base, self.raw)):
+            for name, value in source.get(key, {}).items():
+                out[name] = ((*where, key, name), value)
+        return out
+
+    def setting(self, key: str, default: Any) -> Any:
+        return self.raw.get(key, self.defaults.get(key, default))
+
+    def url(self, key: str, *, base: bool) -> str | None:
+        raw = self.raw.get(key)
+        if raw is None:
+            return None
+        path = (*self.base, key)
+        value = self.expand(path, raw)
+        if value is None:
+            return None
+        value = value.strip()
+        problem = _url_problem(value, base=base)
+        if problem:
+            raise self.doc.error(path, f"{problem}: {_shown_url(raw)!r}")
+        password = urlsplit(value).password
+        if password:
+            self.secrets.append(password)
+        return value.rstrip("/") if base else value
+
+    def build(self) -> ProviderConfig:
+        raw, base = self.raw, self.base
+        builtin: str | None = raw.get("builtin")
+        base_url = self.url("base_url", base=True)
+
+        api_key = None
+        if raw.get("api_key") is not None:
+            api_key = (self.expand((*base, "api_key"), raw["api_key"], "always") or "").strip()
+
+        model = DEFAULT_REFERENCE_MODEL
+        if "model" in raw:
+            model = self.model((*base, "model"), raw["model"])
+        models = {family: self.model(path, value)
+                  for family, (path, value) in self.merged("models").items()}
+
+        headers = self.headers()
+        vision_url = self.url("vision_url", base=False)
+        timeouts = {name: float(value) for name, (_, value) in self.merged("timeouts").items()}
+        skip_reason = f"set {', '.join(self.missing)}" if self.missing else None
+        secrets = sorted({s for s in self.secrets if s}, key=lambda s: (-len(s), s))
+        return ProviderConfig(
+            name=raw["name"],
+            base_url=base_url,
+            api_key=None if skip_reason else api_key or None,
+            model=model,
+            models=MappingProxyType(models),
+            builtin=builtin,
+            concurrency=int(self.setting("concurrency", 4)),
+            timeouts=Timeouts(**timeouts),
+            retries=int(self.setting("retries", 2)),
+            headers=MappingProxyType(headers),
+            vision_url=vision_url,
+            faults=tuple(raw.get("faults", ())),
+            latency_ms=int(raw.get("latency_ms", 0)),
+            docs=raw.get("docs"),
+            skip_reason=skip_reason,
+            secrets=tuple(secrets),
+            source=f"{self.doc.filename}:{self.doc.line(base)}",
+        )
+
+    def model(self, path: _KeyPath, raw: str) -> str:
+        value = self.expand(path, raw)
+        if value is None:
+            return raw  # the provider is skipped; keep the text for display
+        if not value.strip():
+            raise self.doc.error(path, f"empty model name after expanding {raw!r}")
+        return value.strip()
+
+    def headers(self) -> dict[str, str]:
+        """Merged headers; names compare case-insensitively (the provider wins)."""
+        by_lower: dict[str, tuple[str, _KeyPath, str]] = {}
+        for name, (path, raw) in self.merged("headers").items():
+            earlier = by_lower.get(name.lower())
+            if earlier and earlier[1][:-1] == path[:-1]:
+                raise self.doc.error(path, f"duplicate header name (also at line "
+                                           f"{self.doc.line(earlier[1])}; names ignore case)")
+            by_lower[name.lower()] = (name, path, raw)
+        headers = {}
+        for lower, (name, path, raw) in by_lower.items():
+            value = self.expand(path, raw,
+                                "always" if lower in _CREDENTIAL_HEADERS else "expanded")
+            headers[name] = raw if value is None else value
+        return headers

@@ -1,0 +1,158 @@
+"""The engine: runs checks concurrently on a background asyncio loop.
+
+pytest runs items one at a time.  So that a run costs the slowest provider's time rather than
+the sum of every request, the engine is handed checks as early as the process knows them
+(before the first item runs, or as an xdist worker receives them) and runs each as one task:
+providers side by side, and within a provider at most ``concurrency`` checks at once.  A check's
+requests (a control and its test) stay together inside its task.  pytest items then wait for
+their own :class:`~conformance.results.Result`.  This module never imports pytest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+
+from conformance.checks.context import CheckContext, ProviderRuntime
+from conformance.checks.registry import Check
+from conformance.config import ProviderConfig
+from conformance.errors import Failure, NotApplicable, SuiteError, TransportError, Unsupported
+from conformance.redact import Redactor
+from conformance.results import Outcome, Result
+from conformance.transport import ProviderClient
+
+MAX_MESSAGE = 600
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str, object]]:
+    """Run one check function and map what it raised to an outcome (CONTRACT.md)."""
+    extra: dict[str, object] = {}
+    outcome: Outcome
+    try:
+        message = await check.func(ctx) or "as specified"
+        outcome = "pass"
+    except Failure as exc:
+        outcome, message = "fail", exc.message
+    except Unsupported as exc:
+        outcome, message = "unsupported", exc.message
+    except NotApplicable as exc:
+        outcome, message = "skip", exc.message
+    except TransportError as exc:
+        outcome, message = "error", str(exc)
+    except SuiteError as exc:
+        outcome, message = "error", f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a bug in the suite: never a verdict about the provider
+        outcome, message = "error", f"suite fault: {type(exc).__name__}: {exc}"
+        extra["traceback"] = traceback.format_exc(limit=8)
+    return outcome, message, extra
+
+
+class Engine:
+    """Owns one event loop thread, one client per provider, and the check tasks."""
+
+    def __init__(self, providers: Sequence[ProviderConfig]) -> None:
+        self._providers: Mapping[str, ProviderConfig] = {p.name: p for p in providers}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="conformance-engine", daemon=True
+        )
+        self._runtimes: dict[str, ProviderRuntime] = {}
+        self._futures: dict[tuple[str, str], concurrent.futures.Future[Result]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, check: Check, provider: str) -> concurrent.futures.Future[Result]:
+        """Schedule ``check`` against ``provider`` (once; later calls return the same future)."""
+        key = (check.id, provider)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("engine is closed")
+            future = self._futures.get(key)
+            if future is None:
+                if not self._thread.is_alive():
+                    self._thread.start()
+                future = asyncio.run_coroutine_threadsafe(self._run(check, provider), self._loop)
+                self._futures[key] = future
+            return future
+
+    def result(self, check: Check, provider: str) -> Result:
+        """Block until ``check`` has been judged against ``provider``."""
+        return self.submit(check, provider).result()
+
+    def _runtime(self, provider: ProviderConfig) -> ProviderRuntime:
+        runtime = self._runtimes.get(provider.name)
+        if runtime is None:
+            runtime = ProviderRuntime(
+                provider=provider,
+                client=ProviderClient(provider),
+                semaphore=asyncio.Semaphore(provider.concurrency),
+            )
+            self._runtimes[provider.name] = runtime
+        return runtime
+
+    async def _run(self, check: Check, name: str) -> Result:
+        provider = self._providers[name]
+        model = provider.model_for(check.behavior)
+        if provider.skip_reason:
+            return Result(name, model, check.id, check.behavior, "skip", provider.skip_reason, 0)
+        runtime = self._runtime(provider)
+        async with runtime.semaphore:
+            started = time.perf_counter()
+            ctx = CheckContext(runtime, model)
+            outcome, message, extra = await judge(check, ctx)
+            duration = int((time.perf_counter() - started) * 1000)
+        redactor = runtime.client.redactor
+        seen: set[str] = set()
+        exchanges = []
+        for exchange in ctx.exchanges:
+            if exchange.id not in seen:
+                seen.add(exchange.id)
+                exchanges.append(exchange.to_evidence())
+        evidence: dict[str, object] = {"exchanges": exchanges, **extra}
+        return Result(
+            provider=name,
+            model=model,
+            check=check.id,
+            behavior=check.behavior,
+            outcome=outcome,
+            message=one_line(redactor.text(message)),
+            duration_ms=duration,
+            evidence=redactor.data(evidence),
+        )
+
+    def close(self) -> None:
+        """Cancel what has not run, close the clients and stop the loop thread."""
+        with self._lock:
+            self._closed = True
+            futures = list(self._futures.values())
+        for future in futures:
+            future.cancel()
+        if not self._thread.is_alive():
+            self._loop.close()
+            return
+
+        async def shutdown() -> None:
+            for runtime in self._runtimes.values():
+                await runtime.client.aclose()
+
+        with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+
+def redact_all(providers: Sequence[ProviderConfig]) -> Redactor:
+    """A redactor knowing every provider's secrets (for run-level artefacts)."""
+    return Redactor(s for p in providers for s in p.secrets)

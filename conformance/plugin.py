@@ -1,0 +1,37 @@
+"""The pytest plugin (entry point ``pytest11: conformance``): wiring only.
+
+Options and markers are always registered; everything else is activated only when the run
+targets the suite (``pytest conformance``, ``--providers``), so other pytest runs in the same
+environment are unaffected.  The work happens in :mod:`conformance.pytest_support`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.pytest_support import (
+    ConformanceSession,
+    XdistHooks,
+    register_markers,
+    targets_suite,
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "OpenAI-compatibility conformance suite")
+    group.addoption("--providers", dest="conformance_providers", metavar="PATH", default=None,
+                    help="providers file (default: ./providers.yaml, else the packaged one)")
+    group.addoption("--provider", dest="conformance_provider", metavar="NAME", action="append",
+                    default=[], help="run only this provider (repeatable)")
+    group.addoption("--report-dir", dest="conformance_report_dir", metavar="DIR", default=None,
+                    help="where result files go (default: reports/<run-id>)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register_markers(config)
+    if not targets_suite(config):
+        return
+    session = ConformanceSession(config)
+    config.pluginmanager.register(session, "conformance-session")
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(XdistHooks(session), "conformance-xdist")

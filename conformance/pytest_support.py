@@ -1,0 +1,268 @@
+"""The pytest side: collection of check items and the session hooks' implementation.
+
+Each module of :mod:`conformance.checks` becomes a :class:`CheckFile`; each (check, provider)
+pair a :class:`CheckItem` named ``<check id>[<provider>]`` and marked with its family, so
+``-k``, ``-m``, ``-x``, ``-n`` and ``--alluredir`` work as usual.  An item's setup waits for its
+result from the engine; the outcome maps onto pytest's: ``fail`` → failed (a
+:class:`~conformance.errors.Failure`, an ``AssertionError``), ``unsupported``/``skip`` → skipped
+(``unsupported:`` prefix), ``error`` → error in setup.  :mod:`conformance.plugin` wires these in.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.checks.registry import Check, all_checks
+from conformance.config import FAMILIES, ProvidersConfig, load_providers
+from conformance.errors import ConfigError, Failure, Finding, SuiteError
+from conformance.report.terminal import render_summary
+from conformance.results import Result
+from conformance.run import Run, new_run_id
+
+RUN_KEY = pytest.StashKey[Run]()
+DEFAULT_PROVIDERS = "providers.yaml"
+
+
+class CheckOutcomeError(SuiteError):
+    """Raised in setup for an ``error`` outcome, so pytest reports the item as an error."""
+
+
+def packaged_providers() -> Path:
+    """The providers.yaml shipped with the package (or the repo's, in a checkout)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_data" / "providers.yaml", here.parent / "providers.yaml"):
+        if candidate.exists():
+            return candidate
+    return here.parent / "providers.yaml"
+
+
+def targets_suite(config: pytest.Config) -> bool:
+    """Whether this pytest invocation is a conformance run.
+
+    True when ``--providers`` is given or a command-line argument points at a conformance
+    package directory (``pytest conformance``, ``pytest --pyargs conformance``) or into it.
+    The plugin is installed for every pytest run in the environment, so it must stay inert
+    otherwise.
+    """
+    if config.getoption("conformance_providers"):
+        return True
+    base = config.invocation_params.dir
+    for arg in config.args:
+        target = arg.split("::", 1)[0]
+        if config.getoption("pyargs") and target.split(".")[0] == "conformance":
+            return True
+        path = (base / target).resolve()
+        for candidate in (path, *path.parents[:2]):
+            if (candidate / "checks" / "registry.py").exists():
+                return True
+    return False
+
+
+def is_check_module(path: Path) -> bool:
+    return (
+        path.suffix == ".py"
+        and path.parent.name == "checks"
+        and (path.parent / "registry.py").exists()
+        and path.stem in {c.module for c in all_checks()}
+    )
+
+
+def load_config(config: pytest.Config) -> ProvidersConfig:
+    given = config.getoption("conformance_providers")
+    resolved = Path(given or DEFAULT_PROVIDERS)
+    if not resolved.is_absolute() and not resolved.exists():
+        # Messages name the file as the user wrote it; resolve only when the cwd differs.
+        resolved = config.invocation_params.dir / resolved
+    if not given and not resolved.exists():
+        resolved = packaged_providers()
+    try:
+        providers = load_providers(resolved, os.environ)
+        names = config.getoption("conformance_provider")
+        return providers.select(names) if names else providers
+    except ConfigError as exc:
+        raise pytest.UsageError(exc.one_line()) from None
+
+
+class CheckItem(pytest.Item):
+    """One check against one provider."""
+
+    def __init__(self, *, check: Check, provider: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        self.provider = provider
+        self.result: Result | None = None
+        self.add_marker(check.behavior)
+        self.user_properties.append(("check", check.id))
+        self.user_properties.append(("provider", provider))
+
+    @property
+    def run(self) -> Run:
+        return self.config.stash[RUN_KEY]
+
+    def setup(self) -> None:
+        result = self.run.result(self.check, self.provider)
+        self.result = result
+        self.run.record(result)
+        self.user_properties.append(("outcome", result.outcome))
+        if result.outcome == "error":
+            raise CheckOutcomeError(result.message)
+
+    def runtest(self) -> None:
+        result = self.result
+        assert result is not None
+        if result.outcome == "fail":
+            raise Failure(result.message)
+        if result.outcome == "unsupported":
+            pytest.skip(f"unsupported: {result.message}")
+        if result.outcome == "skip":
+            pytest.skip(result.message)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, Finding | SuiteError):
+            return f"{self.check.id} [{self.provider}]: {excinfo.value}"
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.check.id}[{self.provider}]"
+
+
+class CheckFile(pytest.File):
+    """A module of conformance.checks: yields its checks × the selected providers."""
+
+    def collect(self) -> Iterator[CheckItem]:
+        run = self.config.stash[RUN_KEY]
+        for check in all_checks():
+            if check.module != self.path.stem:
+                continue
+            for provider in run.config.names():
+                yield CheckItem.from_parent(
+                    self, name=f"{check.id}[{provider}]", check=check, provider=provider
+                )
+
+
+class ConformanceSession:
+    """Session-level hooks of an active conformance run (registered by the plugin)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        providers = load_config(config)
+        workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+        self.worker: str | None = workerinput["workerid"] if workerinput else None
+        if workerinput and "conformance_run_id" in workerinput:
+            run_id = workerinput["conformance_run_id"]
+            report_dir = Path(workerinput["conformance_report_dir"])
+            started = workerinput["conformance_started_at"]
+        else:
+            run_id = new_run_id()
+            option = config.getoption("conformance_report_dir")
+            report_dir = Path(option) if option else Path("reports") / run_id
+            if not report_dir.is_absolute():
+                report_dir = config.invocation_params.dir / report_dir
+            started = None
+        self.run = Run(providers, report_dir, run_id, worker=self.worker, started_at=started)
+        self.worker_results: list[Result] = []
+        config.stash[RUN_KEY] = self.run
+
+    # -- collection -----------------------------------------------------------------------
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> CheckFile | None:
+        if is_check_module(file_path):
+            return CheckFile.from_parent(parent, path=file_path)
+        return None
+
+    # -- running --------------------------------------------------------------------------
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        if self.worker is None and not session.config.option.collectonly:
+            self.run.submit(
+                (item.check, item.provider) for item in session.items
+                if isinstance(item, CheckItem)
+            )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        if self.worker is not None and isinstance(item, CheckItem):
+            pending = [item, *_worker_pending(item.session)]
+            if isinstance(nextitem, CheckItem):
+                pending.append(nextitem)
+            self.run.submit((i.check, i.provider) for i in pending)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if isinstance(item, CheckItem) and report.failed and call.excinfo is not None:
+            value = call.excinfo.value
+            if isinstance(value, Finding | SuiteError):
+                report.longrepr = f"{item.check.id} [{item.provider}]: {value}"
+        return report
+
+    # -- finishing ------------------------------------------------------------------------
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        try:
+            if self.worker is not None:
+                workeroutput: dict[str, Any] = getattr(session.config, "workeroutput", {})
+                workeroutput["conformance_results"] = [r.to_json() for r in self.run.results]
+            else:
+                self.run.finish(self.worker_results)
+        finally:
+            self.run.close()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        data = self.run.data
+        if self.worker is not None or data is None:
+            return
+        tw = terminalreporter._tw
+        terminalreporter.write_sep("=", "conformance")
+        terminalreporter.write(render_summary(data, width=tw.fullwidth, color=tw.hasmarkup))
+        terminalreporter.write_line(f"report: {_display(self.run.report_dir)}{os.sep}")
+
+
+class XdistHooks:
+    """Controller-side xdist wiring: hand the run id to workers, collect their results."""
+
+    def __init__(self, session: ConformanceSession) -> None:
+        self.session = session
+
+    def pytest_configure_node(self, node: Any) -> None:
+        run = self.session.run
+        node.workerinput["conformance_run_id"] = run.run_id
+        node.workerinput["conformance_report_dir"] = str(run.report_dir)
+        node.workerinput["conformance_started_at"] = run.started_at
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", {}) or {}
+        for data in output.get("conformance_results", []):
+            self.session.worker_results.append(Result.from_json(data))
+
+
+def _worker_pending(session: pytest.Session) -> list[CheckItem]:
+    """Items already queued on this xdist worker (best effort: xdist's queue is internal)."""
+    for plugin in session.config.pluginmanager.get_plugins():
+        if type(plugin).__name__ == "WorkerInteractor":
+            try:
+                with plugin.torun.lock() as queue:
+                    indices = [i for i in queue if isinstance(i, int)]
+            except Exception:
+                return []
+            items = [session.items[i] for i in indices if i < len(session.items)]
+            return [item for item in items if isinstance(item, CheckItem)]
+    return []
+
+
+def _display(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def register_markers(config: pytest.Config) -> None:
+    for family in FAMILIES:
+        config.addinivalue_line("markers", f"{family}: conformance checks of the {family} family")

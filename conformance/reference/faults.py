@@ -1,0 +1,128 @@
+"""Catalogue of the reference provider's deliberate deviations, selected per request by URL.
+
+A request to ``/variant/<spec>/v1/...`` is served with the faults and quirks named in ``<spec>``
+(``+``-separated, e.g. ``drop_system+sse_crlf+latency-50``); ``/v1/...`` is the faithful API.
+*Faults* break the OpenAI Chat Completions contract
+(https://platform.openai.com/docs/api-reference/chat) in one specific way each, so the suite's
+own tests can prove that every check notices its deviation. *Quirks* are legal variations that the
+suite must tolerate. Each is applied at exactly one place in :mod:`conformance.reference.app`
+(search for the name).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+#: The model ids the reference provider serves; "ref-1" answers as its dated snapshot.
+REFERENCE_MODELS: tuple[str, ...] = ("ref-1",)
+#: The dated snapshot reported in ``model`` when "ref-1" is requested (as OpenAI does).
+REFERENCE_SNAPSHOT = "ref-1-2026-11-01"
+#: Every id listed by ``GET /v1/models``.
+ALL_MODEL_IDS: tuple[str, ...] = (*REFERENCE_MODELS, REFERENCE_SNAPSHOT)
+
+FAULTS: Mapping[str, str] = MappingProxyType({
+    # models
+    "models_wrong_shape": 'GET /models returns {"models":[{"name":"ref-1"}]} (no object/data)',
+    "models_missing_configured": 'GET /models lists only "other-model"',
+    "models_retrieve_html_404": "GET /models/{model} answers 404 with a text/html page",
+    # chat (non-stream)
+    "chat_wrong_object": 'non-stream responses have object "chat.completions"',
+    "drop_system": "system and developer messages are removed before the model sees them",
+    "last_message_only": "the model sees only the last message",
+    "first_text_part_only": "for array content only the first text part reaches the model",
+    # streaming
+    "stream_json_content_type": "streams are served with Content-Type application/json",
+    "chunk_wrong_object": 'chunks have object "chat.completion"',
+    "no_role_chunk": "no role in any delta",
+    "chunk_ids_vary": "every chunk gets a fresh id",
+    "stream_no_finish_reason": "finish_reason stays null in every chunk",
+    "no_done": "the stream ends without data: [DONE]",
+    "events_after_done": "one more content chunk is sent after [DONE]",
+    "delta_text_field": "streamed text is sent in delta.text instead of delta.content",
+    "stream_single_chunk": "the whole text arrives in one content chunk",
+    # stop / max_tokens
+    "ignore_stop": "stop is ignored",
+    "stop_first_only": "only the first element of a stop list is honoured",
+    "ignore_stop_stream": "stop is ignored when streaming",
+    "ignore_max_tokens": "max_tokens is ignored (max_completion_tokens still honoured)",
+    "ignore_max_completion_tokens": "max_completion_tokens is ignored (max_tokens honoured)",
+    "stream_length_as_stop": 'a stream cut by the token limit reports finish_reason "stop"',
+    # usage
+    "no_usage": "non-stream responses omit usage",
+    "usage_bad_total": "total_tokens = prompt_tokens + completion_tokens + 1",
+    "ignore_include_usage": "stream_options.include_usage is ignored (no usage chunk)",
+    "usage_on_content_chunk": "stream usage rides on the finish chunk; no choices:[] chunk",
+    "stream_usage_inflated": "in streams prompt_tokens is doubled",
+    # errors
+    "errors_as_html": "every error is answered as a text/html page (status kept)",
+    "error_in_200": "every error is answered with HTTP 200 and the error envelope",
+    "malformed_json_500": "an unparsable body gets 500 text/plain Internal Server Error",
+    "accept_invalid_role": 'an unknown message role is treated as "user"',
+    "accept_wrong_types": "type errors are not checked (values are coerced)",
+    "temperature_unchecked": "the temperature range is not validated",
+    "unknown_model_503": "an unknown model gets a new-api style 503 (no model_not_found)",
+    "envelope_minimal": "error envelopes omit param and code",
+    # auth
+    "accept_any_key": "any bearer token is accepted (a missing header is still 401)",
+    "no_auth": "no authentication at all",
+    "echo_key": "errors and an x-echo-key header expose the full configured API key",
+    # features
+    "tool_args_object": "tool_call function.arguments is a JSON object, not a string",
+    "ignore_n": "n is ignored (one choice)",
+    "strip_images": "image parts are removed before the model sees them",
+    "ignore_response_format": "response_format is ignored (plain text answer)",
+})
+
+QUIRKS: Mapping[str, str] = MappingProxyType({
+    "sse_no_space": "SSE lines are data:{json} without the space",
+    "sse_comments": "': keep-alive' comment lines before and between SSE events",
+    "sse_crlf": "SSE lines end with CRLF",
+    "split_writes": "the SSE body is written in 3-byte pieces",
+    "extra_fields": "unknown extra fields in every JSON object returned",
+})
+
+_LATENCY = re.compile(r"latency-(\d{1,6})")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The deviations selected for one request: fault and quirk names plus a latency."""
+
+    faults: frozenset[str] = frozenset()
+    latency_ms: int = 0
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.faults
+
+
+FAITHFUL = Variant()
+
+
+def parse_variant(spec: str) -> Variant:
+    """Parse ``"name+name+latency-<ms>"``; :class:`ValueError` names an unknown token."""
+    names: set[str] = set()
+    latency = 0
+    for token in spec.split("+"):
+        match = _LATENCY.fullmatch(token)
+        if match:
+            latency = int(match.group(1))
+        elif token in FAULTS or token in QUIRKS:
+            names.add(token)
+        else:
+            raise ValueError(f"unknown reference fault or quirk: {token!r}")
+    return Variant(frozenset(names), latency)
+
+
+def variant_spec(faults: Iterable[str] = (), latency_ms: int = 0) -> str:
+    """The path segment selecting ``faults`` and ``latency_ms`` ("" for the faithful API)."""
+    names = sorted(set(faults))
+    for name in names:
+        if name not in FAULTS and name not in QUIRKS:
+            raise ValueError(f"unknown reference fault or quirk: {name!r}")
+    if latency_ms < 0:
+        raise ValueError(f"latency_ms must be >= 0, got {latency_ms}")
+    tokens = [*names, *([f"latency-{latency_ms}"] if latency_ms else [])]
+    return "+".join(tokens)

@@ -1,0 +1,118 @@
+"""Run the reference provider over real HTTP: in a background thread, or blocking for the CLI.
+
+The server speaks the OpenAI API on ``http://127.0.0.1:<port>/v1``
+(https://platform.openai.com/docs/api-reference); :meth:`ReferenceServer.variant_url` gives the
+base URL of a deliberately broken variant (see :mod:`conformance.reference.faults`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from types import TracebackType
+
+import uvicorn
+
+from conformance.reference.app import create_app
+from conformance.reference.faults import variant_spec
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 5.0
+
+
+class ReferenceServer:
+    """The reference provider served by uvicorn in a daemon thread."""
+
+    def __init__(self, api_key: str | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.api_key = api_key
+        self.host = host
+        self.port = port
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The faithful API, e.g. ``http://127.0.0.1:8123/v1``."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def variant_url(self, faults: Iterable[str] = (), latency_ms: int = 0) -> str:
+        """Base URL of the variant with ``faults`` (and quirks) and ``latency_ms``."""
+        spec = variant_spec(faults, latency_ms)
+        if not spec:
+            return self.base_url
+        return f"http://{self.host}:{self.port}/variant/{spec}/v1"
+
+    def start(self) -> ReferenceServer:
+        """Bind, serve in a daemon thread and wait until connections are accepted."""
+        if self._thread is not None:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        self._socket = sock
+        config = uvicorn.Config(create_app(self.api_key), log_level="warning", access_log=False,
+                                lifespan="off", timeout_graceful_shutdown=2)
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                                        name=f"reference-server-{self.port}", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"reference server did not start on {self.base_url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Shut down gracefully and join the thread (bounded)."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+            if self._thread.is_alive() and self._server is not None:
+                self._server.force_exit = True
+                self._thread.join(STOP_TIMEOUT)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> ReferenceServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """A uvicorn server that prints where it listens once it accepts connections."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            host, port = self.config.host, self.config.port
+            for server in getattr(self, "servers", []):
+                for sock in server.sockets or ():
+                    host, port = sock.getsockname()[:2]
+                    break
+            print(f"reference provider listening on http://{host}:{port}/v1", flush=True)
+
+
+def serve(host: str, port: int, api_key: str | None) -> None:
+    """Serve in the foreground until Ctrl-C (``conformance serve-reference``)."""
+    config = uvicorn.Config(create_app(api_key), host=host, port=port, log_level="warning",
+                            lifespan="off", timeout_graceful_shutdown=2)
+    with contextlib.suppress(KeyboardInterrupt):
+        _AnnouncingServer(config).run()

@@ -1,0 +1,55 @@
+"""The terminal summary: one row per behaviour family, one column per provider."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+from conformance.report.matrix import SYMBOLS, score
+from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
+
+STYLES = {"pass": "green", "fail": "bold red", "unsupported": "magenta", "skip": "dim",
+          "error": "bold yellow"}
+
+
+def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> str:
+    ran = {r.behavior for r in data.results}
+    families = [f for f in dict.fromkeys(c["behavior"] for c in data.checks) if f in ran]
+    families += sorted(ran.difference(families))
+    providers = [p["name"] for p in data.providers
+                 if any(r.provider == p["name"] for r in data.results)]
+    table = Table(title="conformance matrix", title_justify="left")
+    table.add_column("family", no_wrap=True)
+    for provider in providers:
+        table.add_column(provider, justify="center", overflow="fold")
+    for family in families:
+        row = [family]
+        for provider in providers:
+            counts = Counter(r.outcome for r in data.results
+                             if r.provider == provider and r.behavior == family)
+            parts = [f"[{STYLES[o]}]{SYMBOLS[o]}{counts[o]}[/]" for o in OUTCOMES if counts[o]]
+            row.append(" ".join(parts) or "·")
+        table.add_row(*row)
+    tokens = token_totals(data.results)
+    table.add_section()
+    table.add_row("score", *[
+        score(outcome_counts(r for r in data.results if r.provider == p)) for p in providers
+    ])
+    table.add_row("tokens", *[
+        str(tokens.get(p, {}).get("prompt", 0) + tokens.get(p, {}).get("completion", 0))
+        for p in providers
+    ])
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
+                      highlight=False)
+    console.print(table)
+    totals = outcome_counts(data.results)
+    console.print("  ".join(f"{SYMBOLS[o]} {o} {totals[o]}" for o in OUTCOMES))
+    console.print("score = pass ÷ (pass + fail); unsupported, skip and error are not counted")
+    for provider in data.providers:
+        if provider.get("skipped") and provider["name"] in providers:
+            console.print(f"{provider['name']}: skipped ({provider['skipped']})")
+    return buffer.getvalue()

@@ -1,0 +1,194 @@
+"""The result model and the result files of a run (CONTRACT.md, "Results").
+
+A run directory holds ``run.json`` (written when the first result arrives: run id, providers,
+check catalogue), ``results.jsonl`` (one line per finished check, flushed as it finishes; under
+xdist one ``results.<worker>.jsonl`` per worker, merged at the end) and, once the run is over,
+``results.json`` (the merged run).  :func:`load_run` reads any of these back, so a killed run's
+directory can still be reported.  This module never imports pytest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+FORMAT = "conformance-results/1"
+Outcome = Literal["pass", "fail", "unsupported", "skip", "error"]
+OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "unsupported", "skip", "error")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One check judged against one provider (a ``results[]`` entry of results.json)."""
+
+    provider: str
+    model: str
+    check: str
+    behavior: str
+    outcome: Outcome
+    message: str
+    duration_ms: int
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Result:
+        return cls(
+            provider=str(data["provider"]),
+            model=str(data.get("model", "")),
+            check=str(data["check"]),
+            behavior=str(data.get("behavior", "")),
+            outcome=data["outcome"],
+            message=str(data.get("message", "")),
+            duration_ms=int(data.get("duration_ms", 0)),
+            evidence=dict(data.get("evidence") or {}),
+        )
+
+
+class ResultLog:
+    """Appends results to a JSON Lines file, one flushed line per result (thread-safe)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def append(self, result: Result) -> None:
+        line = json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+
+def read_jsonl(path: Path) -> list[Result]:
+    """Results of one JSON Lines file; a torn last line (killed writer) is ignored."""
+    out: list[Result] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            out.append(Result.from_json(json.loads(line)))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def token_totals(results: Iterable[Result]) -> dict[str, dict[str, int]]:
+    """Tokens spent per provider, counting each exchange once (shared requests appear in the
+    evidence of several checks)."""
+    totals: dict[str, dict[str, int]] = {}
+    seen: set[str] = set()
+    for result in results:
+        slot = totals.setdefault(result.provider, {"prompt": 0, "completion": 0, "requests": 0})
+        for exchange in result.evidence.get("exchanges", []):
+            key = exchange.get("id")
+            if key in seen:
+                continue
+            if key:
+                seen.add(key)
+            slot["requests"] += 1
+            usage = exchange.get("usage") or {}
+            slot["prompt"] += int(usage.get("prompt_tokens") or 0)
+            slot["completion"] += int(usage.get("completion_tokens") or 0)
+    return totals
+
+
+def outcome_counts(results: Iterable[Result]) -> dict[str, int]:
+    counts = Counter(r.outcome for r in results)
+    return {o: counts.get(o, 0) for o in OUTCOMES}
+
+
+@dataclass
+class RunData:
+    """A run as read from (or about to be written to) its directory."""
+
+    run: dict[str, Any]
+    providers: list[dict[str, Any]]
+    checks: list[dict[str, Any]]
+    results: list[Result]
+    complete: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        ordered = sorted(self.results, key=_result_order(self.providers, self.checks))
+        run = dict(self.run)
+        run["outcomes"] = outcome_counts(ordered)
+        run["tokens"] = token_totals(ordered)
+        return {
+            "format": FORMAT,
+            "run": run,
+            "providers": self.providers,
+            "checks": self.checks,
+            "results": [r.to_json() for r in ordered],
+        }
+
+
+def _result_order(
+    providers: Sequence[Mapping[str, Any]], checks: Sequence[Mapping[str, Any]]
+) -> Any:
+    p_index = {p["name"]: i for i, p in enumerate(providers)}
+    c_index = {c["id"]: i for i, c in enumerate(checks)}
+    return lambda r: (p_index.get(r.provider, 1 << 30), c_index.get(r.check, 1 << 30), r.check)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def jsonl_files(directory: Path) -> list[Path]:
+    """``results.jsonl`` or, when absent, the per-worker ``results.<worker>.jsonl`` files."""
+    merged = directory / "results.jsonl"
+    if merged.exists():
+        return [merged]
+    return sorted(directory.glob("results.*.jsonl"))
+
+
+def load_run(directory: Path) -> RunData:
+    """Read a run back: ``results.json`` if the run finished, else run.json + JSON Lines.
+
+    Raises ``FileNotFoundError`` with a one-line message when the directory holds neither.
+    """
+    final = directory / "results.json"
+    if final.exists():
+        data = json.loads(final.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT:
+            raise ValueError(f"{final}: not a {FORMAT} file (format {data.get('format')!r})")
+        return RunData(
+            run=data["run"], providers=data["providers"], checks=data["checks"],
+            results=[Result.from_json(r) for r in data["results"]],
+        )
+    files = jsonl_files(directory)
+    meta_path = directory / "run.json"
+    if not files and not meta_path.exists():
+        raise FileNotFoundError(f"{directory}: no results.json, results.jsonl or run.json")
+    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {}
+    results = [r for f in files for r in read_jsonl(f)]
+    providers = meta.get("providers") or [
+        {"name": n, "base_url": "", "models": {}}
+        for n in dict.fromkeys(r.provider for r in results)
+    ]
+    checks = meta.get("checks") or [
+        {"id": c, "behavior": b, "title": c, "spec": ""}
+        for c, b in dict.fromkeys((r.check, r.behavior) for r in results)
+    ]
+    run = dict(meta.get("run") or {"id": directory.name})
+    run.setdefault("finished_at", None)
+    return RunData(run=run, providers=providers, checks=checks, results=results, complete=False)

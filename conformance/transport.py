@@ -1,0 +1,373 @@
+"""The one transport seam: every byte to and from a provider passes through here.
+
+:class:`ProviderClient` wraps one ``httpx.AsyncClient`` per provider with the configured
+timeouts (connect, read, whole request, stream stall) and retries, decodes event streams with
+:mod:`conformance.sse`, and returns an :class:`Exchange` — the redacted record of one request and
+its response that checks judge and reports show as evidence.  httpx's exceptions are mapped to
+:class:`~conformance.errors.TransportError` here, once, with secrets already removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+
+import httpx
+
+from conformance import __version__
+from conformance.config import ProviderConfig
+from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
+from conformance.redact import Redactor
+from conformance.sse import SSEDecoder
+
+#: Largest response body kept in an Exchange (evidence and judging); the rest is cut.
+MAX_BODY_CHARS = 256_000
+#: Statuses retried with backoff (rate limiting); 5xx are verdicts, not retried.
+RETRY_STATUSES = frozenset({429})
+USER_AGENT = f"conformance/{__version__} (+https://github.com/conformance)"
+
+Auth = Literal["key", "none"] | str
+
+
+@dataclass(frozen=True)
+class TimedEvent:
+    """One SSE event with the time it arrived, in ms since the request was sent."""
+
+    t_ms: float
+    data: str
+    event: str | None = None
+
+
+@dataclass
+class Exchange:
+    """A redacted record of one request and its response (or of its transport failure)."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: Any
+    stream: bool
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    text: str = ""
+    json: Any = None
+    events: list[TimedEvent] | None = None
+    sse_comments: int = 0
+    trailing_data: bool = False
+    elapsed_ms: float = 0.0
+    first_byte_ms: float | None = None
+    attempts: int = 1
+    error: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def data_events(self) -> list[TimedEvent]:
+        """Events carrying data (everything a client would look at)."""
+        return [e for e in self.events or [] if e.data != ""]
+
+    def chunks(self) -> list[dict[str, Any]]:
+        """Parsed JSON payloads of the stream, up to (not including) ``[DONE]``.
+
+        Payloads that are not JSON objects are skipped here; ``streaming.chunk_schema`` reports
+        them.
+        """
+        out: list[dict[str, Any]] = []
+        for event in self.data_events():
+            if event.data.strip() == "[DONE]":
+                break
+            try:
+                payload = json.loads(event.data)
+            except ValueError:
+                continue
+            if isinstance(payload, dict):
+                out.append(payload)
+        return out
+
+    def usage(self) -> dict[str, Any] | None:
+        """The usage object the provider reported (for a stream: the last one sent)."""
+        if isinstance(self.json, dict) and isinstance(self.json.get("usage"), dict):
+            return dict(self.json["usage"])
+        if self.events is not None:
+            found = [c["usage"] for c in self.chunks() if isinstance(c.get("usage"), dict)]
+            return dict(found[-1]) if found else None
+        return None
+
+    def to_evidence(self) -> dict[str, Any]:
+        """The JSON-ready evidence record (already redacted)."""
+        response: dict[str, Any] = {"status": self.status, "headers": self.headers}
+        if self.events is not None:
+            response["events"] = [
+                {"t_ms": round(e.t_ms, 1), "data": e.data,
+                 **({"event": e.event} if e.event else {})}
+                for e in self.events
+            ]
+            if self.sse_comments:
+                response["sse_comments"] = self.sse_comments
+            if self.trailing_data:
+                response["trailing_data"] = True
+            if self.json is not None:
+                response["body"] = self.json
+        else:
+            response["body"] = self.json if self.json is not None else self.text
+        record: dict[str, Any] = {
+            "id": self.id,
+            "request": {
+                "method": self.method,
+                "url": self.url,
+                "headers": self.request_headers,
+                "body": self.request_body,
+            },
+            "response": response,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+        }
+        if self.first_byte_ms is not None:
+            record["first_byte_ms"] = round(self.first_byte_ms, 1)
+        usage = self.usage()
+        if usage is not None:
+            record["usage"] = {
+                k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+                if isinstance(usage.get(k), int)
+            }
+        if self.attempts > 1:
+            record["attempts"] = self.attempts
+        if self.error:
+            record["error"] = self.error
+        return record
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1-based); honours Retry-After up to 30 s."""
+    if response is not None:
+        value = response.headers.get("retry-after")
+        if value:
+            try:
+                return min(30.0, max(0.0, float(value)))
+            except ValueError:
+                try:
+                    when = parsedate_to_datetime(value).timestamp()
+                    return min(30.0, max(0.0, when - time.time()))
+                except (TypeError, ValueError):
+                    pass
+    return float(min(8.0, 0.5 * 2 ** (attempt - 1) + random.random() * 0.25))
+
+
+class ProviderClient:
+    """Talks to one provider; one instance per provider per event loop."""
+
+    def __init__(
+        self,
+        provider: ProviderConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if provider.base_url is None:
+            raise ValueError(f"provider {provider.name!r} has no base_url")
+        self.provider = provider
+        self.base_url = provider.base_url.rstrip("/")
+        self.redactor = Redactor(provider.secrets)
+        t = provider.timeouts
+        self._timeouts = t
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
+            limits=httpx.Limits(max_connections=max(4, provider.concurrency * 2)),
+            headers={"user-agent": USER_AGENT, **dict(provider.headers)},
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.base_url + path
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: Auth = "key",
+        stream: bool = False,
+    ) -> Exchange:
+        """Send one request (with retries) and return its redacted :class:`Exchange`.
+
+        ``auth``: ``"key"`` sends the configured key as a bearer token, ``"none"`` sends no
+        Authorization header, any other string is sent as the bearer token itself.
+        """
+        url = self.url(path)
+        req_headers: dict[str, str] = {}
+        if json_body is not None:
+            content = json.dumps(json_body, ensure_ascii=False).encode()
+            req_headers["content-type"] = "application/json"
+        if auth == "key":
+            if self.provider.api_key:
+                req_headers["authorization"] = f"Bearer {self.provider.api_key}"
+        elif auth != "none":
+            req_headers["authorization"] = f"Bearer {auth}"
+        if stream:
+            req_headers["accept"] = "text/event-stream"
+        req_headers.update(headers or {})
+        r = self.redactor
+        body_record: Any
+        if json_body is not None:
+            body_record = r.data(json_body)
+        elif content is not None:
+            body_record = r.text(content.decode("utf-8", "replace"))
+        else:
+            body_record = None
+        exchange = Exchange(
+            method=method,
+            url=r.text(url),
+            request_headers=r.headers({**dict(self._client.headers), **req_headers}),
+            request_body=body_record,
+            stream=stream,
+        )
+        attempts = 1 + max(0, self.provider.retries)
+        for attempt in range(1, attempts + 1):
+            exchange.attempts = attempt
+            started = time.perf_counter()
+            try:
+                response = await asyncio.wait_for(
+                    self._send(method, url, content, req_headers, stream, exchange, started),
+                    timeout=self._timeouts.total,
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+                if attempt < attempts and not exchange.first_byte_ms:
+                    await asyncio.sleep(_retry_delay(None, attempt))
+                    continue
+                raise self._map(exc, exchange, started) from None
+            except (httpx.TimeoutException, TimeoutError, StreamStalled) as exc:
+                if attempt < attempts and not stream and not isinstance(exc, StreamStalled):
+                    await asyncio.sleep(_retry_delay(None, attempt))
+                    continue
+                raise self._map(exc, exchange, started) from None
+            except httpx.HTTPError as exc:
+                raise self._map(exc, exchange, started) from None
+            finally:
+                exchange.elapsed_ms = (time.perf_counter() - started) * 1000
+            if response.status_code in RETRY_STATUSES and attempt < attempts:
+                await asyncio.sleep(_retry_delay(response, attempt))
+                continue
+            break
+        return exchange
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        stream: bool,
+        exchange: Exchange,
+        started: float,
+    ) -> httpx.Response:
+        r = self.redactor
+        request = self._client.build_request(method, url, content=content, headers=headers)
+        if stream:
+            # A stream may run long; only silence is bounded (per chunk) besides the total.
+            request.extensions["timeout"] = httpx.Timeout(
+                connect=self._timeouts.connect, read=self._timeouts.stall,
+                write=self._timeouts.read, pool=self._timeouts.total,
+            ).as_dict()
+        response = await self._client.send(request, stream=True)
+        try:
+            exchange.first_byte_ms = (time.perf_counter() - started) * 1000
+            exchange.status = response.status_code
+            exchange.headers = r.headers(response.headers.multi_items())
+            if stream and 200 <= response.status_code < 300:
+                await self._read_events(response, exchange, started)
+            else:
+                raw = await response.aread()
+                text = raw.decode(response.encoding or "utf-8", "replace")
+                exchange.text = r.text(text[:MAX_BODY_CHARS])
+                exchange.json = _parse_json(exchange.text)
+        finally:
+            await response.aclose()
+        return response
+
+    async def _read_events(
+        self, response: httpx.Response, exchange: Exchange, started: float
+    ) -> None:
+        """Decode an event stream, timing each event; silence longer than ``stall`` raises."""
+        decoder = SSEDecoder()
+        events: list[TimedEvent] = []
+        raw_parts: list[str] = []
+        size = 0
+        exchange.events = events
+        iterator: AsyncIterator[bytes] = response.aiter_bytes()
+        while True:
+            try:
+                chunk = await asyncio.wait_for(
+                    iterator.__anext__(), timeout=self._timeouts.stall
+                )
+            except StopAsyncIteration:
+                break
+            except TimeoutError:
+                raise StreamStalled(
+                    f"stream stalled: no data for {self._timeouts.stall:g}s after "
+                    f"{len(events)} events"
+                ) from None
+            now = (time.perf_counter() - started) * 1000
+            if size < MAX_BODY_CHARS:
+                piece = chunk.decode("utf-8", "replace")
+                raw_parts.append(piece)
+                size += len(piece)
+            for ev in decoder.feed(chunk):
+                events.append(TimedEvent(now, self.redactor.text(ev.data), ev.event))
+        for ev in decoder.close():
+            events.append(
+                TimedEvent((time.perf_counter() - started) * 1000, self.redactor.text(ev.data),
+                           ev.event)
+            )
+        exchange.sse_comments = decoder.comments
+        exchange.trailing_data = decoder.trailing_garbage
+        exchange.text = self.redactor.text("".join(raw_parts)[:MAX_BODY_CHARS])
+        if not events and exchange.content_type == "application/json":
+            # An error (or a whole completion) answered as plain JSON to a stream request.
+            exchange.json = _parse_json(exchange.text)
+
+    def _map(self, exc: BaseException, exchange: Exchange, started: float) -> TransportError:
+        """Map an httpx/asyncio exception to the suite's tree, redacted, once."""
+        elapsed = time.perf_counter() - started
+        if isinstance(exc, StreamStalled):
+            mapped: TransportError = StreamStalled(self.redactor.text(str(exc)))
+        elif isinstance(exc, httpx.ConnectTimeout):
+            mapped = ConnectFailed(f"connect timeout after {elapsed:.1f}s to {exchange.url}")
+        elif isinstance(exc, httpx.ConnectError):
+            mapped = ConnectFailed(
+                f"cannot connect to {exchange.url}: {self.redactor.text(str(exc)) or 'refused'}"
+            )
+        elif isinstance(exc, httpx.TimeoutException | TimeoutError):
+            mapped = RequestTimeout(f"no complete answer after {elapsed:.1f}s from {exchange.url}")
+        else:
+            detail = self.redactor.text(str(exc)) or type(exc).__name__
+            mapped = TransportError(f"{type(exc).__name__}: {detail}")
+        if exchange.attempts > 1:
+            mapped = type(mapped)(f"{mapped} (after {exchange.attempts} attempts)")
+        exchange.error = str(mapped)
+        mapped.exchange = exchange
+        return mapped
