@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest._code.code import ReprFileLocation, TerminalRepr
+from _pytest._io import TerminalWriter
 
 from conformance.checks.registry import Check, all_checks
 from conformance.config import FAMILIES, ProvidersConfig, load_providers
@@ -30,6 +32,18 @@ DEFAULT_PROVIDERS = "providers.yaml"
 
 class CheckOutcomeError(SuiteError):
     """Raised in setup for an ``error`` outcome, so pytest reports the item as an error."""
+
+
+class OneLineRepr(TerminalRepr):
+    """A finding shown as its one-line message, with a crash location pointing at the check
+    (so pytest's short summary reads ``FAILED <id> - <message>``)."""
+
+    def __init__(self, text: str, message: str, path: Path, lineno: int) -> None:
+        self.text = text
+        self.reprcrash = ReprFileLocation(str(path), lineno + 1, message)
+
+    def toterminal(self, tw: TerminalWriter) -> None:
+        tw.line(self.text, red=True)
 
 
 def packaged_providers() -> Path:
@@ -117,18 +131,26 @@ class CheckItem(pytest.Item):
         assert result is not None
         if result.outcome == "fail":
             raise Failure(result.message)
-        if result.outcome == "unsupported":
-            pytest.skip(f"unsupported: {result.message}")
-        if result.outcome == "skip":
-            pytest.skip(result.message)
+        if result.outcome in ("unsupported", "skip"):
+            prefix = "unsupported: " if result.outcome == "unsupported" else ""
+            # Reported at the check's own source line, not here.
+            raise pytest.skip.Exception(prefix + result.message, _use_item_location=True)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def one_line(self, error: BaseException) -> OneLineRepr:
+        return OneLineRepr(f"{self.check.id} [{self.provider}]: {error}", str(error),
+                           self.path, self.reportinfo()[1])
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
         if isinstance(excinfo.value, Finding | SuiteError):
-            return f"{self.check.id} [{self.provider}]: {excinfo.value}"
-        return str(super().repr_failure(excinfo, style=style))
+            return self.one_line(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
 
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, f"{self.check.id}[{self.provider}]"
+    def reportinfo(self) -> tuple[Path, int, str]:
+        """Location of the check function, so reports point at its source."""
+        line = self.check.func.__code__.co_firstlineno - 1
+        return self.path, line, f"{self.check.id}[{self.provider}]"
 
 
 class CheckFile(pytest.File):
@@ -199,7 +221,7 @@ class ConformanceSession:
         if isinstance(item, CheckItem) and report.failed and call.excinfo is not None:
             value = call.excinfo.value
             if isinstance(value, Finding | SuiteError):
-                report.longrepr = f"{item.check.id} [{item.provider}]: {value}"
+                report.longrepr = item.one_line(value)
         return report
 
     # -- finishing ------------------------------------------------------------------------

@@ -11,11 +11,13 @@ test images for vision-by-URL probes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hmac
 import json
 import re
 import secrets
+import ssl
 import string
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -190,6 +192,16 @@ def _coerce_types(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def _list(value: Any) -> list[Any]:
+    """``value`` if it is a list, else [] (lax variants let odd types through)."""
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` if it is an object, else {}."""
+    return value if isinstance(value, dict) else {}
+
+
 def _int(value: Any, default: int | None) -> int | None:
     if isinstance(value, bool):
         return default
@@ -209,8 +221,8 @@ def _check_strict_schema(schema: Any, where: str, depth: int = 0) -> None:
             raise ApiError(400, f"Invalid schema for {where}: In context=(), "
                            "'additionalProperties' is required to be supplied and to be false.",
                            param="response_format", code="invalid_json_schema")
-        props = schema.get("properties") or {}
-        missing = [p for p in props if p not in (schema.get("required") or [])]
+        props = _dict(schema.get("properties"))
+        missing = [p for p in props if p not in _list(schema.get("required"))]
         if missing:
             raise ApiError(400, f"Invalid schema for {where}: In context=(), 'required' is "
                            f"required to be supplied and to be an array including every key in "
@@ -221,10 +233,10 @@ def _check_strict_schema(schema: Any, where: str, depth: int = 0) -> None:
     for key in ("items",):
         _check_strict_schema(schema.get(key), where, depth + 1)
     for key in ("anyOf", "allOf", "prefixItems"):
-        for sub in schema.get(key) or []:
+        for sub in _list(schema.get(key)):
             _check_strict_schema(sub, where, depth + 1)
     for key in ("$defs", "definitions"):
-        for sub in (schema.get(key) or {}).values():
+        for sub in _dict(schema.get(key)).values():
             _check_strict_schema(sub, where, depth + 1)
 
 
@@ -251,7 +263,7 @@ def _semantic_checks(body: dict[str, Any]) -> None:
                        "'response_format' of type 'json_object'.", param="messages",
                        code="invalid_value")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        spec = fmt.get("json_schema") or {}
+        spec = _dict(fmt.get("json_schema"))
         if spec.get("strict") is True:
             _check_strict_schema(spec.get("schema", {}),
                                  f"response_format '{spec.get('name', '')}'")
@@ -273,8 +285,8 @@ def _semantic_checks(body: dict[str, Any]) -> None:
 
 
 def _check_tools(body: dict[str, Any]) -> None:
-    tools = [t for t in body.get("tools") or [] if isinstance(t, dict)]
-    names = {t.get("function", {}).get("name") for t in tools if t.get("type") == "function"}
+    tools = [t for t in _list(body.get("tools")) if isinstance(t, dict)]
+    names = {_dict(t.get("function")).get("name") for t in tools if t.get("type") == "function"}
     choice = body.get("tool_choice")
     if choice is not None and choice != "none" and not tools:
         raise ApiError(400, "Invalid value for 'tool_choice': 'tool_choice' is only allowed when "
@@ -288,12 +300,12 @@ def _check_tools(body: dict[str, Any]) -> None:
             raise ApiError(400, "Custom tools are not supported by this model.",
                            param="tool_choice", code="unsupported_value")
         if choice.get("type") == "function":
-            name = (choice.get("function") or {}).get("name")
+            name = _dict(choice.get("function")).get("name")
             if name not in names:
                 raise ApiError(400, f"Invalid value for 'tool_choice': function '{name}' not "
                                f"found in 'tools'.", param="tool_choice", code="invalid_value")
     for index, tool in enumerate(tools):
-        function = tool.get("function") or {}
+        function = _dict(tool.get("function"))
         if tool.get("type") == "function" and function.get("strict") is True:
             _check_strict_schema(function.get("parameters", {}),
                                  f"function '{function.get('name')}'")
@@ -303,7 +315,7 @@ def _check_tools(body: dict[str, Any]) -> None:
                            "pattern. Expected a string that matches the pattern "
                            "'^[a-zA-Z0-9_-]+$'.", param=f"tools[{index}].function.name",
                            code="invalid_value")
-    functions = [f for f in body.get("functions") or [] if isinstance(f, dict)]
+    functions = [f for f in _list(body.get("functions")) if isinstance(f, dict)]
     call = body.get("function_call")
     if isinstance(call, dict) and call.get("name") not in {f.get("name") for f in functions}:
         raise ApiError(400, f"Invalid value for 'function_call': function '{call.get('name')}' "
@@ -317,12 +329,12 @@ def _check_messages(messages: list[Any]) -> None:
         if role == "assistant":
             if pending:
                 _unanswered(pending, index)
-            for call in message.get("tool_calls") or []:
+            for call in _list(message.get("tool_calls")):
                 if isinstance(call, dict) and isinstance(call.get("id"), str):
                     pending[call["id"]] = index
         elif role == "tool":
             call_id = message.get("tool_call_id")
-            if call_id not in pending:
+            if not isinstance(call_id, str) or call_id not in pending:
                 raise ApiError(400, "Invalid parameter: messages with role 'tool' must be a "
                                "response to a preceeding message with 'tool_calls'.",
                                param=f"messages.[{index}].role", code=None)
@@ -358,7 +370,7 @@ async def _image_color(url: str, cache: dict[str, str]) -> str:
         return cache[url]
     if url.startswith("data:"):
         try:
-            color = images.dominant_color(images.decode_data_url(url))
+            color = await asyncio.to_thread(images.dominant_color, images.decode_data_url(url))
         except images.ImageError as exc:
             raise ApiError(400, "You uploaded an unsupported image. Please make sure your image "
                            "has of one the following formats: ['png', 'jpeg', 'gif', 'webp']. "
@@ -372,10 +384,17 @@ async def _image_color(url: str, cache: dict[str, str]) -> str:
     return color
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every download (building one per client costs ~40 ms)."""
+    return ssl.create_default_context()
+
+
 async def _download_color(url: str) -> str:
     shown = url if len(url) <= 200 else url[:200] + "..."
     try:
-        async with httpx.AsyncClient(timeout=5.0, follow_redirects=True) as client, \
+        async with httpx.AsyncClient(timeout=5.0, follow_redirects=True,
+                                     verify=_tls_context()) as client, \
                 client.stream("GET", url) as response:
             if response.status_code != 200:
                 raise ApiError(400, f"Error while downloading {shown}.",
@@ -392,7 +411,7 @@ async def _download_color(url: str) -> str:
     except httpx.HTTPError as exc:
         raise ApiError(400, f"Error while downloading {shown}.", code="invalid_image_url") from exc
     try:
-        return images.dominant_color(bytes(data))
+        return await asyncio.to_thread(images.dominant_color, bytes(data))
     except images.ImageError as exc:
         raise ApiError(400, f"Error while downloading {shown}: not an image.",
                        code="invalid_image_url") from exc
@@ -423,10 +442,10 @@ async def _model_messages(raw: list[dict[str, Any]], variant: Variant) -> list[m
                 elif kind == "image_url":
                     if "strip_images" in variant:
                         continue
-                    url = str((part.get("image_url") or {}).get("url", ""))
+                    url = str(_dict(part.get("image_url")).get("url", ""))
                     parts.append(model.Image(await _image_color(url, cache)))
         calls = []
-        for call in message.get("tool_calls") or []:
+        for call in _list(message.get("tool_calls")):
             if isinstance(call, dict) and isinstance(call.get("function"), dict):
                 function = call["function"]
                 calls.append(model.ToolCall(str(function.get("name", "")),
@@ -549,7 +568,7 @@ def _tool_call_json(call: model.ToolCall, variant: Variant) -> dict[str, Any]:
 
 
 def _completion(chat: _Chat, variant: Variant) -> dict[str, Any]:
-    choices = []
+    choices: list[dict[str, Any]] = []
     completion_tokens = 0
     for choice in _choices(chat):
         completion_tokens += choice.completion_tokens
@@ -574,6 +593,11 @@ def _completion(chat: _Chat, variant: Variant) -> dict[str, Any]:
         "service_tier": chat.service_tier,
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
+    if "omit_nullable_fields" in variant:
+        for rendered in choices:
+            for obj in (rendered, rendered["message"]):
+                for key in [k for k, v in obj.items() if v is None]:
+                    del obj[key]
     if "no_usage" in variant:
         del body["usage"]
     if "extra_fields" in variant:
@@ -880,13 +904,16 @@ class _Provider:
 
     async def parse_chat(self, body: Any, variant: Variant) -> _Chat:
         body = self.validate(body, variant)
-        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        messages = [m for m in _list(body.get("messages")) if isinstance(m, dict)]
         if not messages:
             raise ApiError(400, "Invalid 'messages': empty array. Expected an array with "
                            "minimum length 1, but got an empty array instead.",
                            param="messages", code="empty_array")
         body["messages"] = messages
         _semantic_checks(body)
+        if "reject_stop" in variant and body.get("stop") is not None:
+            raise ApiError(400, "Unsupported parameter: 'stop' is not supported with this model.",
+                           param="stop", code="unsupported_parameter")
         requested = body.get("model")
         if requested not in ALL_MODEL_IDS:
             if "unknown_model_503" in variant:
@@ -925,7 +952,7 @@ class _Provider:
 
     @staticmethod
     def _stops(stop: Any, stream: bool, variant: Variant) -> list[str]:
-        stops = [stop] if isinstance(stop, str) else [s for s in stop or [] if isinstance(s, str)]
+        stops = [stop] if isinstance(stop, str) else [s for s in _list(stop) if isinstance(s, str)]
         if "ignore_stop" in variant or (stream and "ignore_stop_stream" in variant):
             return []
         if "stop_first_only" in variant:
@@ -936,16 +963,16 @@ class _Provider:
     def _model_request(body: dict[str, Any], seen: list[model.Message],
                        variant: Variant) -> model.Request:
         tools = [model.Tool(str(f.get("name", "")), str(f.get("description") or ""),
-                            f.get("parameters") or {}, f.get("strict") is True)
-                 for t in body.get("tools") or []
+                            _dict(f.get("parameters")), f.get("strict") is True)
+                 for t in _list(body.get("tools"))
                  if isinstance(t, dict) and t.get("type") == "function"
                  and isinstance(f := t.get("function"), dict)]
         choice: Any = body.get("tool_choice", "auto" if tools else "none")
         parallel = body.get("parallel_tool_calls") is not False
         if not tools and body.get("functions"):
             tools = [model.Tool(str(f.get("name", "")), str(f.get("description") or ""),
-                                f.get("parameters") or {})
-                     for f in body["functions"] if isinstance(f, dict)]
+                                _dict(f.get("parameters")))
+                     for f in _list(body["functions"]) if isinstance(f, dict)]
             call = body.get("function_call", "auto")
             choice = {"type": "function", "function": call} if isinstance(call, dict) else call
             parallel = False
@@ -953,10 +980,10 @@ class _Provider:
         if isinstance(choice, str):
             mode = choice if choice in ("none", "auto", "required") else "auto"
         elif isinstance(choice, dict) and choice.get("type") == "function":
-            mode, forced = "required", str((choice.get("function") or {}).get("name"))
+            mode, forced = "required", str(_dict(choice.get("function")).get("name"))
         elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
-            allowed = choice.get("allowed_tools") or {}
-            names = {(t.get("function") or {}).get("name") for t in allowed.get("tools") or []
+            allowed = _dict(choice.get("allowed_tools"))
+            names = {_dict(t.get("function")).get("name") for t in _list(allowed.get("tools"))
                      if isinstance(t, dict)}
             tools = [t for t in tools if t.name in names]
             mode = "required" if allowed.get("mode") == "required" else "auto"
@@ -1002,7 +1029,12 @@ def create_app(api_key: str | None) -> Starlette:
 
     async def not_found(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
+        variant = FAITHFUL
+        selected = re.match(r"/variant/([^/]+)/", request.url.path)
+        if selected:
+            with contextlib.suppress(ValueError):
+                variant = parse_variant(selected.group(1))
         return provider.error(ApiError(status, f"Invalid URL ({request.method} "
-                                       f"{request.url.path})"), FAITHFUL)
+                                       f"{request.url.path})"), variant)
 
     return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})

@@ -30,6 +30,7 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "models_retrieve_html_404": "GET /models/{model} answers 404 with a text/html page",
     # chat (non-stream)
     "chat_wrong_object": 'non-stream responses have object "chat.completions"',
+    "omit_nullable_fields": "non-stream choices and messages omit null fields (refusal, logprobs)",
     "drop_system": "system and developer messages are removed before the model sees them",
     "last_message_only": "the model sees only the last message",
     "first_text_part_only": "for array content only the first text part reaches the model",
@@ -47,6 +48,7 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "ignore_stop": "stop is ignored",
     "stop_first_only": "only the first element of a stop list is honoured",
     "ignore_stop_stream": "stop is ignored when streaming",
+    "reject_stop": "any stop parameter is declined with 400 unsupported_parameter",
     "ignore_max_tokens": "max_tokens is ignored (max_completion_tokens still honoured)",
     "ignore_max_completion_tokens": "max_completion_tokens is ignored (max_tokens honoured)",
     "stream_length_as_stop": 'a stream cut by the token limit reports finish_reason "stop"',

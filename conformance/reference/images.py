@@ -100,15 +100,12 @@ def dominant_color(data: bytes) -> str:
     if len(data) > MAX_IMAGE_BYTES:
         raise ImageError("image larger than 20 MB")
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.format not in ACCEPTED_FORMATS:
-                raise ImageError(f"unsupported image format {image.format}")
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
             image.load()
             small = image.convert("RGB").resize((24, 24))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        if isinstance(exc, ImageError):
-            raise
-        raise ImageError("the bytes are not a decodable image") from exc
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
+            ValueError) as exc:
+        raise ImageError("the bytes are not a decodable PNG, JPEG, GIF or WEBP image") from exc
     raw = small.tobytes()
     votes = Counter(_classify((raw[i], raw[i + 1], raw[i + 2])) for i in range(0, len(raw), 3))
     return votes.most_common(1)[0][0]

@@ -401,7 +401,7 @@ def _rule_capital(ctx: _Context) -> str | None:
     if country is None:
         return None
     capital = CAPITALS[country]
-    yes_no = re.search(r"\bis\s+([A-Z][\w .-]*?)\s+the\s+capital\b", ctx.question)
+    yes_no = re.search(r"\b(?i:is)\s+([A-Z][\w .-]*?)\s+the\s+capital\b", ctx.question)
     if yes_no:
         return "Yes." if yes_no.group(1).lower() == capital.lower() else "No."
     if _one_word(ctx.question):
@@ -431,17 +431,37 @@ def _rule_numeric(ctx: _Context) -> str | None:
     return None if value is None else _fmt_number(value)
 
 
+_NOT_A_PAYLOAD = re.compile(r"\b(?:one|two|three|single|a|the|just|only)\s+(?:word|words|number|"
+                            r"letter|sentence)\b|\b(?:word|number)\s+only\b|\byes\s+or\s+no\b|"
+                            r"\bjson\b", re.I)
+
+
 def _rule_say(ctx: _Context) -> str | None:
-    word = re.search(r"\b(?:reply|respond|answer|say)\s+(?:with\s+)?(?:only\s+|just\s+)?(?:the\s+)?"
-                     r"(?:single\s+)?word\s+['\"“‘]?([\w'-]+)", ctx.question, re.I)
+    question = ctx.question
+    word = re.search(r"\b(?:reply|respond|answer|say)\s+(?:only\s+|just\s+)?(?:with\s+)?"
+                     r"(?:only\s+|just\s+)?(?:the\s+)?(?:single\s+|one\s+)?word\s+['\"“‘]?"
+                     r"([\w'-]+)", question, re.I)
     if word and word.group(1).lower() not in ("only", "itself", "alone", "and", "that"):
         return word.group(1).strip("'")
-    say = re.search(r"(?:^|[.!?]\s+)(?:please\s+)?say\s*:?\s*(.+?)\s*$", ctx.question, re.I | re.S)
+    repeat = re.search(r"\brepeat\s+(?:the\s+word\s+)?['\"“‘]?([\w-]+)['\"”’]?\s+(\w+)\s+times\b",
+                       question, re.I)
+    if repeat:
+        times = repeat.group(2).lower()
+        count = int(times) if times.isdigit() else _NUMBER_WORDS.get(times, 1)
+        return " ".join([repeat.group(1)] * min(count, 100))
+    say = re.search(r"(?:^|[.!?]\s+)(?:please\s+)?say\s*:?\s*(.+?)\s*$", question, re.I | re.S)
     if say:
         text = _unquote(say.group(1))
         return text[:-1] if text.endswith(".") and text.count(".") == 1 else text
-    if re.search(r"\b(?:answer|reply)\s+(?:with\s+)?(?:yes\s+or\s+no|yes/no)\b", ctx.question,
-                 re.I):
+    reply = re.search(r"\b(?:reply|respond|answer)\s+(?:only\s+)?with\s+(?:only\s+|just\s+)?"
+                      r"(.+?)\s*$", question, re.I | re.S)
+    if reply and not _NOT_A_PAYLOAD.search(reply.group(1)):
+        quoted = re.fullmatch(r"(['\"“‘`]).+?(['\"”’`])\.?", reply.group(1), re.S)
+        text = _unquote(reply.group(1)) if quoted else reply.group(1).rstrip(".")
+        determiner = re.match(r"(?:a|an|the|your|my|one|two|three|some|no|yes|as)\b", text, re.I)
+        if quoted or (len(text.split()) <= 3 and not determiner):
+            return text
+    if re.search(r"\b(?:answer|reply)\s+(?:with\s+)?(?:yes\s+or\s+no|yes/no)\b", question, re.I):
         return "Yes."
     return None
 
@@ -715,8 +735,11 @@ class _Filler:
 
     def _object(self, schema: Mapping[str, Any], depth: int,
                 item: Mapping[str, Any] | None) -> dict[str, Any]:
-        properties = schema.get("properties") or {}
-        required = [r for r in schema.get("required", []) if isinstance(r, str)]
+        properties = schema.get("properties")
+        if not isinstance(properties, Mapping):
+            properties = {}
+        required = schema.get("required")
+        required = [r for r in required if isinstance(r, str)] if isinstance(required, list) else []
         names = list(properties)
         if self.for_tool and not self.strict:
             names = [n for n in names if n in required or _is_location(n)]
@@ -726,7 +749,8 @@ class _Filler:
         return out
 
     def _array(self, schema: Mapping[str, Any], name: str, depth: int) -> list[Any]:
-        minimum = int(schema.get("minItems", 0) or 0)
+        minimum = schema.get("minItems")
+        minimum = minimum if isinstance(minimum, int) and minimum > 0 else 0
         maximum = schema.get("maxItems")
         count = max(minimum, 1) if depth <= 6 else minimum
         if not self.for_tool and self.count is not None and depth <= 2:
@@ -754,6 +778,8 @@ class _Filler:
         value: float | None = None
         if item is not None and name in item and isinstance(item[name], (int, float)):
             value = float(item[name])
+        elif self._stated(name) is not None:
+            value = self._stated_number(name)
         elif self.for_tool:
             value = next(self._numbers, 0.0)
         elif key in ("count", "number", "total", "quantity", "howmany", "result", "answer", "sum",
@@ -767,6 +793,35 @@ class _Filler:
         if kind == "integer":
             return round(value)
         return int(value) if float(value).is_integer() else value
+
+    def _stated(self, name: str) -> str | None:
+        """A value the prompt states for ``name``: "age: 30", "name is Bob", "Bob is 30 years
+        old" (name/age), "named Bob"."""
+        if not name:
+            return None
+        words = re.escape(name.replace("_", " ")).replace(r"\ ", r"[\s_]+")
+        match = re.search(rf"\b{words}\s*(?:is|:|=)\s*['\"“]?([\w@.+-]+(?: [A-Z][\w-]*)?)",
+                          self.question, re.I)
+        if match:
+            return match.group(1).rstrip(".")
+        key = name.lower()
+        if key == "name":
+            found = re.search(r"\b(?:named|called|name is)\s+([A-Z][\w-]*)|"
+                              r"\b([A-Z][a-z]+)\s+is\s+(?:\d+|a\b|an\b)", self.question)
+            if found:
+                return found.group(1) or found.group(2)
+        if key == "age":
+            found = re.search(r"(\d+)[\s-]+years?[\s-]+old|\bis\s+(\d+)\b", self.question, re.I)
+            if found:
+                return found.group(1) or found.group(2)
+        return None
+
+    def _stated_number(self, name: str) -> float:
+        stated = self._stated(name) or ""
+        try:
+            return float(stated)
+        except ValueError:
+            return 1.0
 
     def _string(self, name: str, schema: Mapping[str, Any],
                 item: Mapping[str, Any] | None) -> str:
@@ -797,6 +852,9 @@ class _Filler:
                     return str(item[candidate])
             if key == "colour" and "color" in item:
                 return str(item["color"])
+        stated = self._stated(name)
+        if stated is not None:
+            return stated
         city = self.city or next(iter(find_cities(self.question)), None)
         if _is_location(key):
             return city or self.capital or "Paris"

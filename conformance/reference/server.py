@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterable
 from types import TracebackType
+from typing import Any, Self
 
 import uvicorn
 
@@ -23,12 +24,11 @@ START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 
 
-class ReferenceServer:
-    """The reference provider served by uvicorn in a daemon thread."""
+class ThreadedServer:
+    """Any ASGI app served by uvicorn in a daemon thread on a real socket (port 0 = free)."""
 
-    def __init__(self, api_key: str | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
-        self.api_key = api_key
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
         self.host = host
         self.port = port
         self._server: uvicorn.Server | None = None
@@ -36,42 +36,39 @@ class ReferenceServer:
         self._socket: socket.socket | None = None
 
     @property
-    def base_url(self) -> str:
-        """The faithful API, e.g. ``http://127.0.0.1:8123/v1``."""
-        return f"http://{self.host}:{self.port}/v1"
+    def origin(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
-    def variant_url(self, faults: Iterable[str] = (), latency_ms: int = 0) -> str:
-        """Base URL of the variant with ``faults`` (and quirks) and ``latency_ms``."""
-        spec = variant_spec(faults, latency_ms)
-        if not spec:
-            return self.base_url
-        return f"http://{self.host}:{self.port}/variant/{spec}/v1"
-
-    def start(self) -> ReferenceServer:
+    def start(self) -> Self:
         """Bind, serve in a daemon thread and wait until connections are accepted."""
         if self._thread is not None:
             return self
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # proto=IPPROTO_TCP matters: asyncio only sets TCP_NODELAY on accepted sockets whose
+        # proto says TCP; without it every keep-alive response stalls ~40 ms (delayed ACK).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.host, self.port))
-        except OSError:
+        except OSError as exc:
             sock.close()
-            raise
+            raise RuntimeError(f"cannot bind {self.host}:{self.port}: {exc}") from exc
         self.port = sock.getsockname()[1]
         self._socket = sock
-        config = uvicorn.Config(create_app(self.api_key), log_level="warning", access_log=False,
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
                                 lifespan="off", timeout_graceful_shutdown=2)
         server = uvicorn.Server(config)
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                        name=f"reference-server-{self.port}", daemon=True)
+                                        name=f"uvicorn-{self.port}", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError(f"reference server did not start on {self.base_url}")
+                raise RuntimeError(f"server did not start on {self.origin}")
             time.sleep(0.01)
         return self
 
@@ -88,12 +85,33 @@ class ReferenceServer:
             self._socket.close()
         self._server = self._thread = self._socket = None
 
-    def __enter__(self) -> ReferenceServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+class ReferenceServer(ThreadedServer):
+    """The reference provider served by uvicorn in a daemon thread."""
+
+    def __init__(self, api_key: str | None = None, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        super().__init__(create_app(api_key), host, port)
+        self.api_key = api_key
+
+    @property
+    def base_url(self) -> str:
+        """The faithful API, e.g. ``http://127.0.0.1:8123/v1``."""
+        return f"{self.origin}/v1"
+
+    def variant_url(self, faults: Iterable[str] = (), latency_ms: int = 0) -> str:
+        """Base URL of the variant with ``faults`` (and quirks) and ``latency_ms``."""
+        spec = variant_spec(faults, latency_ms)
+        if not spec:
+            return self.base_url
+        return f"{self.origin}/variant/{spec}/v1"
 
 
 class _AnnouncingServer(uvicorn.Server):

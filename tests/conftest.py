@@ -1,0 +1,85 @@
+"""Shared fixtures: a real reference server on 127.0.0.1 and helpers to run the suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import conformance
+from conformance.reference.server import ReferenceServer
+
+PACKAGE_DIR = Path(conformance.__file__).resolve().parent
+REPO = PACKAGE_DIR.parent
+#: The configured key of the self-test providers; it must never reach an artefact.
+SELFTEST_KEY = "sk-selftest-" + secrets.token_hex(16)
+KEY_ENV = "CONFORMANCE_SELFTEST_KEY"
+
+
+@pytest.fixture(scope="session")
+def reference_server() -> Iterator[ReferenceServer]:
+    with ReferenceServer(api_key=SELFTEST_KEY) as server:
+        yield server
+
+
+def write_providers(path: Path, providers: Sequence[Mapping[str, Any]],
+                    defaults: Mapping[str, Any] | None = None) -> Path:
+    document: dict[str, Any] = {"providers": [dict(p) for p in providers]}
+    if defaults:
+        document["defaults"] = dict(defaults)
+    path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def external(name: str, url: str, **extra: Any) -> dict[str, Any]:
+    """A provider entry pointing at a URL with the self-test key from the environment."""
+    return {"name": name, "base_url": url, "api_key": "${" + KEY_ENV + "}", "model": "ref-1",
+            **extra}
+
+
+@dataclass
+class RunOutput:
+    returncode: int
+    stdout: str
+    stderr: str
+    report_dir: Path
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return json.loads((self.report_dir / "results.json").read_text(encoding="utf-8"))
+
+    def outcomes(self) -> dict[tuple[str, str], tuple[str, str]]:
+        """(provider, check) → (outcome, message)."""
+        return {(r["provider"], r["check"]): (r["outcome"], r["message"])
+                for r in self.data["results"]}
+
+
+def run_cli(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, KEY_ENV: SELFTEST_KEY, **(env or {})}
+    full_env.pop("PYTEST_XDIST_WORKER", None)
+    full_env.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run(
+        [sys.executable, "-m", "conformance", *args], cwd=cwd, env=full_env,
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def run_suite(providers_file: Path, report_dir: Path, *extra: str,
+              env: Mapping[str, str] | None = None) -> RunOutput:
+    """``conformance run`` in a subprocess, as a user would run it."""
+    proc = run_cli(
+        ["run", "--providers", str(providers_file), "--report-dir", str(report_dir),
+         "-p", "no:cacheprovider", "-q", *extra],
+        cwd=providers_file.parent, env=env,
+    )
+    return RunOutput(proc.returncode, proc.stdout, proc.stderr, report_dir)

@@ -1,0 +1,130 @@
+"""The command line as users and CI call it: exit codes, errors, report re-rendering."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+from pathlib import Path
+
+from conformance.reference.server import ReferenceServer
+from tests.conftest import REPO, SELFTEST_KEY, external, run_cli, run_suite, write_providers
+
+
+def test_default_providers_file_runs_builtin_reference_and_skips_relays(tmp_path: Path) -> None:
+    """What `make demo` does: the repo's providers.yaml with no keys set."""
+    shutil.copy(REPO / "providers.yaml", tmp_path / "providers.yaml")
+    env = {v: "" for v in ("API51_API_KEY", "APIYI_API_KEY", "SKRELAY_API_KEY",
+                           "SKRELAY_BASE_URL", "LALC_API_KEY", "EZMODEL_API_KEY")}
+    proc = run_cli(["run", "-p", "no:cacheprovider"], cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    reports = list((tmp_path / "reports").iterdir())
+    assert len(reports) == 1
+    data = json.loads((reports[0] / "results.json").read_text())
+    by_provider: dict[str, set[str]] = {}
+    for r in data["results"]:
+        by_provider.setdefault(r["provider"], set()).add(r["outcome"])
+    assert by_provider["reference"] == {"pass"}
+    for relay, var in (("51api", "API51_API_KEY"), ("apiyi", "APIYI_API_KEY"),
+                       ("lalc", "LALC_API_KEY"), ("ezmodel", "EZMODEL_API_KEY")):
+        assert by_provider[relay] == {"skip"}
+        messages = {r["message"] for r in data["results"] if r["provider"] == relay}
+        assert messages == {f"set {var}"}
+    assert "conformance matrix" in proc.stdout
+    assert f"report: reports/{reports[0].name}/" in proc.stdout
+    # The builtin reference's random key is a secret too.
+    for provider in data["providers"]:
+        assert "api_key" not in provider
+        if provider["name"] == "reference":
+            assert provider["base_url"] == "builtin:reference"
+
+
+def test_bad_providers_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "providers.yaml"
+    path.write_text("providers:\n  - name: x\n    base_url: https://x.example/v1\n"
+                    "    model: m\n    modle: typo\n")
+    proc = run_cli(["run", "--providers", str(path)], cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "providers.yaml:5" in lines[0] and "modle" in lines[0]
+    assert "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "reports").exists()
+
+
+def test_unknown_provider_name_exit_2(tmp_path: Path) -> None:
+    path = write_providers(tmp_path / "providers.yaml", [{"name": "reference",
+                                                          "builtin": "reference"}])
+    proc = run_cli(["run", "--providers", str(path), "--provider", "nope"], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown provider 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_strict_exits_1_on_fail_and_0_without(reference_server: ReferenceServer,
+                                              tmp_path: Path) -> None:
+    path = write_providers(tmp_path / "providers.yaml", [
+        external("broken", reference_server.variant_url(["ignore_stop"]))])
+    lenient = run_suite(path, tmp_path / "a", "-k", "stop")
+    assert lenient.returncode == 0, lenient.stdout[-2000:]
+    strict = run_suite(path, tmp_path / "b", "-k", "stop", "--strict")
+    assert strict.returncode == 1, strict.stdout[-2000:]
+    assert "stop='7' ignored" in strict.stdout
+
+
+def test_unreachable_provider_is_error_not_fail(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # Nothing listens on `port` once the socket is closed.
+    path = write_providers(tmp_path / "providers.yaml", [
+        external("down", f"http://127.0.0.1:{port}/v1", retries=0,
+                 timeouts={"connect": 2, "read": 2, "total": 5, "stall": 2})])
+    out = run_suite(path, tmp_path / "r", "-k", "chat or models")
+    assert out.returncode == 0
+    outcomes = out.outcomes()
+    assert outcomes and {o for o, _ in outcomes.values()} == {"error"}
+    assert all("cannot connect" in m for _, m in outcomes.values())
+    assert " error" in out.stdout  # pytest reports them as errors, not failures
+
+
+def test_no_checks_selected_exit_2(tmp_path: Path) -> None:
+    path = write_providers(tmp_path / "providers.yaml", [{"name": "reference",
+                                                          "builtin": "reference"}])
+    proc = run_cli(["run", "--providers", str(path), "-k", "no_such_check_anywhere"],
+                   cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "no checks selected" in proc.stderr
+
+
+def test_report_rerenders_a_killed_run_from_jsonl(reference_server: ReferenceServer,
+                                                  tmp_path: Path) -> None:
+    path = write_providers(tmp_path / "providers.yaml", [
+        external("reference", reference_server.base_url)])
+    out = run_suite(path, tmp_path / "r", "-k", "chat")
+    report = out.report_dir
+    total = len(out.data["results"])
+    # Simulate a run killed before the end: no results.json, and a torn last line.
+    for name in ("results.json", "junit.xml", "matrix.html"):
+        (report / name).unlink()
+    with (report / "results.jsonl").open("a") as fh:
+        fh.write('{"provider": "reference", "check": "chat.tor')
+    proc = run_cli(["report", str(report)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((report / "results.json").read_text())
+    assert len(data["results"]) == total
+    html = (report / "matrix.html").read_text()
+    assert "chat.basic" in html and "did not finish" in html
+    assert SELFTEST_KEY not in html
+
+
+def test_report_on_missing_dir_is_one_line(tmp_path: Path) -> None:
+    proc = run_cli(["report", str(tmp_path / "nope")], cwd=tmp_path)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_checks_listing_names_every_family() -> None:
+    proc = run_cli(["checks", "--markdown"], cwd=REPO)
+    assert proc.returncode == 0
+    for family in ("models", "chat", "streaming", "stop", "max_tokens", "usage", "errors",
+                   "auth"):
+        assert f"| {family} |" in proc.stdout

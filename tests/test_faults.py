@@ -1,0 +1,279 @@
+"""Every check fails on a provider that breaks it, for the right reason, and nothing else moves.
+
+One real reference server serves the faithful API and, under ``/variant/<fault>/v1``, one
+deliberately broken variant per fault and one legal variation per quirk.  The suite runs once
+(as ``conformance run`` in a subprocess, over real sockets) against all of them; each test
+then compares one provider's column with the faithful reference column.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.checks.registry import all_checks
+from conformance.reference.faults import FAULTS, QUIRKS
+from conformance.reference.server import ReferenceServer
+from tests.conftest import SELFTEST_KEY, RunOutput, external, run_suite, write_providers
+
+Expect = dict[str, tuple[str, str]]
+
+#: fault → {check id: (outcome, fragment of the message)}; every other check must pass.
+EXPECTED: dict[str, Expect] = {
+    "models_wrong_shape": {
+        "models.list": ("fail", "GET /models deviates from the OpenAI schema"),
+        "models.lists_configured": ("fail", "GET /models deviates from the OpenAI schema"),
+    },
+    "models_missing_configured": {
+        "models.lists_configured": ("fail", "model 'ref-1' is not in GET /models"),
+    },
+    "models_retrieve_html_404": {
+        "models.retrieve": ("fail", "expected HTTP 200, got HTTP 404 text/html"),
+    },
+    "chat_wrong_object": {
+        "chat.basic": ("fail", "$.object"),
+        "chat.schema_strict": ("fail", "$.object"),
+    },
+    "omit_nullable_fields": {
+        "chat.schema_strict": ("fail", "'refusal' is a required property"),
+    },
+    "drop_system": {
+        "chat.system_message": ("fail", "system message ignored"),
+    },
+    "last_message_only": {
+        "chat.system_message": ("fail", "system message ignored"),
+        "chat.multi_turn": ("fail", "earlier turn ignored"),
+    },
+    "first_text_part_only": {
+        "chat.content_parts": ("fail", "a text part was lost"),
+    },
+    "stream_json_content_type": {
+        "streaming.content_type": ("fail", "Content-Type is 'application/json'"),
+    },
+    "chunk_wrong_object": {
+        "streaming.chunk_schema": ("fail", "chunk 0 deviates from the OpenAI schema at $.object"),
+    },
+    "no_role_chunk": {
+        "streaming.role_first": ("fail", "no delta has a role"),
+    },
+    "chunk_ids_vary": {
+        "streaming.consistent_ids": ("fail", "different 'id' values"),
+    },
+    "stream_no_finish_reason": {
+        "streaming.finish_reason": ("fail", "no chunk carries a finish_reason"),
+        "streaming.reassembled": ("fail", "finish_reason"),
+        "stop.stream": ("fail", "finish_reason is None"),
+        "max_tokens.stream": ("fail", "finish_reason is None"),
+    },
+    "no_done": {
+        "streaming.done_sentinel": ("fail", "stream ended without data: [DONE]"),
+        "streaming.nothing_after_done": ("skip", "no data: [DONE] was sent"),
+    },
+    "events_after_done": {
+        "streaming.done_sentinel": ("fail", "data: [DONE] is not the last event"),
+        "streaming.nothing_after_done": ("fail", "event(s) after data: [DONE]"),
+    },
+    "delta_text_field": {
+        "streaming.reassembled": ("fail", "the deltas carry no delta.content text"),
+        "streaming.incremental": ("fail", "arrived in 0 content chunk(s)"),
+        "stop.stream": ("fail", "no answer text at all"),
+        "max_tokens.stream": ("fail", "no text at all"),
+    },
+    "stream_single_chunk": {
+        "streaming.incremental": ("fail", "arrived in 1 content chunk(s)"),
+    },
+    "ignore_stop": {
+        "stop.string": ("fail", "stop='7' ignored"),
+        "stop.list": ("fail", "stop=['xyzzy', '7'] ignored"),
+        "stop.stream": ("fail", "stop='7' ignored"),
+    },
+    "stop_first_only": {
+        "stop.list": ("fail", "stop=['xyzzy', '7'] ignored"),
+    },
+    "ignore_stop_stream": {
+        "stop.stream": ("fail", "stop='7' ignored"),
+    },
+    "reject_stop": {
+        "stop.string": ("unsupported", "stop declined: HTTP 400"),
+        "stop.list": ("unsupported", "stop as a list declined: HTTP 400"),
+        "stop.stream": ("unsupported", "stop declined: HTTP 400"),
+    },
+    "ignore_max_tokens": {
+        "max_tokens.length": ("fail", "max_tokens=5 ignored or unreported"),
+        "max_tokens.stream": ("fail", "max_tokens=5 ignored or unreported"),
+    },
+    "ignore_max_completion_tokens": {
+        "max_tokens.max_completion_tokens": ("fail", "max_completion_tokens=5 ignored"),
+    },
+    "stream_length_as_stop": {
+        "max_tokens.stream": ("fail", "finish_reason is 'stop' (expected 'length')"),
+    },
+    "no_usage": {
+        "usage.present": ("fail", "the completion has no usage object"),
+        "usage.arithmetic": ("fail", "no usage object"),
+        "usage.stream_matches_nonstream": ("fail", "non-stream usage: no usage object"),
+    },
+    "usage_bad_total": {
+        "usage.arithmetic": ("fail", "≠ prompt_tokens"),
+        "usage.stream_include_usage": ("fail", "stream usage total_tokens"),
+    },
+    "ignore_include_usage": {
+        "usage.stream_include_usage": ("fail", "include_usage ignored"),
+        "usage.stream_matches_nonstream": ("fail", "the stream reports no usage"),
+    },
+    "usage_on_content_chunk": {
+        "usage.stream_include_usage": ("fail", "usage came on a chunk with choices"),
+    },
+    "stream_usage_inflated": {
+        "usage.stream_matches_nonstream": ("fail", "prompt_tokens differ"),
+    },
+    "errors_as_html": {
+        **{c: ("fail", "with a non-JSON body") for c in (
+            "errors.malformed_json", "errors.missing_messages", "errors.invalid_role",
+            "errors.wrong_type", "errors.temperature_range", "errors.envelope_schema",
+            "auth.wrong_key", "auth.missing_key")},
+        "errors.unknown_model": ("fail", "with a non-JSON body"),
+    },
+    "error_in_200": {
+        c: ("fail", "error reported inside HTTP 200") for c in (
+            "errors.malformed_json", "errors.missing_messages", "errors.invalid_role",
+            "errors.wrong_type", "errors.temperature_range", "errors.unknown_model",
+            "errors.envelope_schema", "auth.wrong_key", "auth.missing_key")
+    },
+    "malformed_json_500": {
+        "errors.malformed_json": ("fail", "server error instead of a client error"),
+    },
+    "accept_invalid_role": {
+        "errors.invalid_role": ("fail", "role 'wizard' was accepted"),
+    },
+    "accept_wrong_types": {
+        "errors.wrong_type": ("fail", "messages as a string was accepted"),
+    },
+    "temperature_unchecked": {
+        "errors.temperature_range": ("fail", "temperature 5 was accepted"),
+    },
+    "unknown_model_503": {
+        "errors.unknown_model": ("fail", "server error instead of a client error"),
+    },
+    "envelope_minimal": {
+        "errors.envelope_schema": ("fail", "'param' is a required property"),
+    },
+    "accept_any_key": {
+        "auth.wrong_key": ("fail", "SECURITY: a wrong API key was accepted"),
+    },
+    "no_auth": {
+        "auth.wrong_key": ("fail", "SECURITY: a wrong API key was accepted"),
+        "auth.missing_key": ("fail", "SECURITY: a request without an API key was accepted"),
+    },
+    # Exposes the key in bodies and headers; redaction must hide it, verdicts stay the same.
+    "echo_key": {},
+    # Deviations in features whose checks belong to later families (tools, n, vision,
+    # json_mode): the families here must be unaffected.
+    "tool_args_object": {},
+    "ignore_n": {},
+    "strip_images": {},
+    "ignore_response_format": {},
+}
+
+
+@pytest.fixture(scope="session")
+def fault_run(reference_server: ReferenceServer, tmp_path_factory: pytest.TempPathFactory
+              ) -> RunOutput:
+    """The whole suite, once, against the reference and every fault and quirk variant."""
+    base = tmp_path_factory.mktemp("faults")
+    entries = [external("reference", reference_server.base_url)]
+    entries += [external(f"fault.{f}", reference_server.variant_url([f])) for f in FAULTS]
+    entries += [external(f"quirk.{q}", reference_server.variant_url([q])) for q in QUIRKS]
+    providers = write_providers(base / "providers.yaml", entries)
+    out = run_suite(providers, base / "report")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return out
+
+
+def column(out: RunOutput, provider: str) -> dict[str, tuple[str, str]]:
+    return {check: v for (p, check), v in out.outcomes().items() if p == provider}
+
+
+def test_reference_passes_every_check(fault_run: RunOutput) -> None:
+    ref = column(fault_run, "reference")
+    assert set(ref) == {c.id for c in all_checks()}
+    assert {c: v for c, v in ref.items() if v[0] != "pass"} == {}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_fault_breaks_exactly_its_checks(fault_run: RunOutput, fault: str) -> None:
+    assert fault in EXPECTED, f"no expectation written for fault {fault!r}"
+    got = column(fault_run, f"fault.{fault}")
+    changed = {c: v for c, v in got.items() if v[0] != "pass"}
+    expected = EXPECTED[fault]
+    assert set(changed) == set(expected), {c: changed.get(c) for c in set(changed) ^ set(expected)}
+    for check_id, (outcome, fragment) in expected.items():
+        got_outcome, message = changed[check_id]
+        assert got_outcome == outcome, (check_id, message)
+        assert fragment in message, (check_id, message)
+
+
+@pytest.mark.parametrize("quirk", sorted(QUIRKS))
+def test_legal_quirk_changes_nothing(fault_run: RunOutput, quirk: str) -> None:
+    got = column(fault_run, f"quirk.{quirk}")
+    assert {c: v for c, v in got.items() if v[0] != "pass"} == {}
+
+
+def test_every_check_is_broken_by_some_fault() -> None:
+    broken = {check for expect in EXPECTED.values() for check, (o, _) in expect.items()
+              if o == "fail"}
+    assert {c.id for c in all_checks()} - broken == set()
+
+
+def test_every_expectation_names_a_real_fault() -> None:
+    assert set(EXPECTED) - set(FAULTS) == set()
+
+
+def test_no_secret_in_any_artefact(fault_run: RunOutput) -> None:
+    """The echo_key variant puts the configured key into bodies and headers; no file under
+    the report dir, and nothing printed, may contain it."""
+    echoed = [r for r in fault_run.data["results"] if r["provider"] == "fault.echo_key"]
+    assert any("***" in str(r["evidence"]) for r in echoed), "echo_key did not echo anything"
+    for path in fault_run.report_dir.rglob("*"):
+        if path.is_file():
+            assert SELFTEST_KEY not in path.read_text(encoding="utf-8", errors="replace"), path
+    assert SELFTEST_KEY not in fault_run.stdout + fault_run.stderr
+
+
+def test_messages_are_one_line(fault_run: RunOutput) -> None:
+    for result in fault_run.data["results"]:
+        assert "\n" not in result["message"] and result["message"], result
+
+
+def test_evidence_records_the_exchanges(fault_run: RunOutput) -> None:
+    results = {(r["provider"], r["check"]): r for r in fault_run.data["results"]}
+    stream = results[("reference", "streaming.done_sentinel")]["evidence"]["exchanges"][0]
+    assert stream["request"]["headers"]["authorization"] == "Bearer ***"
+    events = stream["response"]["events"]
+    assert events[-1]["data"] == "[DONE]" and all("t_ms" in e for e in events)
+    basic = results[("reference", "chat.basic")]["evidence"]["exchanges"][0]
+    assert basic["response"]["status"] == 200 and basic["usage"]["total_tokens"] > 0
+
+
+def test_results_json_follows_the_contract(fault_run: RunOutput) -> None:
+    data = fault_run.data
+    assert data["format"] == "conformance-results/1"
+    assert {"id", "started_at", "finished_at", "suite_version"} <= set(data["run"])
+    for provider in data["providers"]:
+        assert {"name", "base_url", "models"} <= set(provider)
+    for entry in data["checks"]:
+        assert {"id", "behavior", "title", "spec"} <= set(entry) and all(entry.values())
+    keys = {"provider", "model", "check", "behavior", "outcome", "message", "duration_ms",
+            "evidence"}
+    for result in data["results"]:
+        assert set(result) == keys
+        assert result["outcome"] in ("pass", "fail", "unsupported", "skip", "error")
+    lines = (fault_run.report_dir / "results.jsonl").read_text().splitlines()
+    assert len(lines) == len(data["results"])
+    for name in ("junit.xml", "matrix.html", "run.json"):
+        assert (fault_run.report_dir / name).exists(), name
+
+
+def test_reference_run_stays_within_token_budget(fault_run: RunOutput) -> None:
+    tokens = fault_run.data["run"]["tokens"]["reference"]
+    assert tokens["prompt"] + tokens["completion"] < 600, tokens
+    assert tokens["requests"] <= 30, tokens

@@ -1,0 +1,96 @@
+"""The pytest plugin under plain pytest (in-process with pytester) and under xdist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.reference.server import ReferenceServer
+from tests.conftest import (
+    KEY_ENV,
+    PACKAGE_DIR,
+    SELFTEST_KEY,
+    RunOutput,
+    external,
+    run_suite,
+    write_providers,
+)
+
+
+@pytest.fixture
+def keyed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEY_ENV, SELFTEST_KEY)
+
+
+def test_outcomes_map_to_pytest_statuses(pytester: pytest.Pytester, keyed: None,
+                                         reference_server: ReferenceServer,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "250")  # room for the message on the summary line
+    providers = write_providers(pytester.path / "providers.yaml", [
+        external("good", reference_server.base_url),
+        external("nostop", reference_server.variant_url(["ignore_stop"])),
+        external("declines", reference_server.variant_url(["reject_stop"])),
+        {"name": "nokey", "base_url": "https://example.invalid/v1",
+         "api_key": "${CONFORMANCE_UNSET_VARIABLE}", "model": "m"},
+    ])
+    result = pytester.runpytest(str(PACKAGE_DIR), "--providers", str(providers), "-m", "stop",
+                                "--report-dir", str(pytester.path / "r"), "-rA",
+                                "-p", "no:cacheprovider")
+    # 3 stop checks × 4 providers: good passes, nostop fails, declines and nokey skip.
+    result.assert_outcomes(passed=3, failed=3, skipped=6)
+    result.stdout.fnmatch_lines([
+        "*SKIPPED*checks/stop.py:*: unsupported: stop declined: HTTP 400*",
+        "*SKIPPED*checks/stop.py:*: set CONFORMANCE_UNSET_VARIABLE*",
+        "FAILED *checks/stop.py::stop.string[[]nostop[]] - stop='7' ignored: the answer *",
+    ], consecutive=False)
+    # A finding is reported as one line, not as a traceback into the suite.
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_node_ids_and_family_markers(pytester: pytest.Pytester,
+                                     reference_server: ReferenceServer, keyed: None) -> None:
+    providers = write_providers(pytester.path / "providers.yaml", [
+        external("ref", reference_server.base_url)])
+    result = pytester.runpytest(str(PACKAGE_DIR), "--providers", str(providers),
+                                "--collect-only", "-q", "-m", "usage", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*checks/usage.py::usage.present[[]ref[]]"])
+    assert "chat.basic" not in result.stdout.str()
+    assert not (pytester.path / "reports").exists()  # nothing ran, nothing written
+
+
+def test_plugin_is_inert_for_other_test_suites(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "conformance matrix" not in result.stdout.str()
+    assert not (pytester.path / "reports").exists()
+
+
+def test_config_error_under_plain_pytest_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    bad = pytester.path / "providers.yaml"
+    bad.write_text("providers:\n  - name: Bad Name\n    builtin: reference\n")
+    result = pytester.runpytest(str(PACKAGE_DIR), "--providers", str(bad))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*providers.yaml:2*name*"])
+
+
+def test_xdist_gives_the_same_results_as_a_serial_run(reference_server: ReferenceServer,
+                                                      tmp_path: Path) -> None:
+    providers = write_providers(tmp_path / "providers.yaml", [
+        external("reference", reference_server.base_url),
+        external("nodone", reference_server.variant_url(["no_done"])),
+        external("nousage", reference_server.variant_url(["no_usage"])),
+    ])
+    serial = run_suite(providers, tmp_path / "serial")
+    parallel = run_suite(providers, tmp_path / "parallel", "-n", "2")
+    assert serial.returncode == parallel.returncode == 0, parallel.stdout[-3000:]
+
+    def verdicts(out: RunOutput) -> dict[tuple[str, str], str]:
+        return {k: v[0] for k, v in out.outcomes().items()}
+
+    assert verdicts(parallel) == verdicts(serial)
+    assert any(v == "fail" for v in verdicts(serial).values())
+    assert not list((tmp_path / "parallel").glob("results.gw*.jsonl"))  # merged
+    lines = (tmp_path / "parallel" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == len(parallel.data["results"])

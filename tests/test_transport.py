@@ -1,0 +1,163 @@
+"""The transport seam against real servers on 127.0.0.1: timeouts, stalls, retries, exception
+mapping and redaction at the boundary."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from types import MappingProxyType
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from conformance.config import ProviderConfig, Timeouts
+from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled
+from conformance.redact import Redactor
+from conformance.reference.server import ThreadedServer
+from conformance.transport import Exchange, ProviderClient
+
+KEY = "sk-transport-test-5f0c2e9a7b"
+HEADER_SECRET = "hdr-secret-31415926"
+calls: dict[str, int] = {}
+
+
+async def echo(request: Request) -> Response:
+    """Echoes the credentials back, as careless providers do in error messages."""
+    auth = request.headers.get("authorization", "")
+    return JSONResponse(
+        {"error": {"message": f"Invalid key {auth.removeprefix('Bearer ')}", "type": "x",
+                   "param": None, "code": None}, "seen": request.headers.get("x-secret")},
+        status_code=401, headers={"x-debug-key": auth},
+    )
+
+
+async def flaky(request: Request) -> Response:
+    name = request.path_params["name"]
+    calls[name] = calls.get(name, 0) + 1
+    if name == "always" or calls[name] < 3:
+        return JSONResponse({"error": {"message": "slow down"}}, status_code=429,
+                            headers={"retry-after": "0"})
+    return JSONResponse({"ok": True, "attempt": calls[name]})
+
+
+async def stall(request: Request) -> Response:
+    async def body() -> Iterator[bytes]:  # type: ignore[misc]
+        yield b'data: {"n": 1}\n\n'
+        await asyncio.sleep(3)
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
+async def slow(request: Request) -> Response:
+    await asyncio.sleep(3)
+    return JSONResponse({"late": True})
+
+
+async def sse_as_json(request: Request) -> Response:
+    return JSONResponse({"error": {"message": "streaming unsupported"}}, status_code=200)
+
+
+APP = Starlette(routes=[
+    Route("/v1/echo", echo, methods=["POST", "GET"]),
+    Route("/v1/flaky/{name}", flaky),
+    Route("/v1/stall", stall, methods=["POST"]),
+    Route("/v1/slow", slow),
+    Route("/v1/json", sse_as_json, methods=["POST"]),
+])
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with ThreadedServer(APP) as server:
+        yield f"http://127.0.0.1:{server.port}/v1"
+
+
+def provider(base_url: str, **overrides: object) -> ProviderConfig:
+    values: dict[str, object] = {
+        "name": "t", "base_url": base_url, "api_key": KEY, "model": "m",
+        "models": MappingProxyType({}), "retries": 2,
+        "timeouts": Timeouts(connect=2, read=2, total=5, stall=0.5),
+        "headers": MappingProxyType({"x-secret": HEADER_SECRET}),
+        "secrets": (KEY, HEADER_SECRET),
+    }
+    values.update(overrides)
+    return ProviderConfig(**values)  # type: ignore[arg-type]
+
+
+def send(config: ProviderConfig, method: str, path: str, **kwargs: object) -> Exchange:
+    async def go() -> Exchange:
+        client = ProviderClient(config)
+        try:
+            return await client.request(method, path, **kwargs)  # type: ignore[arg-type]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_secrets_echoed_by_the_provider_are_redacted(base_url: str) -> None:
+    exchange = send(provider(base_url), "POST", "/echo", json_body={"hello": KEY})
+    evidence = repr(exchange.to_evidence())
+    assert KEY not in evidence and HEADER_SECRET not in evidence
+    assert exchange.request_headers["authorization"] == "Bearer ***"
+    assert exchange.headers["x-debug-key"] == "Bearer ***"
+    assert exchange.json["error"]["message"] == "Invalid key ***"
+    assert exchange.json["seen"] == "***"
+    assert exchange.request_body == {"hello": "***"}
+
+
+def test_429_is_retried_honouring_retry_after(base_url: str) -> None:
+    exchange = send(provider(base_url), "GET", "/flaky/ok")
+    assert exchange.status == 200 and exchange.attempts == 3
+    assert exchange.json == {"ok": True, "attempt": 3}
+
+
+def test_429_after_all_retries_is_returned_as_is(base_url: str) -> None:
+    exchange = send(provider(base_url, retries=1), "GET", "/flaky/always")
+    assert exchange.status == 429 and exchange.attempts == 2
+
+
+def test_stream_stall_is_a_transport_error_with_what_arrived(base_url: str) -> None:
+    with pytest.raises(StreamStalled, match=r"no data for 0.5s after 1 events") as info:
+        send(provider(base_url), "POST", "/stall", json_body={}, stream=True)
+    exchange = info.value.exchange
+    assert isinstance(exchange, Exchange) and exchange.events and exchange.events[0].data
+
+
+def test_whole_request_timeout(base_url: str) -> None:
+    config = provider(base_url, retries=0, timeouts=Timeouts(connect=2, read=10, total=0.5,
+                                                             stall=10))
+    with pytest.raises(RequestTimeout, match="no complete answer after"):
+        send(config, "GET", "/slow")
+
+
+def test_connection_refused_maps_to_connect_failed_without_secrets() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = provider(f"http://127.0.0.1:{port}/v1", retries=1)
+    with pytest.raises(ConnectFailed) as info:
+        send(config, "GET", "/models")
+    message = str(info.value)
+    assert f"127.0.0.1:{port}" in message and "after 2 attempts" in message
+    assert KEY not in message
+
+
+def test_stream_request_answered_with_json_keeps_the_body(base_url: str) -> None:
+    exchange = send(provider(base_url), "POST", "/json", json_body={}, stream=True)
+    assert exchange.events == []
+    assert exchange.json == {"error": {"message": "streaming unsupported"}}
+
+
+def test_redactor_masks_json_escaped_and_header_forms() -> None:
+    r = Redactor(["sk-a/b\"c", "short"])
+    assert r.text('{"k": "sk-a/b\\"c"}') == '{"k": "***"}'  # as it appears inside JSON
+    assert r.text('key sk-a/b"c end') == "key *** end"
+    assert r.text("short") == "short"  # below the minimum length: not substituted in text
+    assert r.headers({"Authorization": "Bearer x", "api-key": "y", "X-Other": "sk-a/b\"c"}) == {
+        "authorization": "Bearer ***", "api-key": "***", "x-other": "***"}
