@@ -6,6 +6,8 @@ specified in the request was reached").
 
 from __future__ import annotations
 
+from typing import Any
+
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
@@ -44,10 +46,15 @@ def _judge(text: str, finish: object, usage: object, param: str) -> str:
     "usage.completion_tokens ≤ 5.",
 )
 async def length(ctx: CheckContext) -> str:
-    exchange = await ctx.chat(messages=prompts.STORY, max_tokens=LIMIT)
-    body = expect_completion(exchange, feature="max_tokens")
+    return await _non_stream(ctx, "max_tokens")
+
+
+async def _non_stream(ctx: CheckContext, param: str) -> str:
+    limit: dict[str, Any] = {param: LIMIT}
+    exchange = await ctx.chat(messages=prompts.STORY, **limit)
+    body = expect_completion(exchange, feature=param)
     return _judge(answer_text(body), body["choices"][0].get("finish_reason"), body.get("usage"),
-                  "max_tokens")
+                  param)
 
 
 @check(
@@ -58,10 +65,7 @@ async def length(ctx: CheckContext) -> str:
     "max_tokens) limits the answer the same way: finish_reason 'length', ≤ 5 tokens.",
 )
 async def max_completion_tokens(ctx: CheckContext) -> str:
-    exchange = await ctx.chat(messages=prompts.STORY, max_completion_tokens=LIMIT)
-    body = expect_completion(exchange, feature="max_completion_tokens")
-    return _judge(answer_text(body), body["choices"][0].get("finish_reason"), body.get("usage"),
-                  "max_completion_tokens")
+    return await _non_stream(ctx, "max_completion_tokens")
 
 
 @check(

@@ -56,11 +56,15 @@ def _judge(text: str, finish: Any, stop: Any) -> str:
     "while the same request without stop does contain '7' (control).",
 )
 async def stop_string(ctx: CheckContext) -> str:
+    return await _non_stream(ctx, prompts.STOP_TEXT, "stop")
+
+
+async def _non_stream(ctx: CheckContext, stop: str | list[str], feature: str) -> str:
     await _control(ctx)
     exchange = await ctx.chat(messages=prompts.COUNT_TO_10, max_tokens=prompts.COUNT_CAP,
-                              stop=prompts.STOP_TEXT)
-    body = expect_completion(exchange, feature="stop")
-    return _judge(answer_text(body), body["choices"][0].get("finish_reason"), prompts.STOP_TEXT)
+                              stop=stop)
+    body = expect_completion(exchange, feature=feature)
+    return _judge(answer_text(body), body["choices"][0].get("finish_reason"), stop)
 
 
 @check(
@@ -71,11 +75,7 @@ async def stop_string(ctx: CheckContext) -> str:
     "before '7', so every list entry is applied, not just the first.",
 )
 async def stop_list(ctx: CheckContext) -> str:
-    await _control(ctx)
-    exchange = await ctx.chat(messages=prompts.COUNT_TO_10, max_tokens=prompts.COUNT_CAP,
-                              stop=prompts.STOP_LIST)
-    body = expect_completion(exchange, feature="stop as a list")
-    return _judge(answer_text(body), body["choices"][0].get("finish_reason"), prompts.STOP_LIST)
+    return await _non_stream(ctx, prompts.STOP_LIST, "stop as a list")
 
 
 @check(
