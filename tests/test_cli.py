@@ -5,9 +5,17 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
-from conformance.reference.server import ReferenceServer
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from conformance.reference.server import ReferenceServer, ThreadedServer
 from tests.conftest import REPO, SELFTEST_KEY, external, run_cli, run_suite, write_providers
 
 
@@ -128,3 +136,45 @@ def test_checks_listing_names_every_family() -> None:
     for family in ("models", "chat", "streaming", "stop", "max_tokens", "usage", "errors",
                    "auth"):
         assert f"| {family} |" in proc.stdout
+
+
+def test_serve_reference_command_serves_with_auth(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "serve-reference", "--port", "0", "--api-key",
+         "sk-served-123456"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        assert line.startswith("reference provider listening on http://127.0.0.1:"), line
+        base = line.rsplit(" ", 1)[1]
+        assert httpx.get(base + "/models").status_code == 401
+        ok = httpx.get(base + "/models", headers={"authorization": "Bearer sk-served-123456"})
+        assert ok.status_code == 200 and ok.json()["object"] == "list"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_weak_model_makes_stop_checks_inconclusive_not_failed(tmp_path: Path) -> None:
+    """A protocol-perfect server whose model cannot count: the stop checks' control shows no
+    '7' without stop, so they cannot prove anything and say so (skip), instead of passing
+    vacuously or failing the provider."""
+    async def complete(request: Request) -> JSONResponse:
+        return JSONResponse({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "ref-1",
+            "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                         "message": {"role": "assistant", "content": "I cannot count.",
+                                     "refusal": None}}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}})
+
+    app = Starlette(routes=[Route("/v1/chat/completions", complete, methods=["POST"])])
+    with ThreadedServer(app) as server:
+        path = write_providers(tmp_path / "providers.yaml", [
+            external("weak", f"{server.origin}/v1")])
+        out = run_suite(path, tmp_path / "r", "-k", "stop.string or stop.list")
+    outcomes = out.outcomes()
+    assert set(outcomes) == {("weak", "stop.string"), ("weak", "stop.list")}
+    for outcome, message in outcomes.values():
+        assert outcome == "skip"
+        assert message.startswith("inconclusive: without stop the answer never contains '7'")
