@@ -46,9 +46,10 @@ __all__ = [
 
 FAMILIES: tuple[str, ...] = (
     "models", "chat", "streaming", "stop", "max_tokens", "n", "vision", "tools",
-    "json_mode", "usage", "errors", "auth", "params",
+    "json_mode", "usage", "errors", "auth", "params", "sdk",
 )
-"""The behaviour families of CONTRACT.md; the only keys a ``models:`` override may use."""
+"""The behaviour families of CONTRACT.md (plus ``sdk``: the official client parses what the
+provider sends); the only keys a ``models:`` override may use."""
 
 BUILTINS: tuple[str, ...] = ("reference",)
 """Servers the suite can start in-process (``builtin:``)."""
