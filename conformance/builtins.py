@@ -30,6 +30,8 @@ class Builtins:
                     base_url=server.variant_url(provider.faults, provider.latency_ms),
                     api_key=key,
                     secrets=(*provider.secrets, key),
+                    # An image URL the reference can fetch, for the vision-by-URL checks.
+                    vision_url=provider.vision_url or f"{server.origin}/assets/color/red.png",
                 )
             out.append(provider)
         return out

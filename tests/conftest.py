@@ -41,9 +41,12 @@ def write_providers(path: Path, providers: Sequence[Mapping[str, Any]],
 
 
 def external(name: str, url: str, **extra: Any) -> dict[str, Any]:
-    """A provider entry pointing at a URL with the self-test key from the environment."""
-    return {"name": name, "base_url": url, "api_key": "${" + KEY_ENV + "}", "model": "ref-1",
-            **extra}
+    """A provider entry pointing at a URL with the self-test key from the environment; a
+    reference URL also gets the reference's own red image as its ``vision_url``."""
+    entry = {"name": name, "base_url": url, "api_key": "${" + KEY_ENV + "}", "model": "ref-1"}
+    if url.startswith("http://127.0.0.1:") and "/v1" in url:
+        entry["vision_url"] = url.split("/v1")[0].split("/variant/")[0] + "/assets/color/red.png"
+    return {**entry, **extra}
 
 
 @dataclass
