@@ -55,6 +55,10 @@ BUILTINS: tuple[str, ...] = ("reference",)
 """Servers the suite can start in-process (``builtin:``)."""
 
 DEFAULT_REFERENCE_MODEL = "ref-1"
+#: Sent with every chat request unless providers.yaml says otherwise: greedy decoding makes
+#: real models' answers to the suite's prompts deterministic (reasoning models that reject
+#: ``temperature`` are configured with ``request_defaults: {temperature: null}``).
+DEFAULT_REQUEST: Mapping[str, Any] = MappingProxyType({"temperature": 0})
 """The model of a builtin provider that names none."""
 
 # Header names whose literal values are credentials too (expanded values always are).
@@ -103,6 +107,8 @@ class ProviderConfig:
     vision_url: str | None = None
     faults: tuple[str, ...] = ()
     latency_ms: int = 0
+    request_defaults: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_REQUEST)
+    """Body fields added to every chat request unless a check sets them (read-only)."""
     docs: str | None = None
     skip_reason: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -593,6 +599,12 @@ class _ProviderBuilder:
                   for family, (path, value) in self.merged("models").items()}
 
         headers = self.headers()
+        request = dict(DEFAULT_REQUEST)
+        for name, (_, value) in self.merged("request_defaults").items():
+            if value is None:
+                request.pop(name, None)
+            else:
+                request[name] = value
         vision_url = self.url("vision_url", base=False)
         timeouts = {name: float(value) for name, (_, value) in self.merged("timeouts").items()}
         skip_reason = f"set {', '.join(self.missing)}" if self.missing else None
@@ -611,6 +623,7 @@ class _ProviderBuilder:
             vision_url=vision_url,
             faults=tuple(raw.get("faults", ())),
             latency_ms=int(raw.get("latency_ms", 0)),
+            request_defaults=MappingProxyType(request),
             docs=raw.get("docs"),
             skip_reason=skip_reason,
             secrets=tuple(secrets),

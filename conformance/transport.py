@@ -14,8 +14,8 @@ import json
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
@@ -29,8 +29,13 @@ from conformance.sse import SSEDecoder
 
 #: Largest response body kept in an Exchange (evidence and judging); the rest is cut.
 MAX_BODY_CHARS = 256_000
-#: Statuses retried with backoff (rate limiting); 5xx are verdicts, not retried.
+#: Statuses retried with backoff (rate limiting); 5xx are verdicts, not retried.  Besides
+#: these, only failures to connect are retried, never a request that timed out.
 RETRY_STATUSES = frozenset({429})
+#: Connection failures retried when no byte of the answer has arrived.  A ReadError then is
+#: usually a kept-alive connection the server closed just as the request went out (a reset).
+RETRY_ERRORS: tuple[type[httpx.HTTPError], ...] = (
+    httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
 USER_AGENT = f"conformance/{__version__} (+https://github.com/conformance)"
 
 Auth = Literal["key", "none"] | str
@@ -195,9 +200,30 @@ class ProviderClient:
             transport=transport,
             follow_redirects=False,
         )
+        #: A copy of the last 429 this client received (retried or not), for the checks that
+        #: judge rate limiting; rate limits cannot be provoked safely, only observed.
+        self.rate_limited: Exchange | None = None
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+    def recording_client(self, record: Callable[[Exchange], None]) -> httpx.AsyncClient:
+        """An ``httpx.AsyncClient`` for a third-party client such as the official ``openai``
+        SDK (``AsyncOpenAI(http_client=...)``).
+
+        Its requests go out through this provider's client (same pool, proxies and limits), and
+        each is recorded like :meth:`request`'s: a redacted :class:`Exchange`, handed to
+        ``record`` when the request is sent and completed as the response body is read (the
+        events of a stream included).  The third-party client sees the body exactly as sent,
+        content-decoded.  Closing the returned client leaves this one open.
+        """
+        t = self._timeouts
+        return httpx.AsyncClient(
+            transport=_RecordingTransport(self, record),
+            headers=dict(self.provider.headers),
+            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
+            follow_redirects=False,
+        )
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
@@ -255,20 +281,21 @@ class ProviderClient:
                     self._send(method, url, content, req_headers, stream, exchange, started),
                     timeout=self._timeouts.total,
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
+            except RETRY_ERRORS as exc:
                 if attempt < attempts and not exchange.first_byte_ms:
                     await asyncio.sleep(_retry_delay(None, attempt))
                     continue
                 raise self._map(exc, exchange, started) from None
             except (httpx.TimeoutException, TimeoutError, StreamStalled) as exc:
-                if attempt < attempts and not stream and not isinstance(exc, StreamStalled):
-                    await asyncio.sleep(_retry_delay(None, attempt))
-                    continue
+                # Not retried: the request reached the provider, which may be generating (and
+                # billing) a long answer; sending it again would multiply the cost.
                 raise self._map(exc, exchange, started) from None
             except httpx.HTTPError as exc:
                 raise self._map(exc, exchange, started) from None
             finally:
                 exchange.elapsed_ms = (time.perf_counter() - started) * 1000
+            if response.status_code == 429:
+                self.rate_limited = replace(exchange)
             if response.status_code in RETRY_STATUSES and attempt < attempts:
                 await asyncio.sleep(_retry_delay(response, attempt))
                 continue
@@ -371,3 +398,107 @@ class ProviderClient:
         exchange.error = str(mapped)
         mapped.exchange = exchange
         return mapped
+
+
+#: Response headers that no longer describe the body once it has been content-decoded.
+_ENCODING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class _RecordingTransport(httpx.AsyncBaseTransport):
+    """Sends a third-party client's requests through a :class:`ProviderClient` and records
+    each as a redacted :class:`Exchange` (see :meth:`ProviderClient.recording_client`)."""
+
+    def __init__(self, owner: ProviderClient, record: Callable[[Exchange], None]) -> None:
+        self._owner = owner
+        self._record = record
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        r = self._owner.redactor
+        raw = request.content.decode("utf-8", "replace") if request.content else ""
+        parsed = _parse_json(raw) if raw else None
+        stream = isinstance(parsed, dict) and parsed.get("stream") is True
+        exchange = Exchange(
+            method=request.method,
+            url=r.text(str(request.url)),
+            request_headers=r.headers(request.headers.multi_items()),
+            request_body=r.data(parsed) if parsed is not None else (r.text(raw) or None),
+            stream=stream,
+        )
+        self._record(exchange)
+        started = time.perf_counter()
+        attempts = 1 + max(0, self._owner.provider.retries)
+        for attempt in range(1, attempts + 1):
+            exchange.attempts = attempt
+            try:
+                response = await self._owner._client.send(request, stream=True)
+                break
+            except RETRY_ERRORS as exc:  # the client's own retries are off: these stand in
+                if attempt < attempts:
+                    await asyncio.sleep(_retry_delay(None, attempt))
+                    continue
+                failure: httpx.HTTPError = exc
+            except httpx.HTTPError as exc:
+                failure = exc
+            exchange.elapsed_ms = (time.perf_counter() - started) * 1000
+            exchange.error = r.text(f"{type(failure).__name__}: {failure}") or \
+                type(failure).__name__
+            raise failure
+        exchange.first_byte_ms = (time.perf_counter() - started) * 1000
+        exchange.status = response.status_code
+        exchange.headers = r.headers(response.headers.multi_items())
+        events = stream and 200 <= response.status_code < 300
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in _ENCODING_HEADERS]
+        return httpx.Response(
+            response.status_code, headers=headers, extensions=response.extensions,
+            stream=_RecordingStream(response, exchange, r, events, started),
+        )
+
+
+class _RecordingStream(httpx.AsyncByteStream):
+    """Passes a response body through, content-decoded, and completes its Exchange."""
+
+    def __init__(self, response: httpx.Response, exchange: Exchange, redactor: Redactor,
+                 events: bool, started: float) -> None:
+        self._response = response
+        self._exchange = exchange
+        self._redactor = redactor
+        self._decoder = SSEDecoder() if events else None
+        self._started = started
+        self._parts: list[str] = []
+        self._size = 0
+        self._done = False
+        if events:
+            exchange.events = []
+
+    def _timed(self, data: str, event: str | None) -> TimedEvent:
+        now = (time.perf_counter() - self._started) * 1000
+        return TimedEvent(now, self._redactor.text(data), event)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._response.aiter_bytes():
+            if self._size < MAX_BODY_CHARS:
+                piece = chunk.decode("utf-8", "replace")
+                self._parts.append(piece)
+                self._size += len(piece)
+            if self._decoder is not None and self._exchange.events is not None:
+                self._exchange.events += [self._timed(e.data, e.event)
+                                          for e in self._decoder.feed(chunk)]
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._response.aclose()
+        if self._done:
+            return
+        self._done = True
+        exchange, r = self._exchange, self._redactor
+        exchange.elapsed_ms = (time.perf_counter() - self._started) * 1000
+        exchange.text = r.text("".join(self._parts)[:MAX_BODY_CHARS])
+        if self._decoder is not None and exchange.events is not None:
+            exchange.events += [self._timed(e.data, e.event) for e in self._decoder.close()]
+            exchange.sse_comments = self._decoder.comments
+            exchange.trailing_data = self._decoder.trailing_garbage
+            if not exchange.events and exchange.content_type == "application/json":
+                exchange.json = _parse_json(exchange.text)
+        else:
+            exchange.json = _parse_json(exchange.text)

@@ -67,7 +67,7 @@ class RunOutput:
 
 
 def run_cli(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, KEY_ENV: SELFTEST_KEY, **(env or {})}
     full_env.pop("PYTEST_XDIST_WORKER", None)
     full_env.pop("PYTEST_ADDOPTS", None)

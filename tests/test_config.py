@@ -258,7 +258,7 @@ ERRORS = [
             modle: m
         """, 4, "providers[0].modle", "unknown key; did you mean 'model'? (allowed: api_key, "
         "base_url, builtin, concurrency, docs, faults, headers, latency_ms, model, models, name, "
-        "retries, timeouts, vision_url)", id="unknown-provider-key"),
+        "request_defaults, retries, timeouts, vision_url)", id="unknown-provider-key"),
     pytest.param(
         """
         providers:
@@ -438,8 +438,8 @@ ERRORS = [
             builtin: reference
             temperature: 0.2
         """, 4, "providers[0].temperature", "unknown key (allowed: api_key, base_url, builtin, "
-        "concurrency, docs, faults, headers, latency_ms, model, models, name, retries, "
-        "timeouts, vision_url)", id="unknown-key-no-hint"),
+        "concurrency, docs, faults, headers, latency_ms, model, models, name, "
+        "request_defaults, retries, timeouts, vision_url)", id="unknown-key-no-hint"),
     pytest.param(
         """
         providers:
@@ -640,3 +640,28 @@ def test_malformed_reference_in_defaults_points_at_defaults(tmp_path: Path) -> N
     """)
     error = load_error(path)
     assert (error.line, error.key) == (3, "defaults.headers.X-Org")
+
+
+def test_request_defaults_merge_and_null_removes(tmp_path: Path) -> None:
+    path = tmp_path / "providers.yaml"
+    path.write_text(
+        "defaults:\n  request_defaults: {seed: 7}\n"
+        "providers:\n"
+        "  - name: a\n    builtin: reference\n"
+        "  - name: b\n    builtin: reference\n    request_defaults: {temperature: null, top_p: 1}\n"
+    )
+    config = load_providers(path, {})
+    assert dict(config.get("a").request_defaults) == {"temperature": 0, "seed": 7}
+    assert dict(config.get("b").request_defaults) == {"seed": 7, "top_p": 1}
+    with pytest.raises(TypeError):
+        config.get("a").request_defaults["x"] = 1  # type: ignore[index]
+
+
+def test_request_defaults_cannot_override_the_request_itself(tmp_path: Path) -> None:
+    path = tmp_path / "providers.yaml"
+    path.write_text("providers:\n  - name: a\n    builtin: reference\n"
+                    "    request_defaults: {model: gpt-4o}\n")
+    with pytest.raises(ConfigError) as info:
+        load_providers(path, {})
+    assert "providers.yaml:4" in info.value.one_line()
+    assert "request_defaults" in info.value.one_line()

@@ -17,6 +17,9 @@ from tests.conftest import SELFTEST_KEY, RunOutput, external, run_suite, write_p
 from tests.expectations import merged
 
 EXPECTED = merged()
+#: Stated in the README ("Token budget"); raise them only with a reason in the CHANGELOG.
+TOKEN_BUDGET = 2500
+REQUEST_BUDGET = 80
 
 
 @pytest.fixture(scope="session")
@@ -118,6 +121,8 @@ def test_results_json_follows_the_contract(fault_run: RunOutput) -> None:
 
 
 def test_reference_run_stays_within_token_budget(fault_run: RunOutput) -> None:
+    """The budget the README states (a real provider's tokeniser counts differently, but the
+    number of requests and the prompt sizes are the suite's own)."""
     tokens = fault_run.data["run"]["tokens"]["reference"]
-    assert tokens["prompt"] + tokens["completion"] < 600, tokens
-    assert tokens["requests"] <= 30, tokens
+    assert tokens["prompt"] + tokens["completion"] < TOKEN_BUDGET, tokens
+    assert tokens["requests"] <= REQUEST_BUDGET, tokens

@@ -3,10 +3,17 @@
 from conformance.checks import (  # noqa: F401
     auth,
     chat,
+    consistency,
     errors,
+    json_mode,
     max_tokens,
     models,
+    n,
+    params,
+    sdk,
     stop,
     streaming,
+    tools,
     usage,
+    vision,
 )

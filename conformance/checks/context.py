@@ -44,6 +44,12 @@ class CheckContext:
         self.model = model
         self.exchanges: list[Exchange] = []
 
+    @property
+    def client(self) -> ProviderClient:
+        """The provider's transport; third-party clients (the official SDK) talk through its
+        :meth:`~ProviderClient.recording_client`, recording into :attr:`exchanges`."""
+        return self._runtime.client
+
     async def request(
         self,
         method: str,
@@ -86,8 +92,9 @@ class CheckContext:
     async def chat(
         self, *, stream: bool = False, auth: Auth = "key", share: bool = False, **fields: Any
     ) -> Exchange:
-        """POST /chat/completions with ``{"model": <the check's model>, **fields}``."""
-        body: dict[str, Any] = {"model": self.model, **fields}
+        """POST /chat/completions with ``{"model": <the check's model>, **fields}`` plus the
+        provider's ``request_defaults`` for fields the check does not set."""
+        body: dict[str, Any] = {"model": self.model, **self.provider.request_defaults, **fields}
         if stream:
             body["stream"] = True
         return await self.request(

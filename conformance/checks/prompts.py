@@ -55,7 +55,9 @@ STOP_TEXT = "7"
 #: A list whose *second* entry is the one that occurs: proves every entry is honoured.
 STOP_LIST = ["xyzzy", "7"]
 
-COUNT_TO_5 = user("Count from 1 to 5, separated by commas.")
+#: Worded so that even SmolLM2-135M answers "1, 2, 3, 4, 5" ("Count from 1 to 5." makes it
+#: stop at 3).
+COUNT_TO_5 = user("List the numbers from 1 to 5.")
 
 #: Always longer than a handful of tokens on any real model.
 STORY = user("Write a short story about a robot.")

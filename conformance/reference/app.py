@@ -49,6 +49,8 @@ from conformance.reference.faults import (
 
 OWNER = "conformance"
 SYSTEM_FINGERPRINT = "fp_reference"
+#: Request header that makes the reference answer as rate limited (see ``rate_limit``).
+SIMULATE_HEADER = "x-conformance-simulate"
 _CREATED = {"ref-1": 1780272000, REFERENCE_SNAPSHOT: 1793491200}
 _ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 _ALNUM = string.ascii_letters + string.digits
@@ -165,6 +167,8 @@ class _Chat:
     model_request: model.Request
     service_tier: str = "default"
     prompt_tokens: int = 0
+    seed: int | None = None
+    logit_bias: tuple[tuple[int, int], ...] = ()
 
 
 def _coerce_types(body: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +288,56 @@ def _semantic_checks(body: dict[str, Any]) -> None:
     _check_messages(messages)
 
 
+def _param_faults(body: dict[str, Any], variant: Variant) -> None:
+    """The params faults that refuse or crash on a request parameter."""
+    crash = ApiError(500, "Internal server error", "server_error")
+    if "sampling_params_500" in variant and any(
+            body.get(k) is not None for k in ("top_p", "presence_penalty", "frequency_penalty")):
+        raise crash
+    if "user_500" in variant and body.get("user") is not None:
+        raise crash
+    if "name_500" in variant and any("name" in m for m in body["messages"]
+                                     if m.get("role") == "user"):
+        raise crash
+    if "reasoning_effort_500" in variant and body.get("reasoning_effort") is not None:
+        raise crash
+    if "stream_options_500" in variant and body.get("stream_options") is not None \
+            and body.get("stream") is not True:
+        raise crash
+    if "reject_developer_role" in variant:
+        for index, message in enumerate(body["messages"]):
+            if message.get("role") == "developer":
+                raise ApiError(400, "Invalid value: 'developer'. Supported values are: "
+                               "'system', 'assistant', 'user', 'function', and 'tool'.",
+                               param=f"messages[{index}].role", code="invalid_value")
+
+
+def _logit_bias(value: Any) -> tuple[tuple[int, int], ...]:
+    """Validated ``logit_bias``: token ids (as strings) in the vocabulary, biases -100..100."""
+    out = []
+    for key, bias in _dict(value).items():
+        if not re.fullmatch(r"\d{1,9}", str(key)) or int(key) >= model.VOCAB_SIZE:
+            raise ApiError(400, f"Invalid key in 'logit_bias': {key}. Maximum value is "
+                           f"{model.VOCAB_SIZE - 1}.", param="logit_bias", code="invalid_value")
+        if not isinstance(bias, int) or isinstance(bias, bool) or not -100 <= bias <= 100:
+            raise ApiError(400, f"Invalid value in 'logit_bias': {bias}. Expected a value "
+                           "between -100 and 100.", param="logit_bias", code="invalid_value")
+        out.append((int(key), bias))
+    return tuple(out)
+
+
+def _sample(text: str, chat: _Chat, variant: Variant) -> str:
+    """What sampling does to the scripted answer: logit_bias, and the seed fault."""
+    if "seed_ignored" in variant and chat.seed is not None:
+        text = f"{text} ({secrets.token_hex(3)})"
+    bias = dict(chat.logit_bias)
+    if "ignore_logit_bias" in variant:
+        bias = {}
+    if "logit_bias_positive_only" in variant:
+        bias = {t: b for t, b in bias.items() if b > 0}
+    return model.apply_logit_bias(text, bias)
+
+
 def _check_tools(body: dict[str, Any]) -> None:
     tools = [t for t in _list(body.get("tools")) if isinstance(t, dict)]
     names = {_dict(t.get("function")).get("name") for t in tools if t.get("type") == "function"}
@@ -393,7 +447,9 @@ def _tls_context() -> ssl.SSLContext:
 async def _download_color(url: str) -> str:
     shown = url if len(url) <= 200 else url[:200] + "..."
     try:
-        async with httpx.AsyncClient(timeout=5.0, follow_redirects=True,
+        # Generous: in the self-tests one busy server downloads its own assets for ~100
+        # providers at once, and its event loop may lag several seconds behind.
+        async with httpx.AsyncClient(timeout=30.0, follow_redirects=True,
                                      verify=_tls_context()) as client, \
                 client.stream("GET", url) as response:
             if response.status_code != 200:
@@ -442,8 +498,22 @@ async def _model_messages(raw: list[dict[str, Any]], variant: Variant) -> list[m
                 elif kind == "image_url":
                     if "strip_images" in variant:
                         continue
-                    url = str(_dict(part.get("image_url")).get("url", ""))
-                    parts.append(model.Image(await _image_color(url, cache)))
+                    image_url = _dict(part.get("image_url"))
+                    url = str(image_url.get("url", ""))
+                    if "first_image_only" in variant and any(
+                            isinstance(p, model.Image) for p in parts):
+                        continue
+                    if "drop_url_images" in variant and re.match(r"https?://", url, re.I):
+                        continue
+                    if "detail_images_dropped" in variant and "detail" in image_url:
+                        continue
+                    try:
+                        color = await _image_color(url, cache)
+                    except ApiError as err:
+                        if "invalid_image_500" in variant and err.code == "invalid_image_format":
+                            raise ApiError(500, "Internal server error", "server_error") from err
+                        raise
+                    parts.append(model.Image(color))
         calls = []
         for call in _list(message.get("tool_calls")):
             if isinstance(call, dict) and isinstance(call.get("function"), dict):
@@ -465,6 +535,8 @@ async def _model_messages(raw: list[dict[str, Any]], variant: Variant) -> list[m
                                  else None))
     if "drop_system" in variant:
         out = [m for m in out if m.role != "system"]
+    if "drop_tool_results" in variant:
+        out = [m for m in out if m.role not in ("tool", "function")]
     if "last_message_only" in variant:
         out = out[-1:]
     return out
@@ -502,19 +574,30 @@ def _truncate(text: str, stops: Sequence[str], limit: int | None) -> tuple[str, 
     return "".join(tokens), tokens, finish
 
 
-def _choices(chat: _Chat) -> list[_Choice]:
+def _choices(chat: _Chat, variant: Variant = FAITHFUL) -> list[_Choice]:
     output = model.generate(chat.model_request)
+    fmt = chat.model_request.response_format or {}
+    if "json_fenced" in variant and fmt.get("type") in ("json_object", "json_schema"):
+        output.content = f"```json\n{output.content}\n```"
     choices = []
     for index in range(chat.n):
         if output.tool_calls:
-            calls = [model.ToolCall(c.name, c.arguments, _random_id("call_", 24))
+            empty_id = "tool_call_empty_id" in variant
+            calls = [model.ToolCall(c.name, c.arguments,
+                                    "" if empty_id else _random_id("call_", 24))
                      for c in output.tool_calls]
             spent = sum(len(model.tokenize(c.name + c.arguments)) for c in calls)
             finish = "function_call" if chat.legacy_functions else output.finish_reason
+            if "tool_finish_stop" in variant and finish == "tool_calls":
+                finish = "stop"
             choices.append(_Choice(index, None, [], finish, calls, spent))
         else:
-            text, tokens, finish = _truncate(output.content or "", chat.stops, chat.limit)
+            content = _sample(output.content or "", chat, variant)
+            text, tokens, finish = _truncate(content, chat.stops, chat.limit)
             choices.append(_Choice(index, text, tokens, finish, [], len(tokens)))
+    if "usage_first_choice_only" in variant:
+        for choice in choices[1:]:
+            choice.completion_tokens = 0
     return choices
 
 
@@ -570,7 +653,7 @@ def _tool_call_json(call: model.ToolCall, variant: Variant) -> dict[str, Any]:
 def _completion(chat: _Chat, variant: Variant) -> dict[str, Any]:
     choices: list[dict[str, Any]] = []
     completion_tokens = 0
-    for choice in _choices(chat):
+    for choice in _choices(chat, variant):
         completion_tokens += choice.completion_tokens
         message: dict[str, Any] = {"role": "assistant", "content": choice.content,
                                    "refusal": None, "annotations": []}
@@ -579,7 +662,10 @@ def _completion(chat: _Chat, variant: Variant) -> dict[str, Any]:
             message["function_call"] = call
         elif choice.tool_calls:
             message["tool_calls"] = [_tool_call_json(c, variant) for c in choice.tool_calls]
-        logprobs = (_logprobs(choice.tokens, chat.top_logprobs)
+        tokens = choice.tokens
+        if "logprobs_tokens_mismatch" in variant:
+            tokens = [token.lstrip() for token in tokens]
+        logprobs = (_logprobs(tokens, chat.top_logprobs)
                     if chat.logprobs and not choice.tool_calls else None)
         choices.append({"index": choice.index, "message": message, "logprobs": logprobs,
                         "finish_reason": choice.finish_reason})
@@ -637,14 +723,21 @@ def _choice_steps(choice: _Choice, chat: _Chat,
                      "function": {"name": call.name,
                                   "arguments": json.loads(call.arguments) if as_object else ""}}
             steps.append(({**head, "tool_calls": [first]}, None, None))
-            if not as_object:
-                steps.extend(({"tool_calls": [{"index": number, "function": {"arguments": part}}]},
-                              None, None) for part in _fragments(call.arguments))
+            sent = ""
+            for part in _fragments(call.arguments) if not as_object else []:
+                sent += part
+                entry: dict[str, Any] = {"index": number, "function": {"arguments": part}}
+                if "stream_tool_args_cumulative" in variant:
+                    entry["function"]["arguments"] = sent
+                if "stream_tool_name_repeated" in variant:
+                    entry.update(id=call.id, type="function")
+                    entry["function"]["name"] = call.name
+                steps.append(({"tool_calls": [entry]}, None, None))
     else:
         steps.append(({"role": "assistant", "content": "", "refusal": None}, None, None))
         pieces = ["".join(choice.tokens)] if "stream_single_chunk" in variant else choice.tokens
         for position, piece in enumerate(pieces):
-            if not piece:
+            if not piece or (position == 0 and "stream_drops_first_content" in variant):
                 continue
             logprobs = None
             if chat.logprobs:
@@ -662,11 +755,16 @@ def _choice_steps(choice: _Choice, chat: _Chat,
             delta.pop("role", None)
         if "delta_text_field" in variant and "content" in delta and delta["content"] is not None:
             delta["text"] = delta.pop("content")
+        for entry in delta.get("tool_calls", []):
+            if "stream_tool_no_index" in variant:
+                del entry["index"]
+            if "stream_tool_same_index" in variant:
+                entry["index"] = 0
     return steps
 
 
 def _stream_events(chat: _Chat, variant: Variant) -> list[dict[str, Any] | str]:
-    choices = _choices(chat)
+    choices = _choices(chat, variant)
     completion_tokens = sum(c.completion_tokens for c in choices)
     chunk_id = _random_id("chatcmpl-")
     created = int(time.time())
@@ -695,7 +793,8 @@ def _stream_events(chat: _Chat, variant: Variant) -> list[dict[str, Any] | str]:
         for choice, steps in zip(choices, per_choice, strict=True):
             if step < len(steps):
                 delta, logprobs, finish = steps[step]
-                events.append(chunk([{"index": choice.index, "delta": delta,
+                index = 0 if "stream_choice_index_zero" in variant else choice.index
+                events.append(chunk([{"index": index, "delta": delta,
                                       "logprobs": logprobs, "finish_reason": finish}]))
     if include_usage:
         if "usage_on_content_chunk" in variant:
@@ -725,14 +824,17 @@ def _sse_pieces(events: Iterable[dict[str, Any] | str], variant: Variant) -> lis
     if "split_writes" in variant:
         # A legal comment line with multi-byte characters, so splits fall inside them.
         pieces.append(f": split writes — ünïcödé ✓{newline}{newline}")
+    if "sse_invalid_utf8" in variant:
+        # A lone surrogate, written out as the raw byte 0xFF (never valid in UTF-8).
+        pieces.append(f": keep-alive \udcff{newline}{newline}")
     for event in events:
         payload = event if isinstance(event, str) else json.dumps(
             event, ensure_ascii=False, separators=(",", ":"))
         pieces.append(f"{comment}{prefix}{payload}{newline}{newline}")
     if "split_writes" in variant:
-        data = "".join(pieces).encode()
+        data = "".join(pieces).encode(errors="surrogateescape")
         return [data[i:i + 3] for i in range(0, len(data), 3)]
-    return [piece.encode() for piece in pieces]
+    return [piece.encode(errors="surrogateescape") for piece in pieces]
 
 
 async def _aiter(pieces: list[bytes], pause: bool) -> AsyncIterator[bytes]:
@@ -780,8 +882,13 @@ class _Provider:
             if variant.latency_ms:
                 await asyncio.sleep(variant.latency_ms / 1000)
             try:
+                stainless = [k for k in request.headers if k.lower().startswith("x-stainless-")]
+                if "sdk_headers_rejected" in variant and stainless:
+                    raise ApiError(400, f"Header '{stainless[0]}' is not allowed.",
+                                   code="invalid_header")
                 if auth:
                     self.authenticate(request, variant)
+                    self.rate_limit(request, variant)
                 response = await handler(request, variant)
             except ApiError as err:
                 response = self.error(err, variant)
@@ -801,9 +908,24 @@ class _Provider:
         if "accept_any_key" in variant:
             return
         if not hmac.compare_digest(token.encode(), self.api_key.encode()):
-            raise ApiError(401, f"Incorrect API key provided: {mask_key(token)}. You can find "
+            status = 403 if "wrong_key_403" in variant else 401
+            raise ApiError(status, f"Incorrect API key provided: {mask_key(token)}. You can find "
                            "your API key at https://platform.openai.com/account/api-keys.",
                            code="invalid_api_key")
+
+    @staticmethod
+    def rate_limit(request: Request, variant: Variant) -> None:
+        """The reference's rate limiter.  It never trips on its own: a request carrying
+        ``X-Conformance-Simulate: rate-limit`` counts as over the limit, so the suite can see
+        how rate limiting is answered (429, Retry-After, the error envelope) without flooding
+        anyone.  Real providers ignore the header."""
+        if request.headers.get(SIMULATE_HEADER, "").lower() != "rate-limit":
+            return
+        message = ("Rate limit reached for requests on ref-1: Limit 3, Used 3, Requested 1. "
+                   "Please try again in 0s.")
+        if "rate_limit_500" in variant:
+            raise ApiError(500, message, "server_error", code="rate_limit_exceeded")
+        raise ApiError(429, message, "requests", code="rate_limit_exceeded")
 
     def error(self, err: ApiError, variant: Variant) -> Response:
         """Render an error, applying the error-shape faults."""
@@ -826,7 +948,8 @@ class _Provider:
                 del error["param"], error["code"]
             body = {"error": error}
         status = 200 if "error_in_200" in variant else err.status
-        return JSONResponse(body, status)
+        headers = {"retry-after": "0"} if err.status == 429 else None
+        return JSONResponse(body, status, headers=headers)
 
     # -- models ------------------------------------------------------------------------------
 
@@ -891,11 +1014,17 @@ class _Provider:
         allowed = request_parameters()
         for key in body:
             if key not in allowed:
+                if "unknown_param_500" in variant:
+                    raise ApiError(500, "Internal server error", "server_error")
                 raise ApiError(400, f"Unrecognized request argument supplied: {key}")
         found = violations("chat.request", body)
         if "accept_wrong_types" in variant:
             found = [v for v in found if " is not of type " not in v.message]
         if "temperature_unchecked" in variant:
+            found = [v for v in found if v.path != "$.temperature"]
+        temperature = body.get("temperature")
+        if "temperature_limit_off" in variant and isinstance(temperature, (int, float)) \
+                and 0 <= temperature <= 3:
             found = [v for v in found if v.path != "$.temperature"]
         if found:
             raise _violation_error(found[0].path, found[0].message)
@@ -910,10 +1039,17 @@ class _Provider:
                            "minimum length 1, but got an empty array instead.",
                            param="messages", code="empty_array")
         body["messages"] = messages
+        _param_faults(body, variant)
         _semantic_checks(body)
         if "reject_stop" in variant and body.get("stop") is not None:
             raise ApiError(400, "Unsupported parameter: 'stop' is not supported with this model.",
                            param="stop", code="unsupported_parameter")
+        if "reject_functions" in variant and (
+                body.get("functions") is not None or body.get("function_call") is not None
+                or any(m.get("role") == "function" for m in messages)):
+            raise ApiError(400, "Unsupported parameter: 'functions' is deprecated and not "
+                           "supported with this model; use 'tools'.", param="functions",
+                           code="unsupported_parameter")
         requested = body.get("model")
         if requested not in ALL_MODEL_IDS:
             if "unknown_model_503" in variant:
@@ -939,15 +1075,19 @@ class _Provider:
                                                            dict) else {}
         tier = body.get("service_tier")
         return _Chat(
-            requested_model=str(requested), stream=stream, n=max(1, n), stops=stops,
-            limit=limit, logprobs=body.get("logprobs") is True,
+            requested_model="ref-mini" if "model_substitution" in variant else str(requested),
+            stream=stream, n=max(1, n), stops=stops,
+            limit=limit,
+            logprobs=body.get("logprobs") is True and "ignore_logprobs" not in variant,
             top_logprobs=max(0, min(20, _int(body.get("top_logprobs"), 0) or 0)),
             include_usage=options.get("include_usage") is True,
             legacy_functions=bool(request.tools) and not body.get("tools") and bool(
-                body.get("functions")),
+                body.get("functions")) and "functions_as_tool_calls" not in variant,
             model_request=request,
             service_tier=tier if tier in ("flex", "priority") else "default",
             prompt_tokens=model.prompt_tokens(seen, request.tools),
+            seed=_int(body.get("seed"), None),
+            logit_bias=_logit_bias(body.get("logit_bias")),
         )
 
     @staticmethod
@@ -967,20 +1107,30 @@ class _Provider:
                  for t in _list(body.get("tools"))
                  if isinstance(t, dict) and t.get("type") == "function"
                  and isinstance(f := t.get("function"), dict)]
+        if "drop_tools" in variant:
+            tools = []
         choice: Any = body.get("tool_choice", "auto" if tools else "none")
         parallel = body.get("parallel_tool_calls") is not False
-        if not tools and body.get("functions"):
+        if "ignore_parallel_tool_calls" in variant:
+            parallel = True
+        if "no_parallel_tool_calls" in variant:
+            parallel = False
+        if not tools and body.get("functions") and "ignore_functions" not in variant:
             tools = [model.Tool(str(f.get("name", "")), str(f.get("description") or ""),
                                 _dict(f.get("parameters")))
                      for f in _list(body["functions"]) if isinstance(f, dict)]
             call = body.get("function_call", "auto")
             choice = {"type": "function", "function": call} if isinstance(call, dict) else call
             parallel = False
+        if "tool_choice_ignored" in variant:
+            choice = "auto"
         mode, forced = "auto", None
         if isinstance(choice, str):
             mode = choice if choice in ("none", "auto", "required") else "auto"
         elif isinstance(choice, dict) and choice.get("type") == "function":
             mode, forced = "required", str(_dict(choice.get("function")).get("name"))
+            if "named_choice_as_required" in variant:
+                forced = None
         elif isinstance(choice, dict) and choice.get("type") == "allowed_tools":
             allowed = _dict(choice.get("allowed_tools"))
             names = {_dict(t.get("function")).get("name") for t in _list(allowed.get("tools"))
@@ -988,8 +1138,12 @@ class _Provider:
             tools = [t for t in tools if t.name in names]
             mode = "required" if allowed.get("mode") == "required" else "auto"
         fmt = body.get("response_format")
-        if "ignore_response_format" in variant or not isinstance(fmt, dict):
+        stream = body.get("stream") is True
+        if ("ignore_response_format" in variant or not isinstance(fmt, dict)
+                or (stream and "ignore_response_format_stream" in variant)):
             fmt = None
+        elif "json_schema_as_json_object" in variant and fmt.get("type") == "json_schema":
+            fmt = {"type": "json_object"}
         return model.Request(seen, tools, mode, forced, parallel, fmt)
 
     # -- assets ------------------------------------------------------------------------------

@@ -71,11 +71,64 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "accept_any_key": "any bearer token is accepted (a missing header is still 401)",
     "no_auth": "no authentication at all",
     "echo_key": "errors and an x-echo-key header expose the full configured API key",
+    # params
+    "model_substitution": 'completions report model "ref-mini" (another model answered)',
+    "seed_ignored": "seed is ignored: answers to requests with a seed vary at random",
+    "ignore_logprobs": "logprobs: true is ignored (choices[].logprobs stays null)",
+    "logprobs_tokens_mismatch": "logprobs tokens lose their leading spaces (no longer "
+    "concatenate to the content)",
+    "ignore_logit_bias": "logit_bias is accepted and ignored",
+    "logit_bias_positive_only": "negative logit_bias values are ignored (bans have no effect)",
+    "temperature_limit_off": "temperature is validated against 0..3 (2.5 accepted)",
+    "reject_developer_role": "the developer role is declined with 400 invalid_value",
+    "sampling_params_500": "top_p, presence_penalty or frequency_penalty → 500",
+    "user_500": "a request with user → 500",
+    "name_500": "a user message with name → 500",
+    "reasoning_effort_500": "a request with reasoning_effort → 500",
+    "unknown_param_500": "an unknown request parameter → 500 instead of 400",
+    "stream_options_500": "stream_options without stream → 500 instead of 400",
+    "stream_drops_first_content": "the first content delta of a stream is not sent",
+    # sdk
+    "sse_invalid_utf8": "a keep-alive SSE comment carries a byte that is not UTF-8 (0xFF)",
+    "sdk_headers_rejected": "requests with the official SDKs' X-Stainless-* headers are "
+    "refused with 400 (a gateway that allow-lists headers)",
+    "wrong_key_403": "a wrong API key is answered 403 instead of 401",
+    "rate_limit_500": "a rate-limited request is answered 500 (rate-limit message) not 429",
     # features
     "tool_args_object": "tool_call function.arguments is a JSON object, not a string",
     "ignore_n": "n is ignored (one choice)",
     "strip_images": "image parts are removed before the model sees them",
     "ignore_response_format": "response_format is ignored (plain text answer)",
+    # tools
+    "drop_tools": "tools are not passed to the model (it answers in text)",
+    "tool_choice_ignored": "tool_choice is ignored (always auto)",
+    "named_choice_as_required": 'a named tool_choice is treated as "required" (any tool)',
+    "tool_finish_stop": 'finish_reason is "stop" instead of "tool_calls" after tool calls',
+    "tool_call_empty_id": "tool call ids are empty strings",
+    "no_parallel_tool_calls": "at most one tool call per answer (never parallel)",
+    "ignore_parallel_tool_calls": "parallel_tool_calls: false is ignored",
+    "stream_tool_no_index": "streamed tool call deltas carry no index",
+    "stream_tool_same_index": "every streamed tool call is sent at index 0",
+    "stream_tool_name_repeated": "streamed tool calls repeat id, type and name in every delta",
+    "stream_tool_args_cumulative": "each streamed arguments delta repeats all arguments so far",
+    "drop_tool_results": "tool and function result messages are removed before the model",
+    "ignore_functions": "the deprecated functions / function_call parameters are ignored",
+    "reject_functions": "functions, function_call and the function role are declined with 400",
+    "functions_as_tool_calls": "legacy functions are answered with tool_calls (not "
+    "function_call)",
+    # n
+    "stream_choice_index_zero": "every streamed choice is sent with index 0 (choices merge)",
+    "usage_first_choice_only": "usage.completion_tokens counts only the first choice",
+    # vision
+    "first_image_only": "only the first image part of a message reaches the model",
+    "drop_url_images": "http(s) image URLs are removed before the model sees them (data URLs "
+    "kept)",
+    "detail_images_dropped": "image parts that set image_url.detail are removed",
+    "invalid_image_500": "an undecodable image is answered 500 instead of 400",
+    # json_mode
+    "ignore_response_format_stream": "response_format is ignored when streaming",
+    "json_schema_as_json_object": "json_schema is downgraded to json_object (schema ignored)",
+    "json_fenced": "JSON-mode answers are wrapped in a ```json Markdown code fence",
 })
 
 QUIRKS: Mapping[str, str] = MappingProxyType({

@@ -411,8 +411,8 @@ def _rule_capital(ctx: _Context) -> str | None:
 
 
 def _rule_count(ctx: _Context) -> str | None:
-    match = re.search(r"\bcount\s+(?:from\s+(-?\d+)\s+)?(?:up\s+)?to\s+(-?\d+)", ctx.question,
-                      re.I)
+    match = re.search(r"\b(?:count|list the numbers)\s+(?:from\s+(-?\d+)\s+)?(?:up\s+)?to\s+"
+                      r"(-?\d+)", ctx.question, re.I)
     if not match:
         return None
     start, end = int(match.group(1) or 1), int(match.group(2))
@@ -1065,3 +1065,47 @@ def alternatives(token: str, count: int) -> list[str]:
     start = zlib.crc32(token.encode()) % len(_ALTERNATIVES)
     ordered = _ALTERNATIVES[start:] + _ALTERNATIVES[:start]
     return [t for t in ordered if t != token][:count]
+
+
+# --------------------------------------------------------------------------------------------
+# Token ids (logit_bias)
+
+#: Ids are 0 .. VOCAB_SIZE-1.  A token of the form " tok<id>" has that id; every other token
+#: has a stable id derived from its text, so the same text always maps to the same id.
+VOCAB_SIZE = 100_000
+#: How many times a token forced by a +100 logit bias repeats when no limit cuts it.
+FORCED_RUN = 16
+_SYNTHETIC = re.compile(r" tok(\d{1,5})")
+
+
+def token_for_id(token_id: int) -> str:
+    """The text of token ``token_id`` (what a +100 bias on it makes the model write)."""
+    return f" tok{token_id}"
+
+
+def token_id(token: str) -> int:
+    """The id of ``token``: inverse of :func:`token_for_id`, a stable hash otherwise."""
+    match = _SYNTHETIC.fullmatch(token)
+    if match and int(match.group(1)) < VOCAB_SIZE:
+        return int(match.group(1))
+    return zlib.crc32(token.encode()) % VOCAB_SIZE
+
+
+def apply_logit_bias(text: str, bias: Mapping[int, int]) -> str:
+    """The answer under ``logit_bias`` (CreateChatCompletionRequest.logit_bias: "values like
+    -100 or 100 should result in a ban or exclusive selection of the relevant token").
+
+    A bias of +50 or more selects its token exclusively (the strongest wins); a bias of -50 or
+    less bans its token, and the model writes the rest of its answer without it.  Smaller
+    biases do not change this scripted model's choice.
+    """
+    forced = [t for t, b in bias.items() if b >= 50]
+    if forced:
+        return token_for_id(max(forced, key=lambda t: (bias[t], -t))) * FORCED_RUN
+    banned = {t for t, b in bias.items() if b <= -50}
+    for _ in range(8):
+        tokens = tokenize(text)
+        if not any(token_id(t) in banned for t in tokens):
+            break
+        text = "".join(t for t in tokens if token_id(t) not in banned)
+    return text

@@ -57,8 +57,11 @@ class ThreadedServer:
             raise RuntimeError(f"cannot bind {self.host}:{self.port}: {exc}") from exc
         self.port = sock.getsockname()[1]
         self._socket = sock
+        # Clients keep connections alive between a run's requests; uvicorn's default of 5 s
+        # closes them while they are being reused under load.
         config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                lifespan="off", timeout_graceful_shutdown=2)
+                                lifespan="off", timeout_graceful_shutdown=2,
+                                timeout_keep_alive=300)
         server = uvicorn.Server(config)
         self._server = server
         self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
