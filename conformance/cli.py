@@ -1,8 +1,10 @@
 """The ``conformance`` command (CONTRACT.md, "Command line").
 
 ``run`` is a thin front over pytest; ``serve-reference`` serves the reference provider;
-``report`` re-renders a run directory; ``checks`` lists the catalogue.  Exit codes: 0 the run
-completed, 1 ``--strict`` and a ``fail``, 2 bad configuration or arguments (one line, no
+``report`` re-renders a run directory; ``diff`` compares two runs; ``merge`` combines runs (one
+CI job per provider) into one; ``checks`` lists the catalogue.  Exit codes: 0 the run
+completed, 1 ``--strict`` and a ``fail``, or ``--baseline`` and a regression (a check that
+passed in the baseline and does not now), 2 bad configuration or arguments (one line, no
 traceback), 3 an internal error.
 """
 
@@ -14,9 +16,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from conformance import __version__
 from conformance.errors import ConfigError
+
+if TYPE_CHECKING:
+    from conformance.report.diff import Snapshot
+    from conformance.results import RunData
 
 EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -47,6 +54,12 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
             config.select(args.provider)
     except ConfigError as exc:
         return _die(exc.one_line())
+    baseline: Snapshot | None = None
+    if args.baseline:
+        try:
+            baseline = _load_baseline(args.baseline)
+        except _BadInput as exc:
+            return _die(str(exc))
     report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / new_run_id()
     argv = [str(_package_dir()), "--providers", str(providers_path), "--report-dir",
             str(report_dir),
@@ -61,11 +74,14 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     if not results.exists():
         print("report: no check ran, nothing written")
     if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        exit_code = EXIT_OK
         if args.strict and results.exists():
             data = json.loads(results.read_text(encoding="utf-8"))
             if any(r["outcome"] == "fail" for r in data["results"]):
-                return EXIT_FINDINGS
-        return EXIT_OK
+                exit_code = EXIT_FINDINGS
+        if baseline is not None and results.exists() and _compare(report_dir, baseline):
+            exit_code = EXIT_FINDINGS
+        return exit_code
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         return _die("no checks selected (check -k/-m/--provider)")
     if code == pytest.ExitCode.USAGE_ERROR:
@@ -88,21 +104,116 @@ def cmd_serve_reference(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from conformance.report import write_reports
-    from conformance.report.terminal import render_summary
+class _BadInput(Exception):
+    """A run directory or baseline that cannot be read (exit 2, one line)."""
+
+
+def _load_run_dir(path: str) -> RunData:
     from conformance.results import load_run
 
-    directory = Path(args.dir)
+    directory = Path(path)
     if not directory.is_dir():
-        return _die(f"{directory}: not a directory")
+        raise _BadInput(f"{directory}: not a directory")
     try:
-        data = load_run(directory)
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        return _die(str(exc).strip("'\""))
-    paths = write_reports(directory, data)
+        return load_run(directory)
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+        raise _BadInput(str(exc).strip("'\"")) from None
+
+
+def _load_baseline(path: str) -> Snapshot:
+    """A baseline: a run directory, or the baseline.json a ``--baseline`` run stored."""
+    from conformance.report.diff import load_snapshot
+
+    target = Path(path)
+    if not target.exists():
+        raise _BadInput(f"{target}: no such baseline directory")
+    try:
+        return load_snapshot(target)
+    except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
+        raise _BadInput(f"baseline {str(exc).strip(chr(39) + chr(34))}") from None
+
+
+def _compare(report_dir: Path, baseline: Snapshot) -> bool:
+    """Re-render ``report_dir`` against ``baseline`` and print the diff; True on a
+    regression."""
+    from conformance.report import write_reports
+    from conformance.report.diff import Snapshot, diff_runs, render_text
+    from conformance.results import load_run
+
+    data = load_run(report_dir)
+    write_reports(report_dir, data, baseline)
+    diff = diff_runs(baseline, Snapshot.from_run(data, source=str(report_dir)))
+    print(f"conformance: compared with baseline {baseline.id}")
+    print(render_text(diff), end="")
+    if diff.regressions:
+        print(f"conformance: {len(diff.regressions)} regression(s) since the baseline")
+    return bool(diff.regressions)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from conformance.report import write_reports
+    from conformance.report.diff import stored_baseline
+    from conformance.report.terminal import render_summary
+
+    try:
+        data = _load_run_dir(args.dir)
+        baseline = (_load_baseline(args.baseline) if args.baseline
+                    else stored_baseline(Path(args.dir)))
+    except (_BadInput, ValueError) as exc:
+        return _die(str(exc))
+    paths = write_reports(Path(args.dir), data, baseline)
     print(render_summary(data, width=100), end="")
     print("wrote " + ", ".join(str(p) for p in paths))
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from conformance.report.diff import diff_runs, render_markdown, render_text
+
+    try:
+        old, new = _load_baseline(args.old), _load_baseline(args.new)
+    except _BadInput as exc:
+        return _die(str(exc))
+    diff = diff_runs(old, new)
+    if args.format == "markdown":
+        print(render_markdown(diff, heading="##"), end="")
+    elif args.format == "json":
+        print(json.dumps(diff.to_json(), ensure_ascii=False, indent=1))
+    else:
+        print(render_text(diff), end="")
+    return EXIT_FINDINGS if diff.regressions else EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from conformance.report import write_reports
+    from conformance.report.merge import merge_runs
+    from conformance.report.terminal import render_summary
+    from conformance.results import ResultLog
+    from conformance.run import new_run_id
+
+    out = Path(args.out)
+    try:
+        inputs = [_load_run_dir(d) for d in args.inputs]
+        baseline = _load_baseline(args.baseline) if args.baseline else None
+    except _BadInput as exc:
+        return _die(str(exc))
+    if out.resolve() in {Path(d).resolve() for d in args.inputs}:
+        return _die(f"{out}: the output directory must not be one of the inputs")
+    merged, notes = merge_runs(inputs, args.run_id or new_run_id())
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    # A reused output dir: nothing of an earlier merge may leak into this one.
+    for stale in ("results.jsonl", "baseline.json"):
+        (out / stale).unlink(missing_ok=True)
+    log = ResultLog(out / "results.jsonl")
+    for result in merged.results:
+        log.append(result)
+    paths = write_reports(out, merged, baseline)
+    print(render_summary(merged, width=100), end="")
+    print("wrote " + ", ".join(str(p) for p in paths))
+    if baseline is not None:
+        return EXIT_FINDINGS if _compare(out, baseline) else EXIT_OK
     return EXIT_OK
 
 
@@ -141,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run only this provider (repeatable)")
     run.add_argument("--report-dir", metavar="DIR", help="default: reports/<run-id>")
     run.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
+    run.add_argument("--baseline", metavar="DIR",
+                     help="a previous run's report dir: mark changes in matrix.html and "
+                     "summary.md, print them, exit 1 when a check that passed there does not "
+                     "now")
 
     serve = sub.add_parser("serve-reference", help="serve the reference provider")
     serve.add_argument("--host", default="127.0.0.1")
@@ -149,6 +264,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="(re)render matrix.html etc. from a run directory")
     report.add_argument("dir", metavar="DIR")
+    report.add_argument("--baseline", metavar="DIR",
+                        help="mark changes since this run (default: the baseline.json a "
+                        "--baseline run stored in DIR)")
+
+    diff = sub.add_parser(
+        "diff", help="regressions, fixes, new and removed checks/providers between two runs",
+        description="Compare two run directories (or baseline.json files). Exits 1 when a "
+        "check that passed in OLD does not pass in NEW, else 0.")
+    diff.add_argument("old", metavar="OLD_DIR")
+    diff.add_argument("new", metavar="NEW_DIR")
+    diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                      help="output format (markdown suits $GITHUB_STEP_SUMMARY)")
+
+    merge = sub.add_parser(
+        "merge", help="combine several runs (e.g. one CI job per provider) into one run dir",
+        description="Write results.json, junit.xml, matrix.html and summary.md for the union "
+        "of the input runs into OUT_DIR. A result present in several inputs is taken from the "
+        "last one.")
+    merge.add_argument("out", metavar="OUT_DIR")
+    merge.add_argument("inputs", metavar="IN_DIR", nargs="+")
+    merge.add_argument("--baseline", metavar="DIR",
+                       help="mark and print changes since this run; exit 1 on a regression")
+    merge.add_argument("--run-id", metavar="ID", help="id of the merged run (default: new)")
 
     checks = sub.add_parser("checks", help="list the checks")
     checks.add_argument("--markdown", action="store_true", help="as a Markdown table")
@@ -168,6 +306,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_serve_reference(args)
         if args.command == "report":
             return cmd_report(args)
+        if args.command == "diff":
+            return cmd_diff(args)
+        if args.command == "merge":
+            return cmd_merge(args)
         return cmd_checks(args)
     except KeyboardInterrupt:
         return _die("interrupted", EXIT_INTERNAL)

@@ -22,6 +22,9 @@ from _pytest._io import TerminalWriter
 from conformance.checks.registry import Check, all_checks
 from conformance.config import FAMILIES, ProvidersConfig, load_providers
 from conformance.errors import ConfigError, Failure, Finding, SuiteError
+from conformance.report.allure import annotate as allure_annotate
+from conformance.report.allure import description as allure_description
+from conformance.report.allure import static_labels as allure_labels
 from conformance.report.terminal import render_summary
 from conformance.results import Result
 from conformance.run import Run, new_run_id
@@ -44,6 +47,11 @@ class OneLineRepr(TerminalRepr):
 
     def toterminal(self, tw: TerminalWriter) -> None:
         tw.line(self.text, red=True)
+
+
+def allure_active(config: pytest.Config) -> bool:
+    """Whether allure-pytest writes results (``--alluredir``) in this process."""
+    return bool(getattr(config.option, "allure_report_dir", None))
 
 
 def packaged_providers() -> Path:
@@ -113,6 +121,11 @@ class CheckItem(pytest.Item):
         self.add_marker(check.behavior)
         self.user_properties.append(("check", check.id))
         self.user_properties.append(("provider", provider))
+        if allure_active(self.config):
+            for label_type, value in allure_labels(check.id, check.behavior, provider):
+                self.add_marker(pytest.mark.allure_label(value, label_type=label_type))
+            self.add_marker(pytest.mark.allure_description(
+                allure_description(check.title, check.proves, check.spec)))
 
     @property
     def run(self) -> Run:
@@ -123,6 +136,8 @@ class CheckItem(pytest.Item):
         self.result = result
         self.run.record(result)
         self.user_properties.append(("outcome", result.outcome))
+        if allure_active(self.config):
+            allure_annotate(result)
         if result.outcome == "error":
             raise CheckOutcomeError(result.message)
 

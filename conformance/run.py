@@ -19,6 +19,7 @@ from conformance.builtins import Builtins
 from conformance.checks.registry import Check, all_checks
 from conformance.config import ProviderConfig, ProvidersConfig
 from conformance.engine import Engine
+from conformance.redact import Redactor
 from conformance.report import write_reports
 from conformance.results import Result, ResultLog, RunData, now_iso, write_json
 
@@ -32,6 +33,8 @@ def new_run_id() -> str:
 def provider_entry(provider: ProviderConfig) -> dict[str, Any]:
     """The ``providers[]`` entry of results.json: never a key."""
     base_url = f"builtin:{provider.builtin}" if provider.builtin else provider.base_url or ""
+    # A password in the URL is a configured secret too.
+    base_url = Redactor(provider.secrets).text(base_url)
     entry: dict[str, Any] = {
         "name": provider.name,
         "base_url": base_url,

@@ -178,3 +178,11 @@ def test_weak_model_makes_stop_checks_inconclusive_not_failed(tmp_path: Path) ->
     for outcome, message in outcomes.values():
         assert outcome == "skip"
         assert message.startswith("inconclusive: without stop the answer never contains '7'")
+
+
+def test_readme_check_table_lists_every_check() -> None:
+    """The README's table is `conformance checks --markdown`, kept in sync."""
+    proc = run_cli(["checks", "--markdown"], cwd=REPO)
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- checks:start -->\n", 1)[1].split("<!-- checks:end -->", 1)[0]
+    assert block == proc.stdout, "regenerate the README table with `conformance checks --markdown`"

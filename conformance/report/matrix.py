@@ -1,19 +1,46 @@
 """matrix.html: the compatibility matrix, rendered with Jinja2 from result data only.
 
-Self-contained (inline CSS, no script or CDN), readable without colour (every outcome has a
-symbol as well).  Rows are checks grouped by behaviour family, columns are providers.
+One self-contained file (inline CSS and JS, no CDN, works from file:// offline).  Rows are
+behaviour families, expandable to their checks; columns are providers (with their models).  The
+table itself is plain HTML; the evidence of every cell (deduplicated exchanges, by id) is
+embedded once as JSON in a ``<script type="application/json">`` block, escaped so that no
+provider text can close it, and a little inline JS renders the evidence panel, the filters and
+the family toggles from it.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 
-from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
+from conformance.report.common import (
+    DEVIATIONS,
+    MEANINGS,
+    SCORE_EXPLAINED,
+    SCORE_FORMULA,
+    SYMBOLS,
+    counts_of,
+    ran_checks,
+    ran_providers,
+    score,
+)
+from conformance.report.diff import MARK_MEANINGS, MARKS, Change, RunDiff
+from conformance.results import OUTCOMES, Result, RunData, token_totals
 
-SYMBOLS = {"pass": "✓", "fail": "✗", "unsupported": "⊘", "skip": "–", "error": "!"}
+__all__ = ["SYMBOLS", "render_matrix", "score", "script_json"]
+
+#: Strings longer than this in the embedded evidence are cut (results.json keeps them whole).
+MAX_STRING = 60_000
+#: Stream events kept per exchange in the embedded evidence.
+MAX_EVENTS = 2_000
+#: Below this many check rows every family starts expanded; above it only those with
+#: deviations or changes do.
+EXPAND_ALL_BELOW = 60
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("conformance.report", "templates"),
@@ -24,36 +51,241 @@ _env = jinja2.Environment(
 )
 
 
-def score(counts: dict[str, int]) -> str:
-    """pass / (pass + fail): the share of judged behaviours that conform (unsupported, skip
-    and error are not counted either way)."""
-    judged = counts["pass"] + counts["fail"]
-    return f"{100 * counts['pass'] / judged:.0f}%" if judged else "—"
+def script_json(value: Any) -> Markup:
+    """JSON safe to embed in a ``<script>`` element: ``<``, ``>`` and ``&`` (and the JS line
+    separators) are written as ``\\u`` escapes, so no string can contain ``</script>`` or
+    ``<!--``."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escape)
+    return Markup(text)
 
 
-def render_matrix(data: RunData) -> str:
-    cells: dict[tuple[str, str], Result] = {(r.check, r.provider): r for r in data.results}
-    providers = [p for p in data.providers if any(r.provider == p["name"] for r in data.results)]
-    ran = {r.check for r in data.results}
-    families: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for check in data.checks:
-        if check["id"] in ran:
-            families[check["behavior"]].append(check)
-    per_provider = {
-        p["name"]: outcome_counts(r for r in data.results if r.provider == p["name"])
-        for p in providers
+@dataclass
+class Column:
+    index: int
+    name: str
+    model: str
+    overrides: list[tuple[str, str]]
+    base_url: str
+    docs: str
+    skipped: str
+    counts: dict[str, int]
+    score: str
+    tokens: int
+    requests: int
+    new: bool
+
+
+@dataclass
+class Cell:
+    index: int | None = None
+    outcome: str | None = None
+    mark: str | None = None
+
+
+@dataclass
+class Row:
+    check: dict[str, str]
+    cells: list[Cell]
+    deviation: bool
+    changed: bool
+    new: bool
+
+
+@dataclass
+class FamilyCell:
+    counts: dict[str, int]
+    score: str
+    empty: bool
+    worst: str | None
+
+
+@dataclass
+class Family:
+    name: str
+    rows: list[Row] = field(default_factory=list)
+    cells: list[FamilyCell] = field(default_factory=list)
+    expanded: bool = True
+
+    @property
+    def deviation(self) -> bool:
+        return any(r.deviation for r in self.rows)
+
+
+def _cap(value: Any) -> Any:
+    """Evidence with over-long strings and event lists cut for embedding."""
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            return value[:MAX_STRING] + f"… [{len(value) - MAX_STRING} more characters in " \
+                "results.json]"
+        return value
+    if isinstance(value, dict):
+        out = {k: _cap(v) for k, v in value.items()}
+        events = out.get("events")
+        if isinstance(events, list) and len(events) > MAX_EVENTS:
+            out["events"] = events[:MAX_EVENTS]
+            out["events_cut"] = len(events) - MAX_EVENTS
+        return out
+    if isinstance(value, list):
+        return [_cap(v) for v in value]
+    return value
+
+
+class _Exchanges:
+    """Exchanges embedded once each, by id (shared requests appear in several results)."""
+
+    def __init__(self) -> None:
+        self.table: dict[str, Any] = {}
+
+    def add(self, exchange: Any) -> str:
+        if not isinstance(exchange, dict):
+            exchange = {"response": {"body": exchange}}
+        key = str(exchange.get("id") or f"x{len(self.table)}")
+        if key in self.table and self.table[key] != _cap(exchange):
+            key = f"{key}~{len(self.table)}"  # same id, different content: keep both
+        if key not in self.table:
+            self.table[key] = _cap(exchange)
+        return key
+
+
+def _worst(counts: dict[str, int]) -> str | None:
+    for outcome in ("fail", "error", "unsupported", "pass", "skip"):
+        if counts.get(outcome):
+            return outcome
+    return None
+
+
+def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
+    """The template context and the embedded payload."""
+    providers = ran_providers(data)
+    checks = ran_checks(data)
+    marks: dict[tuple[str, str], Change] = diff.marks() if diff else {}
+    new_providers = set(diff.new_providers) if diff else set()
+    new_checks = set(diff.new_checks) if diff else set()
+    tokens = token_totals(data.results)
+    by_provider: dict[str, list[Result]] = defaultdict(list)
+    for result in data.results:
+        by_provider[result.provider].append(result)
+
+    columns: list[Column] = []
+    for i, entry in enumerate(providers):
+        name = str(entry["name"])
+        models = entry.get("models") if isinstance(entry.get("models"), dict) else {}
+        assert isinstance(models, dict)
+        default = str(models.get("default") or "")
+        if not default and by_provider[name]:
+            default = by_provider[name][0].model
+        overrides = [(str(k), str(v)) for k, v in models.items()
+                     if k != "default" and v and v != default]
+        spent = tokens.get(name, {})
+        columns.append(Column(
+            index=i, name=name, model=default, overrides=overrides,
+            base_url=str(entry.get("base_url") or ""), docs=str(entry.get("docs") or ""),
+            skipped=str(entry.get("skipped") or ""),
+            counts=counts_of(by_provider[name]), score=score(counts_of(by_provider[name])),
+            tokens=spent.get("prompt", 0) + spent.get("completion", 0),
+            requests=spent.get("requests", 0), new=name in new_providers,
+        ))
+
+    cells_by_key = {(r.check, r.provider): r for r in data.results}
+    exchanges = _Exchanges()
+    payload_results: list[dict[str, Any]] = []
+    families: dict[str, Family] = {}
+    for check_index, check in enumerate(checks):
+        family = families.setdefault(check["behavior"], Family(check["behavior"]))
+        cells: list[Cell] = []
+        for column in columns:
+            found = cells_by_key.get((check["id"], column.name))
+            if found is None:
+                cells.append(Cell())
+                continue
+            result = found
+            change = marks.get((column.name, check["id"]))
+            evidence = dict(result.evidence)
+            raw = evidence.pop("exchanges", [])
+            item: dict[str, Any] = {
+                "c": check_index, "p": column.index, "o": result.outcome,
+                "m": result.message, "model": result.model, "d": result.duration_ms,
+                "x": [exchanges.add(x) for x in (raw if isinstance(raw, list) else [raw])],
+            }
+            if evidence:
+                item["e"] = _cap(evidence)
+            if change is not None:
+                item["k"] = change.kind
+                item["b"] = [change.old, change.old_message]
+            payload_results.append(item)
+            cells.append(Cell(index=len(payload_results) - 1, outcome=result.outcome,
+                              mark=change.kind if change else None))
+        family.rows.append(Row(
+            check=check, cells=cells,
+            deviation=any(c.outcome in DEVIATIONS for c in cells),
+            changed=any(c.mark for c in cells), new=check["id"] in new_checks,
+        ))
+
+    for family in families.values():
+        for column in columns:
+            judged = [cells_by_key[(row.check["id"], column.name)] for row in family.rows
+                      if (row.check["id"], column.name) in cells_by_key]
+            counts = counts_of(judged)
+            family.cells.append(FamilyCell(counts=counts, score=score(counts),
+                                           empty=not judged, worst=_worst(counts)))
+    total_rows = sum(len(f.rows) for f in families.values())
+    for family in families.values():
+        family.expanded = total_rows < EXPAND_ALL_BELOW or family.deviation or any(
+            r.changed or r.new for r in family.rows)
+
+    totals = counts_of(data.results)
+    run = {"id": "?", "started_at": None, "finished_at": None, "suite_version": "?",
+           **data.run}
+    payload = {
+        "providers": [{"name": c.name, "model": c.model} for c in columns],
+        "checks": [{k: check.get(k, "") for k in ("id", "title", "behavior", "spec", "proves")}
+                   for check in checks],
+        "results": payload_results,
+        "exchanges": exchanges.table,
+        "symbols": SYMBOLS,
+        "marks": MARKS,
+        "markMeanings": MARK_MEANINGS,
+        "baseline": {"id": diff.old.id, "source": diff.old.source} if diff else None,
     }
-    template = _env.get_template("matrix.html.j2")
-    return template.render(
-        run=data.run,
-        complete=data.complete,
-        providers=providers,
-        families=dict(families),
-        cells=cells,
-        symbols=SYMBOLS,
-        outcomes=OUTCOMES,
-        totals=outcome_counts(data.results),
-        per_provider=per_provider,
-        tokens=token_totals(data.results),
-        score=score,
-    )
+    total_tokens = sum(c.tokens for c in columns)
+    return {
+        "run": run,
+        "complete": data.complete,
+        "columns": columns,
+        "families": list(families.values()),
+        "outcomes": OUTCOMES,
+        "symbols": SYMBOLS,
+        "meanings": MEANINGS,
+        "marks": MARKS,
+        "mark_meanings": MARK_MEANINGS,
+        "totals": totals,
+        "overall": score(totals),
+        "judged": totals["pass"] + totals["fail"],
+        "formula": SCORE_FORMULA,
+        "score_explained": SCORE_EXPLAINED,
+        "total_tokens": total_tokens,
+        "total_requests": sum(c.requests for c in columns),
+        "duration": _duration(run.get("duration_ms")),
+        "diff": diff,
+        "diff_counts": diff.counts() if diff else {},
+        "n_checks": total_rows,
+        "payload": script_json(payload),
+    }
+
+
+def _duration(ms: object) -> str:
+    if not isinstance(ms, int | float):
+        return ""
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
+def render_matrix(data: RunData, diff: RunDiff | None = None) -> str:
+    """matrix.html for ``data``; with ``diff``, cells that changed since the baseline are
+    marked."""
+    return _env.get_template("matrix.html.j2").render(**build(data, diff))

@@ -8,7 +8,7 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from conformance.report.matrix import SYMBOLS, score
+from conformance.report.common import SYMBOLS, score
 from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
 
 STYLES = {"pass": "green", "fail": "bold red", "unsupported": "magenta", "skip": "dim",

@@ -1,0 +1,102 @@
+"""Vocabulary shared by every renderer: outcome symbols, the score and its formula."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from conformance.results import OUTCOMES, Outcome, Result, RunData
+
+#: One symbol per outcome, so the matrix reads without colour.
+SYMBOLS: dict[str, str] = {"pass": "✓", "fail": "✗", "unsupported": "⊘", "skip": "–",
+                           "error": "!"}
+#: What each outcome means, in one line (legend, tooltips).
+MEANINGS: dict[str, str] = {
+    "pass": "behaves as the OpenAI spec says",
+    "fail": "deviates: the message names expected vs got",
+    "unsupported": "declined the feature with a proper 4xx error",
+    "skip": "not applicable, not configured (no key) or inconclusive",
+    "error": "no verdict: network failure, timeout, rejected key",
+}
+#: Outcomes a user should look at ("only deviations").
+DEVIATIONS: frozenset[str] = frozenset({"fail", "error", "unsupported"})
+SCORE_FORMULA = "pass ÷ (pass + fail)"
+SCORE_EXPLAINED = (
+    "Compatibility score = pass ÷ (pass + fail): the share of judged checks that behave as "
+    "specified. unsupported (declined with a proper error), skip and error are not counted "
+    "either way."
+)
+
+
+def score_value(counts: Mapping[str, int]) -> float | None:
+    """pass / (pass + fail) in percent, or None when nothing was judged."""
+    judged = counts.get("pass", 0) + counts.get("fail", 0)
+    return 100 * counts.get("pass", 0) / judged if judged else None
+
+
+def score(counts: Mapping[str, int]) -> str:
+    """The score as text: ``"92%"``, or ``"—"`` when nothing was judged.
+
+    Rounded down, so a provider with any failure never shows 100%.
+    """
+    value = score_value(counts)
+    return "—" if value is None else f"{math.floor(value)}%"
+
+
+def counts_of(results: list[Result]) -> dict[str, int]:
+    out: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
+    for result in results:
+        out[result.outcome] = out.get(result.outcome, 0) + 1
+    return out
+
+
+def outcome_label(outcome: Outcome | str | None) -> str:
+    """``"✗ fail"``; ``"· not run"`` for a missing result."""
+    if outcome is None:
+        return "· not run"
+    return f"{SYMBOLS.get(outcome, '?')} {outcome}"
+
+
+def ran_providers(data: RunData) -> list[dict[str, object]]:
+    """Provider entries that have at least one result, in run order (deduplicated by name),
+    followed by any provider that only appears in the results."""
+    with_results = {r.provider for r in data.results}
+    seen: set[str] = set()
+    out: list[dict[str, object]] = []
+    for entry in data.providers:
+        name = str(entry.get("name"))
+        if name in with_results and name not in seen:
+            seen.add(name)
+            out.append(dict(entry))
+    for result in data.results:
+        if result.provider not in seen:
+            seen.add(result.provider)
+            out.append({"name": result.provider, "base_url": "",
+                        "models": {"default": result.model}})
+    return out
+
+
+def ran_checks(data: RunData) -> list[dict[str, str]]:
+    """Catalogue entries of the checks that have a result (catalogue order), then any check
+    only known from the results."""
+    with_results = {r.check for r in data.results}
+    seen: set[str] = set()
+    out: list[dict[str, str]] = []
+    for entry in data.checks:
+        cid = str(entry.get("id"))
+        if cid in with_results and cid not in seen:
+            seen.add(cid)
+            out.append({k: str(v) for k, v in entry.items()})
+    for result in data.results:
+        if result.check not in seen:
+            seen.add(result.check)
+            out.append({"id": result.check, "behavior": result.behavior, "title": result.check,
+                        "spec": "", "proves": ""})
+    return out
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """Collapse whitespace and cap the length (messages are one line by contract, but a
+    provider's text inside them is not)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,304 @@
+"""Run-to-run comparison: regressions, fixes, new and removed checks and providers.
+
+A *regression* is a check that passed in the baseline and does not now, for a provider present
+in both runs (CONTRACT.md: ``conformance run --baseline DIR`` exits 1 on one).  A *fix* is the
+reverse.  Comparisons work on :class:`Snapshot`\\ s — the outcomes of a run without evidence —
+so a baseline can be stored next to a run as ``baseline.json`` and the matrix re-rendered
+with its change marks later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from conformance.report.common import SYMBOLS, one_line, outcome_label
+from conformance.results import RunData, load_run, write_json
+
+SNAPSHOT_FORMAT = "conformance-baseline/1"
+BASELINE_FILE = "baseline.json"
+Kind = Literal["regression", "fix", "changed", "added", "dropped"]
+#: The mark a changed cell carries in the matrix and the summaries (readable without colour).
+MARKS: dict[str, str] = {"regression": "↓", "fix": "↑", "changed": "~", "added": "+",
+                         "dropped": "−"}
+MARK_MEANINGS: dict[str, str] = {
+    "regression": "regression: passed in the baseline, does not now",
+    "fix": "fixed: did not pass in the baseline, passes now",
+    "changed": "changed outcome since the baseline",
+    "added": "not run in the baseline",
+    "dropped": "ran in the baseline, not in this run",
+}
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The outcomes of one run, without evidence."""
+
+    run: dict[str, Any]
+    providers: list[str]
+    checks: list[str]
+    outcomes: dict[tuple[str, str], tuple[str, str]]  # (provider, check) → (outcome, message)
+    source: str = ""
+
+    @property
+    def id(self) -> str:
+        return str(self.run.get("id") or "?")
+
+    @classmethod
+    def from_run(cls, data: RunData, source: str = "") -> Snapshot:
+        outcomes = {(r.provider, r.check): (str(r.outcome), r.message) for r in data.results}
+        providers = list(dict.fromkeys(r.provider for r in data.results))
+        checks = list(dict.fromkeys(
+            [str(c["id"]) for c in data.checks] + [r.check for r in data.results]))
+        run = {k: data.run.get(k) for k in ("id", "started_at", "finished_at", "suite_version")}
+        return cls(run=run, providers=providers, checks=checks, outcomes=outcomes,
+                   source=source)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "source": self.source,
+            "run": self.run,
+            "providers": self.providers,
+            "checks": self.checks,
+            "results": [
+                {"provider": p, "check": c, "outcome": o, "message": m}
+                for (p, c), (o, m) in self.outcomes.items()
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Snapshot:
+        if data.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"not a {SNAPSHOT_FORMAT} file (format {data.get('format')!r})")
+        return cls(
+            run=dict(data.get("run") or {}),
+            providers=[str(p) for p in data.get("providers", [])],
+            checks=[str(c) for c in data.get("checks", [])],
+            outcomes={(str(r["provider"]), str(r["check"])):
+                      (str(r["outcome"]), str(r.get("message", "")))
+                      for r in data.get("results", [])},
+            source=str(data.get("source", "")),
+        )
+
+
+def load_snapshot(path: Path) -> Snapshot:
+    """A run directory (any state :func:`load_run` reads) or a ``baseline.json`` file."""
+    if path.is_file():
+        return Snapshot.from_json(json.loads(path.read_text(encoding="utf-8")))
+    return Snapshot.from_run(load_run(path), source=str(path))
+
+
+def save_baseline(directory: Path, baseline: Snapshot) -> Path:
+    path = directory / BASELINE_FILE
+    write_json(path, baseline.to_json())
+    return path
+
+
+def stored_baseline(directory: Path) -> Snapshot | None:
+    """The ``baseline.json`` a ``--baseline`` run left in its report dir, if any."""
+    path = directory / BASELINE_FILE
+    return load_snapshot(path) if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class Change:
+    """One (provider, check) pair whose outcome differs between the runs."""
+
+    provider: str
+    check: str
+    old: str | None
+    new: str | None
+    message: str = ""
+    old_message: str = ""
+
+    @property
+    def kind(self) -> Kind:
+        if self.old is None:
+            return "added"
+        if self.new is None:
+            return "dropped"
+        if self.old == "pass":
+            return "regression"
+        if self.new == "pass":
+            return "fix"
+        return "changed"
+
+
+@dataclass
+class RunDiff:
+    """What changed from ``old`` to ``new``."""
+
+    old: Snapshot
+    new: Snapshot
+    changes: list[Change] = field(default_factory=list)
+    new_checks: list[str] = field(default_factory=list)
+    removed_checks: list[str] = field(default_factory=list)
+    new_providers: list[str] = field(default_factory=list)
+    removed_providers: list[str] = field(default_factory=list)
+
+    def of_kind(self, kind: Kind) -> list[Change]:
+        return [c for c in self.changes if c.kind == kind]
+
+    @property
+    def regressions(self) -> list[Change]:
+        return self.of_kind("regression")
+
+    @property
+    def fixes(self) -> list[Change]:
+        return self.of_kind("fix")
+
+    def marks(self) -> dict[tuple[str, str], Change]:
+        """(provider, check) → change, for the cells of the new run (dropped pairs have no
+        cell)."""
+        return {(c.provider, c.check): c for c in self.changes if c.new is not None}
+
+    def counts(self) -> dict[str, int]:
+        kinds: tuple[Kind, ...] = ("regression", "fix", "changed", "added", "dropped")
+        return {kind: len(self.of_kind(kind)) for kind in kinds}
+
+    def headline(self) -> str:
+        """``2 regressions, 1 fix, 0 other changes`` (plus new/removed checks and providers)."""
+        return ", ".join(self.headline_parts())
+
+    def headline_parts(self) -> list[str]:
+        n = self.counts()
+        parts = [_plural(n["regression"], "regression"), _plural(n["fix"], "fix", "fixes"),
+                 _plural(n["changed"], "other change")]
+        for count, what in ((n["added"], "newly run"), (n["dropped"], "no longer run")):
+            if count:
+                parts.append(f"{count} {what}")
+        for items, what in ((self.new_checks, "new check"),
+                            (self.removed_checks, "removed check"),
+                            (self.new_providers, "new provider"),
+                            (self.removed_providers, "removed provider")):
+            if items:
+                parts.append(_plural(len(items), what))
+        return parts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "old": {"id": self.old.id, "source": self.old.source},
+            "new": {"id": self.new.id, "source": self.new.source},
+            "changes": [{"provider": c.provider, "check": c.check, "kind": c.kind,
+                         "old": c.old, "new": c.new, "message": c.message}
+                        for c in self.changes],
+            "new_checks": self.new_checks, "removed_checks": self.removed_checks,
+            "new_providers": self.new_providers, "removed_providers": self.removed_providers,
+        }
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else plural or word + 's'}"
+
+
+def diff_runs(old: Snapshot, new: Snapshot) -> RunDiff:
+    """Compare two snapshots (pairs in new-run order, then dropped ones in old-run order)."""
+    result = RunDiff(
+        old=old, new=new,
+        new_checks=[c for c in new.checks if c not in set(old.checks)],
+        removed_checks=[c for c in old.checks if c not in set(new.checks)],
+        new_providers=[p for p in new.providers if p not in set(old.providers)],
+        removed_providers=[p for p in old.providers if p not in set(new.providers)],
+    )
+    removed_checks, removed_providers = set(result.removed_checks), set(result.removed_providers)
+    new_checks, new_providers = set(result.new_checks), set(result.new_providers)
+    for key, (outcome, message) in new.outcomes.items():
+        before = old.outcomes.get(key)
+        if before is None:
+            # A whole new check or provider is reported once, not pair by pair.
+            if key[0] not in new_providers and key[1] not in new_checks:
+                result.changes.append(Change(*key, None, outcome, message))
+        elif before[0] != outcome:
+            result.changes.append(Change(*key, before[0], outcome, message, before[1]))
+    for key, (outcome, message) in old.outcomes.items():
+        provider, check = key
+        # A whole removed check or provider is reported once, not pair by pair.
+        if key not in new.outcomes and check not in removed_checks \
+                and provider not in removed_providers:
+            result.changes.append(Change(provider, check, outcome, None, "", message))
+    return result
+
+
+# -- text ----------------------------------------------------------------------------------
+
+_SECTIONS: tuple[tuple[Kind, str], ...] = (
+    ("regression", "regressions (passed in the baseline, not now)"),
+    ("fix", "fixes (pass now, did not in the baseline)"),
+    ("changed", "other changes"),
+    ("added", "newly run (check and provider both existed in the baseline)"),
+    ("dropped", "no longer run"),
+)
+
+
+def _describe(run: Snapshot) -> str:
+    where = f" ({run.source})" if run.source else ""
+    return f"{run.id}{where}, {len(run.outcomes)} results"
+
+
+def render_text(diff: RunDiff) -> str:
+    """The plain-text report of ``conformance diff``."""
+    lines = [f"old: {_describe(diff.old)}", f"new: {_describe(diff.new)}", ""]
+    for kind, title in _SECTIONS:
+        changes = diff.of_kind(kind)
+        if not changes and kind not in ("regression", "fix"):
+            continue
+        lines.append(f"{MARKS[kind]} {title}: {len(changes)}")
+        width = max((len(c.check) for c in changes), default=0)
+        for c in changes:
+            message = c.message if c.new is not None else c.old_message
+            tail = f"  {one_line(message, 160)}" if message else ""
+            lines.append(f"    {c.check:<{width}}  [{c.provider}]  "
+                         f"{outcome_label(c.old)} → {outcome_label(c.new)}{tail}")
+    for items, title in ((diff.new_checks, "new checks"),
+                         (diff.removed_checks, "removed checks"),
+                         (diff.new_providers, "new providers"),
+                         (diff.removed_providers, "removed providers")):
+        if items:
+            lines.append(f"{title}: {', '.join(items)}")
+    lines += ["", diff.headline()]
+    return "\n".join(lines) + "\n"
+
+
+def md_cell(text: str, limit: int = 200) -> str:
+    """Text made safe for one Markdown table cell (no pipes, no HTML, one line)."""
+    flat = one_line(text, limit)
+    return (flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("|", "\\|").replace("`", "'"))
+
+
+def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") -> str:
+    """The diff as Markdown (the "since baseline" section of summary.md, ``diff --markdown``)."""
+    n = diff.counts()
+    lines = [f"{heading} Since baseline `{md_cell(diff.old.id)}`", ""]
+    parts = diff.headline_parts()
+    if n["regression"]:
+        parts[0] = f"**{parts[0]}**"
+    lines.append(", ".join(parts))
+    lines.append("")
+    shown = [c for kind, _ in _SECTIONS for c in diff.of_kind(kind)]
+    if shown:
+        lines += ["| | check | provider | was | now | message |", "|---|---|---|---|---|---|"]
+        for c in shown[:limit]:
+            message = c.message if c.new is not None else c.old_message
+            lines.append(
+                f"| {MARKS[c.kind]} {c.kind} | `{md_cell(c.check)}` | {md_cell(c.provider)} | "
+                f"{outcome_label(c.old)} | {outcome_label(c.new)} | {md_cell(message)} |")
+        if len(shown) > limit:
+            lines.append(f"\n… and {len(shown) - limit} more (`conformance diff` lists all).")
+        lines.append("")
+    for items, title in ((diff.new_checks, "New checks"),
+                         (diff.removed_checks, "Removed checks"),
+                         (diff.new_providers, "New providers"),
+                         (diff.removed_providers, "Removed providers")):
+        if items:
+            lines.append(f"{title}: " + ", ".join(f"`{md_cell(i)}`" for i in items) + "  ")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+__all__ = ["BASELINE_FILE", "MARKS", "MARK_MEANINGS", "SYMBOLS", "Change", "RunDiff",
+           "Snapshot", "diff_runs", "load_snapshot", "render_markdown", "render_text",
+           "save_baseline", "stored_baseline"]

@@ -1,0 +1,87 @@
+"""summary.md: the run in Markdown, short enough for ``$GITHUB_STEP_SUMMARY``.
+
+Overall score, one table row per provider, the changes since the baseline (when there is one)
+and the deviations (fail, error, unsupported) with their one-line messages.
+"""
+
+from __future__ import annotations
+
+from conformance.report.common import (
+    DEVIATIONS,
+    SCORE_EXPLAINED,
+    SYMBOLS,
+    counts_of,
+    ran_checks,
+    ran_providers,
+    score,
+)
+from conformance.report.diff import RunDiff, md_cell, render_markdown
+from conformance.results import OUTCOMES, RunData, token_totals
+
+#: Rows of the deviations table before "… and N more" (GitHub caps a step summary at 1 MiB).
+MAX_ROWS = 200
+
+
+def _duration(ms: object) -> str:
+    if not isinstance(ms, int | float):
+        return ""
+    seconds = ms / 1000
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
+    run = data.run
+    providers = ran_providers(data)
+    checks = ran_checks(data)
+    totals = counts_of(data.results)
+    tokens = token_totals(data.results)
+    judged = totals["pass"] + totals["fail"]
+    lines = [f"## Conformance matrix — run `{md_cell(str(run.get('id', '?')))}`", ""]
+    facts = [f"suite {md_cell(str(run.get('suite_version', '?')))}",
+             f"started {md_cell(str(run.get('started_at') or '?'))}"]
+    if _duration(run.get("duration_ms")):
+        facts.append(_duration(run.get("duration_ms")))
+    facts.append(f"{len(providers)} providers × {len(checks)} checks")
+    lines.append(" · ".join(facts))
+    lines.append("")
+    if not data.complete:
+        lines += ["> **This run did not finish**: only the checks that completed are counted.",
+                  ""]
+    lines.append(f"**Overall compatibility: {score(totals)}** — {totals['pass']} of {judged} "
+                 f"judged checks pass. {SCORE_EXPLAINED}")
+    lines.append("")
+    header = " | ".join(f"{SYMBOLS[o]} {o}" for o in OUTCOMES)
+    lines += [f"| provider | model | score | {header} | tokens (requests) |",
+              "|---" * (len(OUTCOMES) + 4) + "|"]
+    for entry in providers:
+        name = str(entry["name"])
+        counts = counts_of([r for r in data.results if r.provider == name])
+        models = entry.get("models") or {}
+        model = models.get("default", "") if isinstance(models, dict) else ""
+        spent = tokens.get(name, {})
+        used = spent.get("prompt", 0) + spent.get("completion", 0)
+        note = f" (skipped: {md_cell(str(entry['skipped']))})" if entry.get("skipped") else ""
+        lines.append(
+            f"| {md_cell(name)}{note} | {md_cell(str(model))} | {score(counts)} | "
+            + " | ".join(str(counts[o]) for o in OUTCOMES)
+            + f" | {used} ({spent.get('requests', 0)}) |")
+    lines.append("")
+    if diff is not None:
+        lines.append(render_markdown(diff))
+    deviations = [r for r in data.results if r.outcome in DEVIATIONS]
+    if deviations:
+        lines += [f"### Deviations ({len(deviations)})", "", "<details open>"
+                  if len(deviations) <= 30 else "<details>",
+                  f"<summary>{len(deviations)} checks failed, errored or were declined"
+                  "</summary>", "",
+                  "| check | provider | outcome | message |", "|---|---|---|---|"]
+        for r in deviations[:MAX_ROWS]:
+            lines.append(f"| `{md_cell(r.check)}` | {md_cell(r.provider)} | "
+                         f"{SYMBOLS[r.outcome]} {r.outcome} | {md_cell(r.message)} |")
+        if len(deviations) > MAX_ROWS:
+            lines.append(f"\n… and {len(deviations) - MAX_ROWS} more in matrix.html.")
+        lines += ["", "</details>", ""]
+    else:
+        lines += ["No deviations: every judged check passed.", ""]
+    lines.append("Open `matrix.html` from the report directory for the evidence of every cell.")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,336 @@
+"""matrix.html as a person sees it: headless Chromium driven by selenium + chromedriver.
+
+The page is rendered from a real run (the reference provider and some of its fault variants,
+a provider without a key, an unreachable one), compared with a baseline, then opened from
+file://, clicked, filtered and screenshotted.  Without Chromium these tests skip with the
+reason; CI installs it (.ci/run) and sets CONFORMANCE_REQUIRE_BROWSER=1 so they cannot skip
+there.  ``CONFORMANCE_UPDATE_SCREENSHOT=1`` writes the README's docs/matrix.png.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance.reference.server import ReferenceServer
+from conformance.report import write_reports
+from conformance.report.diff import Snapshot
+from conformance.results import load_run
+from tests.conftest import REPO, RunOutput, external, run_suite, write_providers
+from tests.test_report import synthetic_run
+from tests.test_report_cli import shared_runs
+
+BROWSER = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser"))
+                if p), None)
+DRIVER = shutil.which("chromedriver")
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                  "--hide-scrollbars")
+FAMILIES = "models or chat or streaming or stop or errors"
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.remote.webdriver import WebDriver
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+    SELENIUM: str | None = None
+except ImportError as exc:  # pragma: no cover - the test extra installs it
+    SELENIUM = f"selenium is not installed ({exc}); pip install -e '.[test]'"
+
+
+def _missing() -> str | None:
+    if SELENIUM:
+        return SELENIUM
+    if BROWSER is None or DRIVER is None:
+        return ("Chromium and chromedriver are not installed "
+                "(apt-get install chromium chromium-driver; CI installs them)")
+    return None
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    reason = _missing()
+    if reason:
+        if os.environ.get("CONFORMANCE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"browser tests required here: {reason}")
+        pytest.skip(reason)
+    assert BROWSER and DRIVER
+    options = webdriver.ChromeOptions()
+    options.binary_location = BROWSER
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument("--window-size=1400,900")
+    options.add_argument("--force-device-scale-factor=1")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    browser = webdriver.Chrome(service=Service(executable_path=DRIVER), options=options)
+    browser.set_page_load_timeout(60)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@dataclass
+class Page:
+    path: Path
+    data: dict[str, Any]      # results.json
+    providers: list[str]
+
+    @property
+    def url(self) -> str:
+        return self.path.resolve().as_uri()
+
+    def result(self, provider: str, check: str) -> dict[str, Any]:
+        return next(r for r in self.data["results"]
+                    if r["provider"] == provider and r["check"] == check)
+
+    def column(self, provider: str) -> int:
+        return self.providers.index(provider)
+
+
+@pytest.fixture(scope="module")
+def matrix(reference_server: ReferenceServer, tmp_path_factory: pytest.TempPathFactory
+           ) -> Page:
+    """A real run of seven providers covering every outcome, with a baseline in which the
+    stop checks of ``ignores-stop`` still passed and ``no-done`` was failing one more
+    check."""
+    def build(tmp: Path) -> dict[str, RunOutput]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        config = write_providers(tmp / "providers.yaml", [
+            external("reference", reference_server.base_url),
+            external("ignores-stop", reference_server.variant_url(["ignore_stop"])),
+            external("declines-stop", reference_server.variant_url(["reject_stop"])),
+            external("no-done", reference_server.variant_url(["no_done"])),
+            external("html-errors", reference_server.variant_url(["errors_as_html"])),
+            {"name": "no-key", "base_url": "https://relay.example/v1",
+             "api_key": "${DEMO_RELAY_API_KEY}", "model": "gpt-4o-mini"},
+            external("unreachable", f"http://127.0.0.1:{port}/v1", retries=0,
+                     timeouts={"connect": 2, "read": 2, "total": 5, "stall": 2}),
+        ])
+        return {"run": run_suite(config, tmp / "report", "-m", FAMILIES, "-n", "2")}
+
+    shared = shared_runs(tmp_path_factory, "browser", build)["run"]
+    assert shared.returncode == 0, shared.stdout[-3000:] + shared.stderr[-2000:]
+    # This module's own copy: rendering below must not race another worker's reading.
+    out = RunOutput(0, shared.stdout, shared.stderr, tmp_path_factory.mktemp("page") / "report")
+    shutil.copytree(shared.report_dir, out.report_dir)
+    data = load_run(out.report_dir)
+    baseline = Snapshot.from_run(data)
+    for key, (outcome, _) in list(baseline.outcomes.items()):
+        if key[0] == "ignores-stop" and outcome != "pass":
+            baseline.outcomes[key] = ("pass", "")
+    baseline.outcomes[("no-done", "streaming.reassembled")] = ("fail", "reassembled text empty")
+    baseline.run["id"] = "20261121T031700Z-night"
+    write_reports(out.report_dir, data, baseline)
+    return Page(out.report_dir / "matrix.html", out.data,
+                [p["name"] for p in out.data["providers"]])
+
+
+def wait(browser: WebDriver, condition: Any, timeout: float = 10) -> Any:
+    return WebDriverWait(browser, timeout).until(condition)
+
+
+def cell(browser: WebDriver, page: Page, provider: str, check: str) -> Any:
+    return browser.find_element(
+        By.CSS_SELECTOR,
+        f'tr[data-check="{check}"] td[data-col="{page.column(provider)}"] button')
+
+
+def visible_checks(browser: WebDriver) -> list[str]:
+    return [str(c) for c in browser.execute_script(
+        "return Array.from(document.querySelectorAll('tr.chk'))"
+        ".filter(r => r.offsetParent !== null).map(r => r.dataset.check)")]
+
+
+def panel_text(browser: WebDriver, element_id: str) -> str:
+    return str(browser.find_element(By.ID, element_id).text)
+
+
+def severe_console_errors(browser: WebDriver) -> list[str]:
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def load(browser: WebDriver, url: str) -> None:
+    browser.get("about:blank")
+    browser.get(url)
+    wait(browser, lambda b: b.execute_script("return document.readyState") == "complete")
+
+
+def test_clicking_a_cell_shows_its_evidence(driver: WebDriver, matrix: Page) -> None:
+    driver.set_window_size(1400, 900)
+    load(driver, matrix.url)
+    expected = matrix.result("ignores-stop", "stop.string")
+    assert expected["outcome"] == "fail"
+    target = cell(driver, matrix, "ignores-stop", "stop.string")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+    target.click()
+    panel = wait(driver, lambda b: b.find_element(By.ID, "panel"))
+    wait(driver, lambda b: panel.is_displayed())
+    assert panel_text(driver, "panel-message") == expected["message"]
+    assert "fail" in panel_text(driver, "panel-outcome")
+    assert panel_text(driver, "panel-check") == "stop.string"
+    text = panel.text
+    assert "regression" in text and "20261121T031700Z-night" in text
+    assert "POST /variant/ignore_stop/v1/chat/completions" in text and '"stop"' in text
+    assert "Bearer ***" in text
+    assert driver.current_url.endswith("#stop.string%40ignores-stop")
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    wait(driver, lambda b: not panel.is_displayed())
+    assert severe_console_errors(driver) == []
+
+
+def test_screenshot(driver: WebDriver, matrix: Page) -> None:
+    """What the README shows: families folded to their scores but one, a failed cell open.
+    The panel docks beside the matrix on a wide screen, so every column stays visible."""
+    driver.set_window_size(1760, 1040)
+    try:
+        load(driver, matrix.url)
+        driver.find_element(By.ID, "collapse-all").click()
+        driver.find_element(By.CSS_SELECTOR, 'tbody[data-family="stop"] button.toggle').click()
+        cell(driver, matrix, "ignores-stop", "stop.string").click()
+        panel = driver.find_element(By.ID, "panel")
+        wait(driver, lambda b: panel.is_displayed())
+        last_column = driver.find_element(By.CSS_SELECTOR, "thead th[data-col='6']")
+        assert last_column.rect["x"] + last_column.rect["width"] <= panel.rect["x"] + 1
+        shot = matrix.path.parent / "matrix.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("CONFORMANCE_UPDATE_SCREENSHOT") == "1":
+            (REPO / "docs").mkdir(exist_ok=True)
+            shutil.copy(shot, REPO / "docs" / "matrix.png")
+    finally:
+        driver.set_window_size(1400, 900)
+
+
+def test_stream_evidence_lists_events_with_timing(driver: WebDriver, matrix: Page) -> None:
+    load(driver, matrix.url)
+    target = cell(driver, matrix, "no-done", "streaming.done_sentinel")
+    driver.execute_script("arguments[0].click()", target)
+    wait(driver, lambda b: b.find_element(By.ID, "panel").is_displayed())
+    expected = matrix.result("no-done", "streaming.done_sentinel")
+    assert panel_text(driver, "panel-message") == expected["message"]
+    events = driver.find_elements(By.CSS_SELECTOR, "#panel ol.events li")
+    exchange = expected["evidence"]["exchanges"][0]
+    assert len(events) == len(exchange["response"]["events"]) > 2
+    first = exchange["response"]["events"][0]
+    assert events[0].text.startswith(f"+{first['t_ms']:g} ms")
+    assert "data: {" in events[0].text
+
+
+def test_deep_link_opens_the_cell(driver: WebDriver, matrix: Page) -> None:
+    load(driver, matrix.url + "#stop.list%40declines-stop")
+    wait(driver, lambda b: b.find_element(By.ID, "panel").is_displayed())
+    expected = matrix.result("declines-stop", "stop.list")
+    assert expected["outcome"] == "unsupported"
+    assert panel_text(driver, "panel-message") == expected["message"]
+    assert "unsupported" in panel_text(driver, "panel-outcome")
+
+
+def test_filters(driver: WebDriver, matrix: Page) -> None:
+    load(driver, matrix.url)
+    all_checks = visible_checks(driver)
+    assert len(all_checks) == len({r["check"] for r in matrix.data["results"]})
+    provider = Select(driver.find_element(By.ID, "f-provider"))
+    deviations = driver.find_element(By.ID, "f-dev")
+    # One provider, only deviations: exactly its non-passing (or changed) checks.
+    provider.select_by_visible_text("ignores-stop")
+    deviations.click()
+    expected = {r["check"] for r in matrix.data["results"]
+                if r["provider"] == "ignores-stop" and r["outcome"] != "pass"}
+    assert expected and set(visible_checks(driver)) == expected
+    shown_columns = driver.execute_script(
+        "return Array.from(document.querySelectorAll('thead th[data-col]'))"
+        ".filter(c => c.offsetParent !== null).map(c => c.textContent.trim().split(/\\s/)[0])")
+    assert shown_columns == ["ignores-stop"]
+    # The reference passes everything: nothing deviates.
+    provider.select_by_visible_text("reference")
+    assert visible_checks(driver) == []
+    assert "0 of" in driver.find_element(By.ID, "f-count").text
+    deviations.click()
+    provider.select_by_visible_text("all")
+    Select(driver.find_element(By.ID, "f-family")).select_by_visible_text("stop")
+    assert {c.split(".")[0] for c in visible_checks(driver)} == {"stop"}
+    Select(driver.find_element(By.ID, "f-family")).select_by_visible_text("all")
+    search = driver.find_element(By.ID, "f-text")
+    search.send_keys("done")
+    assert set(visible_checks(driver)) == {"streaming.done_sentinel",
+                                           "streaming.nothing_after_done"}
+    search.send_keys(Keys.BACKSPACE * len("done"))  # as typed: fires input events
+    assert len(visible_checks(driver)) == len(all_checks)
+    # Families fold and unfold.
+    toggle = driver.find_element(By.CSS_SELECTOR, 'tbody[data-family="chat"] button.toggle')
+    toggle.click()
+    assert not any(c.startswith("chat.") for c in visible_checks(driver))
+    assert toggle.get_attribute("aria-expanded") == "false"
+    toggle.click()
+    assert any(c.startswith("chat.") for c in visible_checks(driver))
+    assert severe_console_errors(driver) == []
+
+
+def test_narrow_screen(driver: WebDriver, matrix: Page) -> None:
+    driver.set_window_size(390, 844)
+    try:
+        load(driver, matrix.url)
+        width = driver.execute_script("return window.innerWidth")
+        # The page itself does not scroll sideways; the matrix scrolls inside its box.
+        assert driver.execute_script("return document.documentElement.scrollWidth") <= width
+        scroller = driver.find_element(By.CLASS_NAME, "scroller")
+        assert driver.execute_script(
+            "return arguments[0].scrollWidth > arguments[0].clientWidth", scroller)
+        target = cell(driver, matrix, "html-errors", "errors.malformed_json")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+        target.click()
+        panel = driver.find_element(By.ID, "panel")
+        wait(driver, lambda b: panel.is_displayed())
+        assert abs(panel.size["width"] - width) <= 2
+        expected = matrix.result("html-errors", "errors.malformed_json")
+        assert panel_text(driver, "panel-message") == expected["message"]
+        driver.save_screenshot(str(matrix.path.parent / "matrix-narrow.png"))
+    finally:
+        driver.set_window_size(1400, 900)
+
+
+def test_twenty_providers_by_a_hundred_checks(driver: WebDriver, tmp_path: Path) -> None:
+    data = synthetic_run(20, 100, pad=200)
+    write_reports(tmp_path, data)
+    started = time.perf_counter()
+    load(driver, (tmp_path / "matrix.html").resolve().as_uri())
+    assert time.perf_counter() - started < 20
+    # Sticky headers: scrolled down and right, the provider row and the check column stay.
+    scroller = driver.find_element(By.CLASS_NAME, "scroller")
+    driver.execute_script("arguments[0].scrollTop = 3000; arguments[0].scrollLeft = 900",
+                          scroller)
+    top = driver.execute_script("return arguments[0].getBoundingClientRect().top", scroller)
+    header = driver.find_element(By.CSS_SELECTOR, "thead th[data-col='19']")
+    assert abs(header.rect["y"] - top) <= 2
+    last = data.results[-1]
+    button = driver.find_element(
+        By.CSS_SELECTOR, f'tr[data-check="{last.check}"] td[data-col="19"] button')
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    row_header = driver.find_element(By.CSS_SELECTOR, f'tr[data-check="{last.check}"] th')
+    scroller_left = driver.execute_script(
+        "return arguments[0].getBoundingClientRect().left", scroller)
+    assert abs(row_header.rect["x"] - scroller_left) <= 2
+    button.click()
+    try:
+        wait(driver, lambda b: b.find_element(By.ID, "panel").is_displayed())
+    except TimeoutException:  # pragma: no cover - shows what the page said
+        raise AssertionError(json.dumps(severe_console_errors(driver))) from None
+    assert panel_text(driver, "panel-message") == last.message
+    assert severe_console_errors(driver) == []
