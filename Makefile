@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit schemas bench clean
+.PHONY: demo test lint typecheck unit schemas bench clean browser realpeer
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,29 @@ typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
 unit: $(VENV)/.test-deps
-	$(BIN)/python -m pytest tests -n 2 -q
+	$(BIN)/python -m pytest tests -n 2 -q -m "not realpeer"
+
+# The whole suite against a real llama.cpp server with SmolLM2 (tests/test_realpeer.py).
+# Installing builds llama.cpp: ~13 min on 2 cores the first time, then pip's wheel cache.
+realpeer: $(VENV)/.test-deps
+	$(BIN)/python -m conformance.localpeer --venv .peer-venv install --quiet
+	CONFORMANCE_REQUIRE_REALPEER=1 $(BIN)/python -m pytest tests -q -m realpeer
 
 # `make test`: ruff, mypy and the suite's own tests.
 test: lint typecheck unit
+
+# Chromium and chromedriver for tests/test_browser.py (Debian packages; skipped when present).
+# Without root the browser tests skip with a reason instead.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then \
+	  echo "chromium and chromedriver present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium chromium-driver >/dev/null && \
+	  chromium --version; \
+	else \
+	  echo "not root: install chromium and chromium-driver to run the browser tests"; \
+	fi
 
 schemas: $(VENV)/.test-deps
 	$(BIN)/python scripts/generate_schemas.py
