@@ -10,12 +10,14 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
 import yaml
 
 import conformance
+from conformance.config import ProviderConfig
 from conformance.reference.server import ReferenceServer
 
 PACKAGE_DIR = Path(conformance.__file__).resolve().parent
@@ -29,6 +31,16 @@ KEY_ENV = "CONFORMANCE_SELFTEST_KEY"
 def reference_server() -> Iterator[ReferenceServer]:
     with ReferenceServer(api_key=SELFTEST_KEY) as server:
         yield server
+
+
+def provider_config(base_url: str, api_key: str, **overrides: Any) -> ProviderConfig:
+    """A ProviderConfig built directly (transport tests), with the key as its only secret."""
+    values: dict[str, Any] = {
+        "name": "t", "base_url": base_url, "api_key": api_key, "model": "m",
+        "models": MappingProxyType({}), "headers": MappingProxyType({}), "secrets": (api_key,),
+    }
+    values.update(overrides)
+    return ProviderConfig(**values)
 
 
 def write_providers(path: Path, providers: Sequence[Mapping[str, Any]],

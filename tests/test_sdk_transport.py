@@ -11,7 +11,6 @@ import socket
 import struct
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from types import MappingProxyType
 from typing import Any, TypeVar
 
 import openai
@@ -25,6 +24,7 @@ from starlette.routing import Route
 from conformance.config import ProviderConfig, Timeouts
 from conformance.reference.server import ThreadedServer
 from conformance.transport import Exchange, ProviderClient
+from tests.conftest import provider_config
 
 KEY = "sk-sdk-transport-test-8d1e77c2"
 T = TypeVar("T")
@@ -77,13 +77,8 @@ def base_url() -> Iterator[str]:
 
 def provider(base_url: str, **overrides: object) -> ProviderConfig:
     values: dict[str, object] = {
-        "name": "t", "base_url": base_url, "api_key": KEY, "model": "m",
-        "models": MappingProxyType({}), "retries": 1,
-        "timeouts": Timeouts(connect=2, read=5, total=10, stall=5),
-        "headers": MappingProxyType({}), "secrets": (KEY,),
-    }
-    values.update(overrides)
-    return ProviderConfig(**values)  # type: ignore[arg-type]
+        "retries": 1, "timeouts": Timeouts(connect=2, read=5, total=10, stall=5), **overrides}
+    return provider_config(base_url, KEY, **values)
 
 
 def with_sdk(config: ProviderConfig,

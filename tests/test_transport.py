@@ -19,6 +19,7 @@ from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled
 from conformance.redact import Redactor
 from conformance.reference.server import ThreadedServer
 from conformance.transport import Exchange, ProviderClient
+from tests.conftest import provider_config
 
 KEY = "sk-transport-test-5f0c2e9a7b"
 HEADER_SECRET = "hdr-secret-31415926"
@@ -79,14 +80,10 @@ def base_url() -> Iterator[str]:
 
 def provider(base_url: str, **overrides: object) -> ProviderConfig:
     values: dict[str, object] = {
-        "name": "t", "base_url": base_url, "api_key": KEY, "model": "m",
-        "models": MappingProxyType({}), "retries": 2,
-        "timeouts": Timeouts(connect=2, read=2, total=5, stall=0.5),
+        "retries": 2, "timeouts": Timeouts(connect=2, read=2, total=5, stall=0.5),
         "headers": MappingProxyType({"x-secret": HEADER_SECRET}),
-        "secrets": (KEY, HEADER_SECRET),
-    }
-    values.update(overrides)
-    return ProviderConfig(**values)  # type: ignore[arg-type]
+        "secrets": (KEY, HEADER_SECRET), **overrides}
+    return provider_config(base_url, KEY, **values)
 
 
 def send(config: ProviderConfig, method: str, path: str, **kwargs: object) -> Exchange:
