@@ -23,15 +23,8 @@ from conformance.checks.registry import Check
 from conformance.config import ProviderConfig
 from conformance.errors import Failure, NotApplicable, SuiteError, TransportError, Unsupported
 from conformance.redact import Redactor
-from conformance.results import Outcome, Result
+from conformance.results import Outcome, Result, one_line
 from conformance.transport import ProviderClient
-
-MAX_MESSAGE = 600
-
-
-def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str, object]]:

@@ -24,6 +24,17 @@ Outcome = Literal["pass", "fail", "unsupported", "skip", "error"]
 OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "unsupported", "skip", "error")
 
 
+#: Longest message kept in a result; a provider's text quoted inside one is cut here.
+MAX_MESSAGE = 600
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """Collapse whitespace and cap the length: messages are one line (CONTRACT.md), but a
+    provider's text quoted inside them is not."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from conformance.results import OUTCOMES, Outcome, Result, RunData
+from conformance.results import Outcome, RunData
 
 #: One symbol per outcome, so the matrix reads without colour.
 SYMBOLS: dict[str, str] = {"pass": "✓", "fail": "✗", "unsupported": "⊘", "skip": "–",
@@ -41,13 +41,6 @@ def score(counts: Mapping[str, int]) -> str:
     """
     value = score_value(counts)
     return "—" if value is None else f"{math.floor(value)}%"
-
-
-def counts_of(results: list[Result]) -> dict[str, int]:
-    out: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
-    for result in results:
-        out[result.outcome] = out.get(result.outcome, 0) + 1
-    return out
 
 
 def outcome_label(outcome: Outcome | str | None) -> str:
@@ -93,10 +86,3 @@ def ran_checks(data: RunData) -> list[dict[str, str]]:
             out.append({"id": result.check, "behavior": result.behavior, "title": result.check,
                         "spec": "", "proves": ""})
     return out
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """Collapse whitespace and cap the length (messages are one line by contract, but a
-    provider's text inside them is not)."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

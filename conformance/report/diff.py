@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from conformance.report.common import SYMBOLS, one_line, outcome_label
-from conformance.results import RunData, load_run, write_json
+from conformance.report.common import SYMBOLS, outcome_label
+from conformance.results import RunData, load_run, one_line, write_json
 
 SNAPSHOT_FORMAT = "conformance-baseline/1"
 BASELINE_FILE = "baseline.json"

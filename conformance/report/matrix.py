@@ -24,13 +24,12 @@ from conformance.report.common import (
     SCORE_EXPLAINED,
     SCORE_FORMULA,
     SYMBOLS,
-    counts_of,
     ran_checks,
     ran_providers,
     score,
 )
 from conformance.report.diff import MARK_MEANINGS, MARKS, Change, RunDiff
-from conformance.results import OUTCOMES, Result, RunData, token_totals
+from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
 
 __all__ = ["SYMBOLS", "render_matrix", "score", "script_json"]
 
@@ -180,11 +179,12 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         overrides = [(str(k), str(v)) for k, v in models.items()
                      if k != "default" and v and v != default]
         spent = tokens.get(name, {})
+        counts = outcome_counts(by_provider[name])
         columns.append(Column(
             index=i, name=name, model=default, overrides=overrides,
             base_url=str(entry.get("base_url") or ""), docs=str(entry.get("docs") or ""),
             skipped=str(entry.get("skipped") or ""),
-            counts=counts_of(by_provider[name]), score=score(counts_of(by_provider[name])),
+            counts=counts, score=score(counts),
             tokens=spent.get("prompt", 0) + spent.get("completion", 0),
             requests=spent.get("requests", 0), new=name in new_providers,
         ))
@@ -228,7 +228,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         for column in columns:
             judged = [cells_by_key[(row.check["id"], column.name)] for row in family.rows
                       if (row.check["id"], column.name) in cells_by_key]
-            counts = counts_of(judged)
+            counts = outcome_counts(judged)
             family.cells.append(FamilyCell(counts=counts, score=score(counts),
                                            empty=not judged, worst=_worst(counts)))
     total_rows = sum(len(f.rows) for f in families.values())
@@ -236,7 +236,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         family.expanded = total_rows < EXPAND_ALL_BELOW or family.deviation or any(
             r.changed or r.new for r in family.rows)
 
-    totals = counts_of(data.results)
+    totals = outcome_counts(data.results)
     run = {"id": "?", "started_at": None, "finished_at": None, "suite_version": "?",
            **data.run}
     payload = {

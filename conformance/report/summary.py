@@ -10,13 +10,12 @@ from conformance.report.common import (
     DEVIATIONS,
     SCORE_EXPLAINED,
     SYMBOLS,
-    counts_of,
     ran_checks,
     ran_providers,
     score,
 )
 from conformance.report.diff import RunDiff, md_cell, render_markdown
-from conformance.results import OUTCOMES, RunData, token_totals
+from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
 
 #: Rows of the deviations table before "… and N more" (GitHub caps a step summary at 1 MiB).
 MAX_ROWS = 200
@@ -33,7 +32,7 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     run = data.run
     providers = ran_providers(data)
     checks = ran_checks(data)
-    totals = counts_of(data.results)
+    totals = outcome_counts(data.results)
     tokens = token_totals(data.results)
     judged = totals["pass"] + totals["fail"]
     lines = [f"## Conformance matrix — run `{md_cell(str(run.get('id', '?')))}`", ""]
@@ -55,7 +54,7 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
               "|---" * (len(OUTCOMES) + 4) + "|"]
     for entry in providers:
         name = str(entry["name"])
-        counts = counts_of([r for r in data.results if r.provider == name])
+        counts = outcome_counts([r for r in data.results if r.provider == name])
         models = entry.get("models") or {}
         model = models.get("default", "") if isinstance(models, dict) else ""
         spent = tokens.get(name, {})

@@ -8,7 +8,7 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from conformance.report.common import SYMBOLS, score
+from conformance.report.common import SCORE_FORMULA, SYMBOLS, ran_providers, score
 from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
 
 STYLES = {"pass": "green", "fail": "bold red", "unsupported": "magenta", "skip": "dim",
@@ -19,8 +19,7 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
     ran = {r.behavior for r in data.results}
     families = [f for f in dict.fromkeys(c["behavior"] for c in data.checks) if f in ran]
     families += sorted(ran.difference(families))
-    providers = [p["name"] for p in data.providers
-                 if any(r.provider == p["name"] for r in data.results)]
+    providers = [str(p["name"]) for p in ran_providers(data)]
     table = Table(title="conformance matrix", title_justify="left")
     table.add_column("family", no_wrap=True)
     for provider in providers:
@@ -48,8 +47,8 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
     console.print(table)
     totals = outcome_counts(data.results)
     console.print("  ".join(f"{SYMBOLS[o]} {o} {totals[o]}" for o in OUTCOMES))
-    console.print("score = pass ÷ (pass + fail); unsupported, skip and error are not counted")
-    for provider in data.providers:
-        if provider.get("skipped") and provider["name"] in providers:
-            console.print(f"{provider['name']}: skipped ({provider['skipped']})")
+    console.print(f"score = {SCORE_FORMULA}; unsupported, skip and error are not counted")
+    for entry in data.providers:
+        if entry.get("skipped") and entry["name"] in providers:
+            console.print(f"{entry['name']}: skipped ({entry['skipped']})")
     return buffer.getvalue()
