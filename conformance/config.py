@@ -46,10 +46,11 @@ __all__ = [
 
 FAMILIES: tuple[str, ...] = (
     "models", "chat", "streaming", "stop", "max_tokens", "n", "vision", "tools",
-    "json_mode", "usage", "errors", "auth", "params", "sdk",
+    "json_mode", "usage", "errors", "auth", "params", "sdk", "messages_api",
 )
-"""The behaviour families of CONTRACT.md (plus ``sdk``: the official client parses what the
-provider sends); the only keys a ``models:`` override may use."""
+"""The behaviour families of CONTRACT.md, plus ``sdk`` (the official client parses what the
+provider sends) and ``messages_api`` (Anthropic's native ``POST /v1/messages``, which relays
+offer next to the OpenAI routes); the only keys a ``models:`` override may use."""
 
 BUILTINS: tuple[str, ...] = ("reference",)
 """Servers the suite can start in-process (``builtin:``)."""

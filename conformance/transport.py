@@ -103,11 +103,22 @@ class Exchange:
         return out
 
     def usage(self) -> dict[str, Any] | None:
-        """The usage object the provider reported (for a stream: the last one sent)."""
+        """The usage object the provider reported (for a stream: the last one sent).
+
+        Anthropic's ``input_tokens``/``output_tokens`` (Messages API; in a stream split over
+        message_start and message_delta) are also given as ``prompt_tokens``/
+        ``completion_tokens``/``total_tokens``, so token totals count them.
+        """
         if isinstance(self.json, dict) and isinstance(self.json.get("usage"), dict):
-            return dict(self.json["usage"])
+            return _with_openai_names(dict(self.json["usage"]))
         if self.events is not None:
-            found = [c["usage"] for c in self.chunks() if isinstance(c.get("usage"), dict)]
+            chunks = self.chunks()
+            found = [c["usage"] for c in chunks if isinstance(c.get("usage"), dict)]
+            starts = [c["message"]["usage"] for c in chunks
+                      if c.get("type") == "message_start" and isinstance(c.get("message"), dict)
+                      and isinstance(c["message"].get("usage"), dict)]
+            if starts:
+                return _with_openai_names({**starts[0], **(found[-1] if found else {})})
             return dict(found[-1]) if found else None
         return None
 
@@ -152,6 +163,17 @@ class Exchange:
         if self.error:
             record["error"] = self.error
         return record
+
+
+def _with_openai_names(usage: dict[str, Any]) -> dict[str, Any]:
+    """Add OpenAI's names to an Anthropic usage object (input/output_tokens)."""
+    if "prompt_tokens" in usage or "input_tokens" not in usage:
+        return usage
+    prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
+    if isinstance(prompt, int) and isinstance(completion, int):
+        usage.update(prompt_tokens=prompt, completion_tokens=completion,
+                     total_tokens=prompt + completion)
+    return usage
 
 
 def _parse_json(text: str) -> Any:

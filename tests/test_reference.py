@@ -641,6 +641,121 @@ def test_malformed_json(api: Api) -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Anthropic Messages API (POST /v1/messages; https://docs.anthropic.com/en/api/messages)
+
+VERSION = {"anthropic-version": "2023-06-01"}
+CAPITAL = user("What is the capital of France? Answer with one word.")
+
+
+def _messages(server: ReferenceServer, body: Any, *faults: str,
+              headers: dict[str, str] | None = None) -> httpx.Response:
+    merged = {"authorization": f"Bearer {KEY}", **VERSION, **(headers or {})}
+    return httpx.post(server.variant_url(faults) + "/messages", json=body,
+                      headers={k: v for k, v in merged.items() if v}, timeout=10)
+
+
+def _anthropic_error(response: httpx.Response, status: int, kind: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == kind, body
+    message: str = body["error"]["message"]
+    return message
+
+
+def test_messages_answer_is_a_message(server: ReferenceServer) -> None:
+    from conformance.checks.messages_api import MESSAGE_SCHEMA
+
+    response = _messages(server, {"model": "ref-1", "max_tokens": 16, "messages": CAPITAL})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    jsonschema.validate(body, MESSAGE_SCHEMA)
+    assert body["id"].startswith("msg_") and body["model"] == REFERENCE_SNAPSHOT
+    assert body["content"] == [{"type": "text", "text": "Paris"}]
+    assert (body["stop_reason"], body["stop_sequence"]) == ("end_turn", None)
+    assert body["usage"]["output_tokens"] == 1 and body["usage"]["input_tokens"] > 5
+    system = _messages(server, {"model": "ref-1", "max_tokens": 16,
+                                "system": [{"type": "text", "text": "The secret word is kiwi."}],
+                                "messages": SECRET[1:]})
+    assert system.json()["content"][0]["text"] == "kiwi"
+
+
+def test_messages_auth_takes_x_api_key(server: ReferenceServer) -> None:
+    body = {"model": "ref-1", "max_tokens": 4, "messages": CAPITAL}
+    assert _messages(server, body, headers={"authorization": "", "x-api-key": KEY}
+                     ).status_code == 200
+    missing = _messages(server, body, headers={"authorization": ""})
+    assert "x-api-key" in _anthropic_error(missing, 401, "authentication_error")
+    wrong = _messages(server, body, headers={"authorization": "", "x-api-key": "sk-wrong-123456"})
+    assert _anthropic_error(wrong, 401, "authentication_error") == "invalid x-api-key"
+    # The OpenAI routes keep OpenAI's Bearer-only authentication.
+    chat = httpx.post(server.base_url + "/chat/completions", headers={"x-api-key": KEY},
+                      json={"model": "ref-1", "messages": CAPITAL})
+    assert chat.status_code == 401 and "error" in chat.json() and "type" not in chat.json()
+
+
+@pytest.mark.parametrize(("body", "headers", "status", "fragment"), [
+    ({"model": "ref-1", "max_tokens": 8, "messages": CAPITAL}, {"anthropic-version": ""}, 400,
+     "anthropic-version: header is required"),
+    ({"model": "ref-1", "messages": CAPITAL}, None, 400, "max_tokens: Field required"),
+    ({"model": "ref-1", "max_tokens": 8}, None, 400, "messages: Field required"),
+    ({"model": "ref-1", "max_tokens": 8, "messages": CAPITAL, "n": 2}, None, 400,
+     "n: Extra inputs are not permitted"),
+    ({"model": "ref-1", "max_tokens": 8, "messages": [{"role": "system", "content": "x"}]}, None,
+     400, "messages.0.role"),
+    ({"model": "ref-1", "max_tokens": 8, "messages": CAPITAL, "temperature": 1.5}, None, 400,
+     "temperature"),
+    ({"model": "nope", "max_tokens": 8, "messages": CAPITAL}, None, 404, "model: nope"),
+], ids=["no-version", "no-max_tokens", "no-messages", "extra-field", "system-role",
+        "temperature", "unknown-model"])
+def test_messages_request_errors(server: ReferenceServer, body: Json,
+                                 headers: dict[str, str] | None, status: int,
+                                 fragment: str) -> None:
+    kind = "not_found_error" if status == 404 else "invalid_request_error"
+    assert fragment in _anthropic_error(_messages(server, body, headers=headers), status, kind)
+
+
+def test_messages_stop_sequences_and_max_tokens(server: ReferenceServer) -> None:
+    count = {"model": "ref-1", "max_tokens": 48, "messages": COUNT}
+    stopped = _messages(server, {**count, "stop_sequences": ["xyzzy", "7"]}).json()
+    assert stopped["content"][0]["text"] == "1, 2, 3, 4, 5, 6, "
+    assert (stopped["stop_reason"], stopped["stop_sequence"]) == ("stop_sequence", "7")
+    cut = _messages(server, {**count, "max_tokens": 5}).json()
+    assert (cut["stop_reason"], cut["usage"]["output_tokens"]) == ("max_tokens", 5)
+    # max_tokens reached before the stop sequence: max_tokens wins.
+    both = _messages(server, {**count, "max_tokens": 3, "stop_sequences": ["7"]}).json()
+    assert (both["stop_reason"], both["stop_sequence"]) == ("max_tokens", None)
+
+
+def _named_events(text: str) -> list[tuple[str | None, Json]]:
+    out: list[tuple[str | None, Json]] = []
+    for block in re.split(r"\r?\n\r?\n", text.strip()):
+        fields = dict(line.split(":", 1) for line in re.split(r"\r?\n", block)
+                      if not line.startswith(":"))
+        event = fields.get("event")
+        out.append((event.strip() if event else None, json.loads(fields["data"])))
+    return out
+
+
+@pytest.mark.parametrize("quirk", [(), ("sse_no_space",)], ids=["faithful", "sse_no_space"])
+def test_messages_stream_events(server: ReferenceServer, quirk: tuple[str, ...]) -> None:
+    response = _messages(server, {"model": "ref-1", "max_tokens": 48, "messages": COUNT,
+                                  "stream": True}, *quirk)
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert ("event:message_start" in response.text) == bool(quirk)
+    events = _named_events(response.text)
+    assert all(name == payload["type"] for name, payload in events)
+    names = [name for name, _ in events]
+    assert names[:3] == ["message_start", "content_block_start", "ping"]
+    assert names[-3:] == ["content_block_stop", "message_delta", "message_stop"]
+    text = "".join(p["delta"]["text"] for n, p in events if n == "content_block_delta")
+    assert text == "1, 2, 3, 4, 5, 6, 7, 8, 9, 10"
+    delta = events[-2][1]
+    assert delta["delta"]["stop_reason"] == "end_turn"
+    assert delta["usage"]["output_tokens"] == len(tokenize(text))
+    assert "[DONE]" not in response.text
+
+
+# --------------------------------------------------------------------------------------------
 # Faults: one probe each, proving the deviation is really served
 
 

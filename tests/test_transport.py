@@ -158,3 +158,29 @@ def test_redactor_masks_json_escaped_and_header_forms() -> None:
     assert r.text("short") == "short"  # below the minimum length: not substituted in text
     assert r.headers({"Authorization": "Bearer x", "api-key": "y", "X-Other": "sk-a/b\"c"}) == {
         "authorization": "Bearer ***", "api-key": "***", "x-other": "***"}
+
+
+def test_usage_reads_anthropic_counts() -> None:
+    """Token totals count the Messages API too: input/output_tokens, in a stream split over
+    message_start and message_delta, are also given under OpenAI's names."""
+    from conformance.transport import TimedEvent
+
+    def exchange(**fields: object) -> Exchange:
+        return Exchange(method="POST", url="u", request_headers={}, request_body=None,
+                        stream=False, **fields)  # type: ignore[arg-type]
+
+    body = exchange(json={"type": "message", "usage": {"input_tokens": 7, "output_tokens": 2}})
+    assert body.usage() == {"input_tokens": 7, "output_tokens": 2, "prompt_tokens": 7,
+                            "completion_tokens": 2, "total_tokens": 9}
+    events = [
+        TimedEvent(1, '{"type":"message_start","message":{"usage":{"input_tokens":7,'
+                      '"output_tokens":1}}}', "message_start"),
+        TimedEvent(2, '{"type":"message_delta","delta":{},"usage":{"output_tokens":3}}',
+                   "message_delta"),
+    ]
+    stream = exchange(events=events)
+    assert stream.to_evidence()["usage"] == {"prompt_tokens": 7, "completion_tokens": 3,
+                                             "total_tokens": 10}
+    openai = exchange(json={"usage": {"prompt_tokens": 1, "completion_tokens": 1,
+                                      "total_tokens": 2}})
+    assert openai.usage() == {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}

@@ -7,6 +7,7 @@ from conformance.checks import (  # noqa: F401
     errors,
     json_mode,
     max_tokens,
+    messages_api,
     models,
     n,
     params,

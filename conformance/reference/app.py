@@ -2,10 +2,11 @@
 
 Routes follow the OpenAI API reference (https://platform.openai.com/docs/api-reference):
 ``GET /v1/models``, ``GET /v1/models/{model}`` and ``POST /v1/chat/completions`` (JSON and
-server-sent events), each also under ``/variant/<spec>/v1/...`` where ``<spec>`` selects
-deliberate deviations from :mod:`conformance.reference.faults`. Every fault is applied at one
-place below, marked by its name in a ``"name" in variant`` test. ``GET /assets/...`` serves
-test images for vision-by-URL probes.
+server-sent events), plus Anthropic's ``POST /v1/messages`` (:mod:`.messages`), each also
+under ``/variant/<spec>/v1/...`` where ``<spec>`` selects deliberate deviations from
+:mod:`conformance.reference.faults`. Every fault is applied at one place below (or in
+:mod:`.messages`), marked by its name in a ``"name" in variant`` test. ``GET /assets/...``
+serves test images for vision-by-URL probes.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from starlette.responses import (
 )
 from starlette.routing import Route
 
-from conformance.reference import images, model
+from conformance.reference import images, messages, model
 from conformance.reference.faults import (
     ALL_MODEL_IDS,
     FAITHFUL,
@@ -815,7 +816,11 @@ def _stream_events(chat: _Chat, variant: Variant) -> list[dict[str, Any] | str]:
     return events
 
 
-def _sse_pieces(events: Iterable[dict[str, Any] | str], variant: Variant) -> list[bytes]:
+SSEItem = dict[str, Any] | str | tuple[str | None, dict[str, Any] | str]
+"""A data payload, or an (event name, payload) pair for named events (Anthropic streams)."""
+
+
+def _sse_pieces(events: Iterable[SSEItem], variant: Variant) -> list[bytes]:
     """Serialise events as SSE, applying the sse_* and split_writes quirks."""
     newline = "\r\n" if "sse_crlf" in variant else "\n"
     prefix = "data:" if "sse_no_space" in variant else "data: "
@@ -827,10 +832,12 @@ def _sse_pieces(events: Iterable[dict[str, Any] | str], variant: Variant) -> lis
     if "sse_invalid_utf8" in variant:
         # A lone surrogate, written out as the raw byte 0xFF (never valid in UTF-8).
         pieces.append(f": keep-alive \udcff{newline}{newline}")
-    for event in events:
+    for item in events:
+        name, event = item if isinstance(item, tuple) else (None, item)
         payload = event if isinstance(event, str) else json.dumps(
             event, ensure_ascii=False, separators=(",", ":"))
-        pieces.append(f"{comment}{prefix}{payload}{newline}{newline}")
+        field = "" if name is None else f"{prefix.replace('data', 'event')}{name}{newline}"
+        pieces.append(f"{comment}{field}{prefix}{payload}{newline}{newline}")
     if "split_writes" in variant:
         data = "".join(pieces).encode(errors="surrogateescape")
         return [data[i:i + 3] for i in range(0, len(data), 3)]
@@ -845,9 +852,14 @@ async def _aiter(pieces: list[bytes], pause: bool) -> AsyncIterator[bytes]:
 
 
 def _stream_response(chat: _Chat, variant: Variant) -> Response:
-    pieces = _sse_pieces(_stream_events(chat, variant), variant)
     media = ("application/json" if "stream_json_content_type" in variant
              else "text/event-stream")
+    return _event_stream(_stream_events(chat, variant), variant, media)
+
+
+def _event_stream(events: Iterable[SSEItem], variant: Variant,
+                  media: str = "text/event-stream") -> Response:
+    pieces = _sse_pieces(events, variant)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(_aiter(pieces, "split_writes" in variant), media_type=media,
                              headers=headers)
@@ -867,8 +879,12 @@ class _Provider:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def endpoint(self, handler: Handler, *, auth: bool = True) -> Callable[[Request],
-                                                                          Awaitable[Response]]:
+    def endpoint(self, handler: Handler, *, auth: bool = True,
+                 anthropic: bool = False) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap ``handler`` with variant selection, authentication and error rendering;
+        ``anthropic`` endpoints also take ``x-api-key`` and answer errors in Anthropic's
+        format."""
+
         async def run(request: Request) -> Response:
             spec = request.path_params.get("spec")
             variant = FAITHFUL
@@ -887,28 +903,36 @@ class _Provider:
                     raise ApiError(400, f"Header '{stainless[0]}' is not allowed.",
                                    code="invalid_header")
                 if auth:
-                    self.authenticate(request, variant)
+                    self.authenticate(request, variant, anthropic=anthropic)
                     self.rate_limit(request, variant)
                 response = await handler(request, variant)
             except ApiError as err:
-                response = self.error(err, variant)
+                response = self.error(err, variant, anthropic=anthropic)
             if "echo_key" in variant:
                 response.headers["x-echo-key"] = self.api_key or ""
             return response
 
         return run
 
-    def authenticate(self, request: Request, variant: Variant) -> None:
+    def authenticate(self, request: Request, variant: Variant, *,
+                     anthropic: bool = False) -> None:
         if self.api_key is None or "no_auth" in variant:
             return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, _MISSING_KEY)
-        if "accept_any_key" in variant:
+        if scheme.lower() != "bearer":
+            token = ""
+        if anthropic and not token and "messages_bearer_only" not in variant:
+            # Anthropic's own header; relays take the key either way.
+            token = request.headers.get("x-api-key", "").strip()
+        if not token:
+            raise ApiError(401, "x-api-key header is required" if anthropic else _MISSING_KEY)
+        if "accept_any_key" in variant or (anthropic and "messages_accept_any_key" in variant):
             return
         if not hmac.compare_digest(token.encode(), self.api_key.encode()):
             status = 403 if "wrong_key_403" in variant else 401
+            if anthropic:
+                raise ApiError(status, "invalid x-api-key")
             raise ApiError(status, f"Incorrect API key provided: {mask_key(token)}. You can find "
                            "your API key at https://platform.openai.com/account/api-keys.",
                            code="invalid_api_key")
@@ -927,8 +951,9 @@ class _Provider:
             raise ApiError(500, message, "server_error", code="rate_limit_exceeded")
         raise ApiError(429, message, "requests", code="rate_limit_exceeded")
 
-    def error(self, err: ApiError, variant: Variant) -> Response:
-        """Render an error, applying the error-shape faults."""
+    def error(self, err: ApiError, variant: Variant, *, anthropic: bool = False) -> Response:
+        """Render an error (OpenAI's envelope, or Anthropic's error body for ``anthropic``
+        endpoints), applying the error-shape faults."""
         if "errors_as_html" in variant:
             return HTMLResponse(f"<html><body><h1>{err.status} Error</h1></body></html>",
                                 err.status)
@@ -947,6 +972,8 @@ class _Provider:
             if "envelope_minimal" in variant:
                 del error["param"], error["code"]
             body = {"error": error}
+            if anthropic and "messages_errors_openai_envelope" not in variant:
+                body = messages.error_body(err.status, message)
         status = 200 if "error_in_200" in variant else err.status
         headers = {"retry-after": "0"} if err.status == 429 else None
         return JSONResponse(body, status, headers=headers)
@@ -1146,6 +1173,29 @@ class _Provider:
             fmt = {"type": "json_object"}
         return model.Request(seen, tools, mode, forced, parallel, fmt)
 
+    # -- Anthropic Messages API --------------------------------------------------------------
+
+    async def anthropic_messages(self, request: Request, variant: Variant) -> Response:
+        """``POST /v1/messages`` (:mod:`conformance.reference.messages`)."""
+        if "no_messages_api" in variant:
+            raise ApiError(404, "", body={"error": {
+                "message": f"Invalid URL ({request.method} {request.url.path})",
+                "type": "invalid_request_error", "param": None, "code": None}})
+        if "no_messages_api_bare" in variant:
+            raise ApiError(404, "", body={"detail": "Not Found"})
+        try:
+            body = json.loads(await request.body())
+        except ValueError as exc:
+            raise ApiError(400, "There was an error parsing the body of your request: it is "
+                           "not valid JSON") from exc
+        try:
+            call = messages.parse(body, request.headers, variant)
+        except messages.MessagesError as err:
+            raise ApiError(err.status, err.message) from err
+        if call.stream:
+            return _event_stream(messages.stream_events(call, variant), variant)
+        return JSONResponse(messages.message(call, variant))
+
     # -- assets ------------------------------------------------------------------------------
 
     async def asset(self, request: Request, variant: Variant) -> Response:
@@ -1172,6 +1222,9 @@ def create_app(api_key: str | None) -> Starlette:
             Route(prefix + "/v1/models/{model:path}", provider.endpoint(provider.retrieve_model),
                   methods=["GET"]),
             Route(prefix + "/v1/chat/completions", provider.endpoint(provider.chat_completions),
+                  methods=["POST"]),
+            Route(prefix + "/v1/messages",
+                  provider.endpoint(provider.anthropic_messages, anthropic=True),
                   methods=["POST"]),
         ]
     routes += [

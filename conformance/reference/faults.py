@@ -4,9 +4,12 @@ A request to ``/variant/<spec>/v1/...`` is served with the faults and quirks nam
 (``+``-separated, e.g. ``drop_system+sse_crlf+latency-50``); ``/v1/...`` is the faithful API.
 *Faults* break the OpenAI Chat Completions contract
 (https://platform.openai.com/docs/api-reference/chat) in one specific way each, so the suite's
-own tests can prove that every check notices its deviation. *Quirks* are legal variations that the
-suite must tolerate. Each is applied at exactly one place in :mod:`conformance.reference.app`
-(search for the name).
+own tests can prove that every check notices its deviation; a few (``reject_*``,
+``no_messages_api*``) decline a feature properly instead, so the suite must answer
+``unsupported``, not ``fail``. The ``messages_*`` faults break Anthropic's Messages API
+(https://docs.anthropic.com/en/api/messages) as served on ``/v1/messages``. *Quirks* are legal
+variations that the suite must tolerate. Each is applied at exactly one place in
+:mod:`conformance.reference.app` or :mod:`conformance.reference.messages` (search for the name).
 """
 
 from __future__ import annotations
@@ -129,6 +132,25 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "ignore_response_format_stream": "response_format is ignored when streaming",
     "json_schema_as_json_object": "json_schema is downgraded to json_object (schema ignored)",
     "json_fenced": "JSON-mode answers are wrapped in a ```json Markdown code fence",
+    # messages_api (Anthropic's POST /v1/messages)
+    "no_messages_api": "POST /v1/messages is not offered: 404 with OpenAI's Invalid URL "
+    "envelope (a legal decline)",
+    "no_messages_api_bare": 'POST /v1/messages is not offered: 404 {"detail":"Not Found"} (a '
+    "FastAPI server's legal decline)",
+    "messages_openai_format": "/v1/messages answers with an OpenAI chat.completion object",
+    "messages_stop_reason_openai": 'Message stop_reason uses OpenAI names ("stop", "length")',
+    "messages_drop_system": "the top-level system prompt is removed before the model sees it",
+    "messages_ignore_stop_sequences": "stop_sequences is ignored",
+    "messages_ignore_max_tokens": "max_tokens is ignored",
+    "messages_stream_openai_chunks": "streams are OpenAI chat.completion.chunk events ending "
+    "in [DONE]",
+    "messages_stream_no_event_names": "stream events carry no event: line (the SDKs dispatch "
+    "on it)",
+    "messages_stream_no_usage": "the stream's message_delta has no usage.output_tokens",
+    "messages_errors_openai_envelope": "/v1/messages errors use OpenAI's envelope (no "
+    'top-level "type": "error")',
+    "messages_accept_any_key": "/v1/messages accepts any API key (the chat routes do not)",
+    "messages_bearer_only": "/v1/messages ignores the x-api-key header (Bearer only)",
 })
 
 QUIRKS: Mapping[str, str] = MappingProxyType({
