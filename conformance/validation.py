@@ -33,6 +33,7 @@ __all__ = [
     "schema_dir",
     "schema_source",
     "violations",
+    "violations_of",
 ]
 
 #: Logical payload name -> schema file name in :func:`schema_dir`.
@@ -94,7 +95,13 @@ def violations(name: str, instance: object, *, absent_as_null: bool = False) -> 
     ``finish_reason``): the official SDKs read absent and null alike, and many
     OpenAI-compatible servers omit such fields.
     """
-    validator = _validator(name)
+    return violations_of(_validator(name), instance, absent_as_null=absent_as_null)
+
+
+def violations_of(validator: Draft202012Validator, instance: object, *,
+                  absent_as_null: bool = False) -> list[Violation]:
+    """:func:`violations` for any Draft 2020-12 validator, such as one over a schema a check
+    defines in code (Anthropic's Message, which the OpenAI spec does not hold)."""
     errors = sorted(validator.iter_errors(instance), key=_order)
     if absent_as_null:
         errors = [e for e in errors if not _absent_nullable(validator, e)]

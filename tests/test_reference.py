@@ -29,6 +29,7 @@ from conformance.reference.faults import (
 )
 from conformance.reference.model import tokenize
 from conformance.reference.server import ReferenceServer
+from conformance.sse import SSEDecoder
 from conformance.validation import violations
 
 KEY = "sk-test-reference-0123456789abcdef"
@@ -726,14 +727,10 @@ def test_messages_stop_sequences_and_max_tokens(server: ReferenceServer) -> None
     assert (both["stop_reason"], both["stop_sequence"]) == ("max_tokens", None)
 
 
-def _named_events(text: str) -> list[tuple[str | None, Json]]:
-    out: list[tuple[str | None, Json]] = []
-    for block in re.split(r"\r?\n\r?\n", text.strip()):
-        fields = dict(line.split(":", 1) for line in re.split(r"\r?\n", block)
-                      if not line.startswith(":"))
-        event = fields.get("event")
-        out.append((event.strip() if event else None, json.loads(fields["data"])))
-    return out
+def _named_events(body: bytes) -> list[tuple[str | None, Json]]:
+    decoder = SSEDecoder()
+    events = decoder.feed(body) + decoder.close()
+    return [(event.event, json.loads(event.data)) for event in events]
 
 
 @pytest.mark.parametrize("quirk", [(), ("sse_no_space",)], ids=["faithful", "sse_no_space"])
@@ -742,7 +739,7 @@ def test_messages_stream_events(server: ReferenceServer, quirk: tuple[str, ...])
                                   "stream": True}, *quirk)
     assert response.headers["content-type"].startswith("text/event-stream")
     assert ("event:message_start" in response.text) == bool(quirk)
-    events = _named_events(response.text)
+    events = _named_events(response.content)
     assert all(name == payload["type"] for name, payload in events)
     names = [name for name, _ in events]
     assert names[:3] == ["message_start", "content_block_start", "ping"]

@@ -21,7 +21,16 @@ async def _attempt(ctx: CheckContext, auth: Auth) -> Exchange:
     return await ctx.chat(messages=prompts.CAPITAL, max_tokens=1, auth=auth)
 
 
-def _judge(exchange: Exchange, what: str) -> str:
+def require_key(ctx: CheckContext) -> str:
+    """The configured API key; a provider without one is open by configuration (``skip``)."""
+    if not ctx.provider.api_key:
+        raise NotApplicable("no API key configured: the provider is open by configuration")
+    return ctx.provider.api_key
+
+
+def expect_refused(exchange: Exchange, what: str) -> str:
+    """A request with bad credentials must be answered 401 with an error envelope; answering
+    it is a security failure."""
     if exchange.ok and not (isinstance(exchange.json, dict) and "error" in exchange.json):
         raise Failure(f"SECURITY: {what} was accepted and answered: {describe(exchange)}")
     envelope = expect_client_error(exchange, what, statuses=(401,))
@@ -36,9 +45,8 @@ def _judge(exchange: Exchange, what: str) -> str:
     "provider that answers it is flagged as a security failure.",
 )
 async def wrong_key(ctx: CheckContext) -> str:
-    if not ctx.provider.api_key:
-        raise NotApplicable("no API key configured: the provider is open by configuration")
-    return _judge(await _attempt(ctx, WRONG_KEY), "a wrong API key")
+    require_key(ctx)
+    return expect_refused(await _attempt(ctx, WRONG_KEY), "a wrong API key")
 
 
 @check(
@@ -49,6 +57,5 @@ async def wrong_key(ctx: CheckContext) -> str:
     "answering it is a security failure.",
 )
 async def missing_key(ctx: CheckContext) -> str:
-    if not ctx.provider.api_key:
-        raise NotApplicable("no API key configured: the provider is open by configuration")
-    return _judge(await _attempt(ctx, "none"), "a request without an API key")
+    require_key(ctx)
+    return expect_refused(await _attempt(ctx, "none"), "a request without an API key")

@@ -50,7 +50,12 @@ def describe(exchange: Exchange) -> str:
     return f"HTTP {exchange.status} {ctype} {snippet(body, 120)}".rstrip()
 
 
-def _not_ok(exchange: Exchange, feature: str | None) -> None:
+def raise_for_status(exchange: Exchange, feature: str | None = None) -> None:
+    """The verdict for a non-2xx answer to a valid request (nothing for a 2xx): 401/403 and
+    429 are ``error``; with ``feature``, a 4xx error envelope is ``unsupported``; anything
+    else is a ``fail``."""
+    if exchange.ok:
+        return
     status = exchange.status or 0
     envelope = error_envelope(exchange)
     if status in (401, 403):
@@ -70,8 +75,7 @@ def expect_completion(exchange: Exchange, *, feature: str | None = None) -> dict
     ``feature`` names what the request exercises: with it, a well-formed 4xx is
     ``unsupported``; without it (core behaviour) any non-200 is a ``fail``.
     """
-    if not exchange.ok:
-        _not_ok(exchange, feature)
+    raise_for_status(exchange, feature)
     body = exchange.json
     if not isinstance(body, dict):
         raise Failure(f"HTTP {exchange.status} but the body is not a JSON object: "
@@ -107,8 +111,7 @@ def answer_text(body: dict[str, Any]) -> str:
 
 def expect_stream(exchange: Exchange, *, feature: str | None = None) -> list[dict[str, Any]]:
     """The parsed chunks of a successful event stream, or a verdict."""
-    if not exchange.ok:
-        _not_ok(exchange, feature)
+    raise_for_status(exchange, feature)
     if not exchange.data_events():
         body = exchange.json
         if isinstance(body, dict) and "error" in body:

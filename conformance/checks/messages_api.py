@@ -17,22 +17,22 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import jsonschema
+from jsonschema import Draft202012Validator
 
 from conformance.checks import prompts
-from conformance.checks.auth import WRONG_KEY
+from conformance.checks.auth import WRONG_KEY, expect_refused, require_key
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
-    CredentialsRejected,
-    RateLimited,
     describe,
     error_envelope,
     expect_client_error,
+    raise_for_status,
     snippet,
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable, Unsupported
 from conformance.transport import Auth, Exchange
+from conformance.validation import violations_of
 
 PATH = "/messages"
 VERSION = "2023-06-01"
@@ -65,12 +65,7 @@ MESSAGE_SCHEMA: Mapping[str, Any] = {
                   "properties": {"input_tokens": _COUNT, "output_tokens": _COUNT}},
     },
 }
-_VALIDATOR = jsonschema.Draft202012Validator(MESSAGE_SCHEMA)
-
-
-def _where(error: jsonschema.ValidationError) -> str:
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return f"${path}: {snippet(error.message, 100)}"
+_VALIDATOR = Draft202012Validator(MESSAGE_SCHEMA)
 
 
 async def _post(ctx: CheckContext, *, stream: bool = False, auth: Auth = "key",
@@ -89,28 +84,18 @@ async def _post(ctx: CheckContext, *, stream: bool = False, auth: Auth = "key",
                              share=share, headers={"anthropic-version": VERSION, **(headers or {})})
 
 
-def _declined(exchange: Exchange) -> None:
-    """Raise the verdict for a non-2xx answer to a valid request."""
-    status = exchange.status or 0
-    if status in (401, 403):
-        raise CredentialsRejected(f"the provider rejected the configured key on {PATH}: "
-                                  f"{describe(exchange)}")
-    if status == 429:
-        raise RateLimited(f"rate limited after {exchange.attempts} attempts: {describe(exchange)}")
-    if status in (404, 405):
+def _raise_for_status(exchange: Exchange) -> None:
+    """:func:`raise_for_status`, plus: a 404 or 405 (whatever its body) means the endpoint is
+    not offered, which is a decline too."""
+    if exchange.status in (404, 405):
         bare = "" if error_envelope(exchange) else " (no error envelope)"
         raise Unsupported(f"POST {PATH} is not offered: {describe(exchange)}{bare}")
-    envelope = error_envelope(exchange)
-    if 400 <= status < 500 and envelope is not None:
-        raise Unsupported(f"the Messages API declined: HTTP {status} "
-                          f"{snippet(envelope['message'], 140)}")
-    raise Failure(f"expected HTTP 200, got {describe(exchange)}")
+    raise_for_status(exchange, "the Messages API")
 
 
 def expect_message(exchange: Exchange, what: str = "the answer") -> dict[str, Any]:
     """The ``Message`` object of a successful answer, or the verdict."""
-    if not exchange.ok:
-        _declined(exchange)
+    _raise_for_status(exchange)
     body = exchange.json
     if not isinstance(body, dict):
         raise Failure(f"HTTP {exchange.status} but {what} is not a JSON object: "
@@ -120,9 +105,9 @@ def expect_message(exchange: Exchange, what: str = "the answer") -> dict[str, An
                       f"Message: {snippet(body, 100)}")
     if body.get("type") == "error" or ("error" in body and "content" not in body):
         raise Failure(f"error reported inside HTTP {exchange.status}: {snippet(body)}")
-    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(body))
-    if error is not None:
-        raise Failure(f"{what} is not a valid Message at {_where(error)}")
+    found = violations_of(_VALIDATOR, body)
+    if found:
+        raise Failure(f"{what} is not a valid Message at {found[0]}")
     return body
 
 
@@ -197,8 +182,7 @@ class _Stream:
     """A Messages event stream, parsed: payloads with their event names, text, stop data."""
 
     def __init__(self, exchange: Exchange) -> None:
-        if not exchange.ok:
-            _declined(exchange)
+        _raise_for_status(exchange)
         events = exchange.data_events()
         if not events:
             raise Failure(f"stream: true answered without any SSE data event: "
@@ -395,14 +379,10 @@ async def error_format(ctx: CheckContext) -> str:
     "security failure.",
 )
 async def auth(ctx: CheckContext) -> str:
-    if not ctx.provider.api_key:
-        raise NotApplicable("no API key configured: the provider is open by configuration")
+    require_key(ctx)
     await _offered(ctx)
     exchange = await _post(ctx, auth=WRONG_KEY, max_tokens=1, messages=prompts.CAPITAL)
-    if exchange.ok and not (isinstance(exchange.json, dict) and "error" in exchange.json):
-        raise Failure(f"SECURITY: a wrong API key was accepted on {PATH}: {describe(exchange)}")
-    error = expect_client_error(exchange, "a wrong API key", statuses=(401,))
-    return f"HTTP 401: {snippet(str(error.get('message')), 70)}"
+    return expect_refused(exchange, "a wrong API key")
 
 
 @check(
@@ -413,9 +393,7 @@ async def auth(ctx: CheckContext) -> str:
     "tools send) instead of a Bearer token is answered with a Message.",
 )
 async def x_api_key(ctx: CheckContext) -> str:
-    key = ctx.provider.api_key
-    if not key:
-        raise NotApplicable("no API key configured: the provider is open by configuration")
+    key = require_key(ctx)
     await _offered(ctx)
     exchange = await _post(ctx, auth="none", headers={"x-api-key": key},
                            max_tokens=prompts.SHORT, messages=prompts.CAPITAL)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from conformance.checks import prompts
-from conformance.checks.auth import WRONG_KEY
+from conformance.checks.auth import WRONG_KEY, require_key
 from conformance.checks.context import CheckContext
 from conformance.checks.errors import UNKNOWN_MODEL
 from conformance.checks.expect import (
@@ -304,8 +304,7 @@ def _mapped(exc: openai.APIStatusError, what: str, expected: str, *legal: type[E
 async def auth_error(ctx: CheckContext) -> str:
     import openai
 
-    if not ctx.provider.api_key:
-        raise NotApplicable("no API key configured: the provider is open by configuration")
+    require_key(ctx)
     async with _sdk(ctx, api_key=WRONG_KEY) as client:
         exc = await _raises(ctx, client.chat.completions.create(
             model=ctx.model, messages=prompts.CAPITAL,  # type: ignore[arg-type]

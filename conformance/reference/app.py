@@ -563,18 +563,6 @@ class _Choice:
     completion_tokens: int
 
 
-def _truncate(text: str, stops: Sequence[str], limit: int | None) -> tuple[str, list[str], str]:
-    finish = "stop"
-    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
-    if cut >= 0:
-        text = text[:cut]
-    tokens = model.tokenize(text)
-    if limit is not None and len(tokens) > limit:
-        tokens = tokens[:limit]
-        finish = "length"
-    return "".join(tokens), tokens, finish
-
-
 def _choices(chat: _Chat, variant: Variant = FAITHFUL) -> list[_Choice]:
     output = model.generate(chat.model_request)
     fmt = chat.model_request.response_format or {}
@@ -594,7 +582,8 @@ def _choices(chat: _Chat, variant: Variant = FAITHFUL) -> list[_Choice]:
             choices.append(_Choice(index, None, [], finish, calls, spent))
         else:
             content = _sample(output.content or "", chat, variant)
-            text, tokens, finish = _truncate(content, chat.stops, chat.limit)
+            tokens, _, limited = model.truncate(content, chat.stops, chat.limit)
+            text, finish = "".join(tokens), "length" if limited else "stop"
             choices.append(_Choice(index, text, tokens, finish, [], len(tokens)))
     if "usage_first_choice_only" in variant:
         for choice in choices[1:]:

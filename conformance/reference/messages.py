@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,22 +147,10 @@ def parse(body: Any, headers: Mapping[str, str], variant: Variant) -> Call:
     if "messages_ignore_max_tokens" in variant:
         limit = 4096
     text = model.generate(model.Request(seen, [], "none", None, True, None)).content or ""
-    return Call(str(requested), body.get("stream") is True,
-                *_truncate(text, stops, limit), input_tokens=model.prompt_tokens(seen))
-
-
-def _truncate(text: str, stops: Sequence[str],
-              limit: int) -> tuple[str, list[str], str, str | None]:
-    """(text, tokens, stop_reason, stop_sequence): the earliest stop sequence ends the text
-    unless max_tokens is reached first."""
-    found = [(text.find(s), s) for s in stops if s and s in text]
-    cut, matched = min(found) if found else (len(text), None)
-    tokens = model.tokenize(text[:cut])
-    if len(tokens) > limit:
-        return "".join(tokens[:limit]), tokens[:limit], "max_tokens", None
-    if matched is not None:
-        return "".join(tokens), tokens, "stop_sequence", matched
-    return "".join(tokens), tokens, "end_turn", None
+    tokens, matched, limited = model.truncate(text, stops, limit)
+    reason = "max_tokens" if limited else "stop_sequence" if matched is not None else "end_turn"
+    return Call(str(requested), body.get("stream") is True, "".join(tokens), tokens, reason,
+                matched, input_tokens=model.prompt_tokens(seen))
 
 
 def _model_name(call: Call) -> str:

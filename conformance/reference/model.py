@@ -29,6 +29,19 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+def truncate(text: str, stops: Sequence[str],
+             limit: int | None) -> tuple[list[str], str | None, bool]:
+    """Decoding with stop strings and a token limit: (the tokens generated, the stop string
+    that ended the text or None, whether the limit cut it).  The earliest stop string ends the
+    text (it is not included) unless the limit is reached first."""
+    found = [(text.find(s), s) for s in stops if s and s in text]
+    cut, matched = min(found) if found else (len(text), None)
+    tokens = tokenize(text[:cut])
+    if limit is not None and len(tokens) > limit:
+        return tokens[:limit], None, True
+    return tokens, matched, False
+
+
 # --------------------------------------------------------------------------------------------
 # What the model sees
 
