@@ -222,10 +222,10 @@ def cmd_checks(args: argparse.Namespace) -> int:
 
     checks = all_checks()
     if args.markdown:
-        print("| check | family | what it proves |")
-        print("|---|---|---|")
+        print("| check | family | severity | what it proves |")
+        print("|---|---|---|---|")
         for c in checks:
-            print(f"| `{c.id}` | {c.behavior} | {c.proves} |")
+            print(f"| `{c.id}` | {c.behavior} | {c.severity} | {c.proves} |")
     else:
         width = max(len(c.id) for c in checks)
         for c in checks:

@@ -29,6 +29,7 @@ async def _ask(ctx: CheckContext, messages: list[dict[str, Any]], expected: str,
 
 @check(
     "chat.basic",
+    severity="breaks-clients",
     title="A plain request returns a schema-valid chat.completion",
     spec="POST /chat/completions → CreateChatCompletionResponse",
     proves="A one-message request answers HTTP 200, application/json, a body that validates "
@@ -58,6 +59,7 @@ async def chat_basic(ctx: CheckContext) -> str:
 
 @check(
     "chat.system_message",
+    severity="breaks-clients",
     title="The system message reaches the model",
     spec="ChatCompletionRequestSystemMessage",
     proves="A fact given only in the system message ('the secret word is kiwi') is used in the "
@@ -70,6 +72,7 @@ async def chat_system_message(ctx: CheckContext) -> str:
 
 @check(
     "chat.multi_turn",
+    severity="breaks-clients",
     title="Earlier turns of the conversation reach the model",
     spec="CreateChatCompletionRequest.messages",
     proves="A number given in the first user turn is recalled after an assistant turn, so the "
@@ -82,6 +85,7 @@ async def chat_multi_turn(ctx: CheckContext) -> str:
 
 @check(
     "chat.content_parts",
+    severity="breaks-clients",
     title="Content as an array of text parts",
     spec="ChatCompletionRequestUserMessage.content "
     "(array of ChatCompletionRequestMessageContentPartText)",
@@ -95,6 +99,7 @@ async def chat_content_parts(ctx: CheckContext) -> str:
 
 @check(
     "chat.schema_strict",
+    severity="cosmetic",
     title="Every field the schema requires is present, even when null",
     spec="CreateChatCompletionResponse (required: choices[].logprobs, message.refusal, ...)",
     proves="The completion validates against the OpenAI schema with no leniency: nullable "

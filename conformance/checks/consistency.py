@@ -40,6 +40,7 @@ async def _pair(ctx: CheckContext) -> tuple[dict[str, Any], list[dict[str, Any]]
 
 @check(
     "streaming.matches_nonstream",
+    severity="degrades",
     title="Streamed and non-streamed answers agree",
     spec="POST /chat/completions (stream: true vs false): same choices, finish_reason, content",
     proves="The same request (the capital of France) answered streamed and not streamed ends "

@@ -20,6 +20,7 @@ def _passed(envelope: dict[str, object], status: int | None) -> str:
 
 @check(
     "errors.malformed_json",
+    severity="degrades",
     title="A body that is not JSON is refused with 400",
     spec="ErrorResponse (invalid_request_error)",
     proves="A truncated JSON body is answered 400 (or 422) with a JSON error envelope, not "
@@ -35,6 +36,7 @@ async def malformed_json(ctx: CheckContext) -> str:
 
 @check(
     "errors.missing_messages",
+    severity="degrades",
     title="A request without messages is refused with 400",
     spec="CreateChatCompletionRequest.required: [model, messages]",
     proves="Omitting the required messages field is a 400 invalid_request_error with an "
@@ -48,6 +50,7 @@ async def missing_messages(ctx: CheckContext) -> str:
 
 @check(
     "errors.invalid_role",
+    severity="degrades",
     title="An unknown message role is refused with 400",
     spec="ChatCompletionRequestMessage (role ∈ developer, system, user, assistant, tool, function)",
     proves="A message with role 'wizard' is refused with 400 and an envelope instead of being "
@@ -60,6 +63,7 @@ async def invalid_role(ctx: CheckContext) -> str:
 
 @check(
     "errors.wrong_type",
+    severity="degrades",
     title="A field of the wrong type is refused with 400",
     spec="CreateChatCompletionRequest.messages (array)",
     proves="messages given as a plain string instead of an array is refused with 400 and an "
@@ -72,6 +76,7 @@ async def wrong_type(ctx: CheckContext) -> str:
 
 @check(
     "errors.temperature_range",
+    severity="degrades",
     title="An out-of-range temperature is refused with 400",
     spec="CreateChatCompletionRequest.temperature (0 ≤ x ≤ 2)",
     proves="temperature 5 (the spec allows 0 to 2) is refused with 400 and an envelope instead "
@@ -84,6 +89,7 @@ async def temperature_range(ctx: CheckContext) -> str:
 
 @check(
     "errors.unknown_model",
+    severity="degrades",
     title="An unknown model is refused with 404 (or 400)",
     spec="POST /chat/completions: model_not_found (OpenAI answers 404)",
     proves="A model id that does not exist is answered 404 (400/403 accepted) with an "
@@ -101,6 +107,7 @@ async def unknown_model(ctx: CheckContext) -> str:
 
 @check(
     "errors.envelope_schema",
+    severity="cosmetic",
     title="Error envelopes carry message, type, param and code",
     spec="ErrorResponse → Error (required: type, message, param, code; param/code nullable)",
     proves="The error for a request without messages validates against the OpenAI Error "

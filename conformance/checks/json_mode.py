@@ -89,6 +89,7 @@ def _judge_schema(text: str, finish: Any) -> str:
 
 @check(
     "json_mode.json_object",
+    severity="breaks-clients",
     title="response_format json_object returns a JSON object",
     spec="CreateChatCompletionRequest.response_format (ResponseFormatJsonObject)",
     proves="Asking for the capital of France 'in JSON' with response_format json_object gives "
@@ -119,6 +120,7 @@ async def json_object(ctx: CheckContext) -> str:
 
 @check(
     "json_mode.json_schema",
+    severity="breaks-clients",
     title="response_format json_schema returns schema-valid JSON",
     spec="CreateChatCompletionRequest.response_format (ResponseFormatJsonSchema, strict)",
     proves="With a strict json_schema ({capital: string, continent: enum}, no other keys) the "
@@ -134,6 +136,7 @@ async def json_schema(ctx: CheckContext) -> str:
 
 @check(
     "json_mode.json_schema_stream",
+    severity="breaks-clients",
     title="response_format json_schema applies to streamed answers",
     spec="CreateChatCompletionRequest.response_format with stream: true",
     proves="The same strict json_schema request streamed: the reassembled delta.content parses "

@@ -40,6 +40,7 @@ def _judge(text: str, finish: object, usage: object, param: str) -> str:
 
 @check(
     "max_tokens.length",
+    severity="breaks-clients",
     title="max_tokens cuts the answer with finish_reason 'length'",
     spec="CreateChatCompletionRequest.max_tokens",
     proves="A story request with max_tokens 5 stops early with finish_reason 'length' and "
@@ -59,6 +60,7 @@ async def _non_stream(ctx: CheckContext, param: str) -> str:
 
 @check(
     "max_tokens.max_completion_tokens",
+    severity="breaks-clients",
     title="max_completion_tokens cuts the answer with finish_reason 'length'",
     spec="CreateChatCompletionRequest.max_completion_tokens",
     proves="The newer max_completion_tokens parameter (which replaces the deprecated "
@@ -70,6 +72,7 @@ async def max_completion_tokens(ctx: CheckContext) -> str:
 
 @check(
     "max_tokens.stream",
+    severity="breaks-clients",
     title="max_tokens applies to streamed answers and reports 'length'",
     spec="CreateChatCompletionRequest.max_tokens with stream: true",
     proves="Streamed with max_tokens 5, the final chunk's finish_reason is 'length' and the "

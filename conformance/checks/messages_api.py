@@ -135,6 +135,7 @@ async def _offered(ctx: CheckContext) -> None:
 
 @check(
     "messages_api.message",
+    severity="breaks-clients",
     title="POST /messages answers with an Anthropic Message",
     spec=f"{DOCS}: POST /v1/messages (anthropic-version: {VERSION}) → Message",
     proves="The request API易 documents (model, max_tokens, messages; anthropic-version header) "
@@ -161,6 +162,7 @@ async def message(ctx: CheckContext) -> str:
 
 @check(
     "messages_api.system",
+    severity="breaks-clients",
     title="The top-level system prompt reaches the model",
     spec=f"{DOCS}: system (top-level parameter; there is no system role)",
     proves="A fact given only in the top-level `system` parameter is used in the answer, so "
@@ -233,6 +235,7 @@ async def _stream(ctx: CheckContext) -> _Stream:
 
 @check(
     "messages_api.stream",
+    severity="breaks-clients",
     title="stream: true gives Anthropic's event sequence",
     spec=f"{DOCS}: Messages streaming (message_start … message_stop)",
     proves="A streamed answer is the documented sequence — message_start (a Message with usage), "
@@ -272,6 +275,7 @@ async def stream(ctx: CheckContext) -> str:
 
 @check(
     "messages_api.stream_event_names",
+    severity="breaks-clients",
     title="Every stream event is named by an event: line",
     spec=f"{DOCS}: Messages streaming (each event has a named event type and matching "
     "data.type)",
@@ -298,6 +302,7 @@ async def _count(ctx: CheckContext, **fields: Any) -> dict[str, Any]:
 
 @check(
     "messages_api.stop_sequences",
+    severity="breaks-clients",
     title="stop_sequences ends the answer and is reported",
     spec=f"{DOCS}: stop_sequences; Message.stop_reason 'stop_sequence', stop_sequence",
     proves=f"Counting to 10 with stop_sequences [{prompts.STOP_TEXT!r}] ends before "
@@ -323,6 +328,7 @@ async def stop_sequences(ctx: CheckContext) -> str:
 
 @check(
     "messages_api.max_tokens",
+    severity="breaks-clients",
     title="max_tokens cuts the answer with stop_reason max_tokens",
     spec=f"{DOCS}: max_tokens (required); Message.stop_reason 'max_tokens'",
     proves=f"Counting to 10 with max_tokens {prompts.LENGTH_LIMIT} stops with stop_reason "
@@ -349,6 +355,7 @@ async def max_tokens(ctx: CheckContext) -> str:
 
 @check(
     "messages_api.error_format",
+    severity="degrades",
     title="An invalid request gets 400 with Anthropic's error body",
     spec=f"{DOCS}: Errors (400 invalid_request_error; "
     '{"type": "error", "error": {"type", "message"}})',
@@ -372,6 +379,7 @@ async def error_format(ctx: CheckContext) -> str:
 
 @check(
     "messages_api.auth",
+    severity="security",
     title="A wrong API key is refused with 401 on /messages",
     spec=f"{DOCS}: Errors (401 authentication_error)",
     proves="The Messages endpoint checks the key like the OpenAI routes: a wrong key is answered "
@@ -387,6 +395,7 @@ async def auth(ctx: CheckContext) -> str:
 
 @check(
     "messages_api.x_api_key",
+    severity="breaks-clients",
     title="The key is accepted in Anthropic's x-api-key header",
     spec=f"{DOCS}: authentication header x-api-key",
     proves="The same request authenticated with `x-api-key: <key>` (what Anthropic's SDKs and "

@@ -46,6 +46,7 @@ async def _list(ctx: CheckContext) -> list[str]:
 
 @check(
     "models.list",
+    severity="breaks-clients",
     title="GET /models returns a model list",
     spec="GET /models → ListModelsResponse",
     proves="The models endpoint answers 200 with {object: 'list', data: [Model...]} and every "
@@ -60,6 +61,7 @@ async def models_list(ctx: CheckContext) -> str:
 
 @check(
     "models.lists_configured",
+    severity="degrades",
     title="The configured model is listed",
     spec="GET /models → ListModelsResponse.data[].id",
     proves="The model this provider is tested with appears in its own /models list (exactly, "
@@ -76,6 +78,7 @@ async def models_lists_configured(ctx: CheckContext) -> str:
 
 @check(
     "models.retrieve",
+    severity="cosmetic",
     title="GET /models/{model} returns the model",
     spec="GET /models/{model} → Model",
     proves="Retrieving the configured model answers 200 with a Model object whose id is the "

@@ -40,6 +40,7 @@ async def _count(ctx: CheckContext, n: int | None) -> dict[str, Any]:
 
 @check(
     "n.choices",
+    severity="breaks-clients",
     title="n=2 returns two indexed choices",
     spec="CreateChatCompletionRequest.n; CreateChatCompletionResponse.choices[].index",
     proves="A request with n=2 returns a schema-valid completion with exactly two choices, "
@@ -69,6 +70,7 @@ async def choices(ctx: CheckContext) -> str:
 
 @check(
     "n.usage",
+    severity="degrades",
     title="Usage counts the tokens of every choice",
     spec="CreateChatCompletionRequest.n (\"charged based on the number of generated tokens "
     "across all of the choices\"); CompletionUsage",
@@ -103,6 +105,7 @@ async def usage(ctx: CheckContext) -> str:
 
 @check(
     "n.stream",
+    severity="breaks-clients",
     title="n=2 streams two separately indexed choices",
     spec="CreateChatCompletionStreamResponse.choices[].index with n > 1",
     proves="Streamed with n=2, the chunks carry choice indexes 0 and 1; each index reassembles "

@@ -68,6 +68,7 @@ async def _answers(ctx: CheckContext, feature: str, *, share: bool = False,
 
 @check(
     "params.seed",
+    severity="degrades",
     title="seed with temperature 0 reproduces the answer",
     spec="CreateChatCompletionRequest.seed; CreateChatCompletionResponse.system_fingerprint",
     proves="The same request with seed 42 and temperature 0, sent twice, gives the same text "
@@ -100,6 +101,7 @@ async def seed(ctx: CheckContext) -> str:
 
 @check(
     "params.temperature_bounds",
+    severity="degrades",
     title="temperature 0 and 2 are accepted, 2.5 is refused",
     spec="CreateChatCompletionRequest.temperature (number, 0 ≤ x ≤ 2)",
     proves="The ends of the documented range, temperature 0 and temperature 2, are answered "
@@ -119,6 +121,7 @@ async def temperature_bounds(ctx: CheckContext) -> str:
 
 @check(
     "params.top_p",
+    severity="breaks-clients",
     title="top_p is accepted",
     spec="CreateChatCompletionRequest.top_p (0 ≤ x ≤ 1)",
     proves="A request with top_p 0.5 is answered normally (nucleus sampling cannot be observed "
@@ -131,6 +134,7 @@ async def top_p(ctx: CheckContext) -> str:
 
 @check(
     "params.penalties",
+    severity="breaks-clients",
     title="presence_penalty and frequency_penalty are accepted",
     spec="CreateChatCompletionRequest.presence_penalty, .frequency_penalty (−2 ≤ x ≤ 2)",
     proves="A request with presence_penalty 0.5 and frequency_penalty 0.5 is answered "
@@ -144,6 +148,7 @@ async def penalties(ctx: CheckContext) -> str:
 
 @check(
     "params.user",
+    severity="breaks-clients",
     title="user is accepted",
     spec="CreateChatCompletionRequest.user (string, end-user identifier)",
     proves="A request carrying a user identifier is answered normally; relays that forward "
@@ -160,6 +165,7 @@ async def user(ctx: CheckContext) -> str:
 
 @check(
     "params.logprobs",
+    severity="degrades",
     title="logprobs and top_logprobs return per-token log probabilities",
     spec="CreateChatCompletionRequest.logprobs, .top_logprobs; ChatCompletionTokenLogprob",
     proves="With logprobs true and top_logprobs 2, choices[0].logprobs.content lists every "
@@ -262,6 +268,7 @@ async def _probe(ctx: CheckContext) -> tuple[Exchange, str]:
 
 @check(
     "params.logit_bias",
+    severity="degrades",
     title="logit_bias +100 selects a token exclusively",
     spec="CreateChatCompletionRequest.logit_bias (\"values like -100 or 100 should result in a "
     "ban or exclusive selection of the relevant token\")",
@@ -289,6 +296,7 @@ async def logit_bias_select(ctx: CheckContext) -> str:
 
 @check(
     "params.logit_bias_ban",
+    severity="degrades",
     title="logit_bias -100 bans a token",
     spec="CreateChatCompletionRequest.logit_bias (-100: ban)",
     proves="The token found by params.logit_bias is written when the model is asked to repeat "
@@ -335,6 +343,7 @@ async def logit_bias_ban(ctx: CheckContext) -> str:
 
 @check(
     "params.developer_role",
+    severity="breaks-clients",
     title="The developer role reaches the model",
     spec="ChatCompletionRequestDeveloperMessage (role 'developer', replaces system for "
     "o1 and newer)",
@@ -352,6 +361,7 @@ async def developer_role(ctx: CheckContext) -> str:
 
 @check(
     "params.message_name",
+    severity="breaks-clients",
     title="name on a message is accepted",
     spec="ChatCompletionRequestUserMessage.name (\"An optional name for the participant\")",
     proves="A user message with a name field is answered normally (upstreams that do not know "
@@ -369,6 +379,7 @@ async def message_name(ctx: CheckContext) -> str:
 
 @check(
     "params.reasoning_effort",
+    severity="breaks-clients",
     title="reasoning_effort is accepted or declined properly",
     spec="CreateChatCompletionRequest.reasoning_effort (reasoning models)",
     proves="reasoning_effort 'low' is either accepted (a normal completion) or declined with a "
@@ -394,6 +405,7 @@ def _rejected_or_answered(exchange: Exchange, what: str) -> str:
 
 @check(
     "params.unknown_parameter",
+    severity="breaks-clients",
     title="An unknown parameter is ignored or refused with 400",
     spec="CreateChatCompletionRequest (OpenAI: 400 \"Unrecognized request argument supplied\")",
     proves="A request with an extra parameter no one knows is either answered normally "
@@ -408,6 +420,7 @@ async def unknown_parameter(ctx: CheckContext) -> str:
 
 @check(
     "params.stream_options_without_stream",
+    severity="breaks-clients",
     title="stream_options without stream is refused or ignored, not streamed",
     spec="ChatCompletionStreamOptions (\"Only set this when you set stream: true\")",
     proves="stream_options {include_usage: true} on a non-streamed request is refused with "
@@ -428,6 +441,7 @@ async def stream_options_without_stream(ctx: CheckContext) -> str:
 
 @check(
     "params.model_echo",
+    severity="degrades",
     title="The response names the requested model",
     spec="CreateChatCompletionResponse.model (\"The model used for the chat completion\")",
     proves="The model of a completion and of a stream's chunks is the requested one or a dated "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 from conformance.config import FAMILIES
 
@@ -20,6 +20,14 @@ CheckFunc = Callable[["CheckContext"], Awaitable[str | None]]
 #: Links into the OpenAI API reference, by anchor; ``spec`` names the schema path instead.
 API_REFERENCE = "https://platform.openai.com/docs/api-reference"
 _ID = re.compile(r"^[a-z_]+\.[a-z0-9_]+$")
+
+Severity = Literal["security", "breaks-clients", "degrades", "cosmetic"]
+#: How much a ``fail`` of a check costs its users, worst first (results.json ``checks[].severity``):
+#: ``security`` — someone else can spend the account or read its traffic (a wrong key accepted);
+#: ``breaks-clients`` — a client written against OpenAI breaks or silently gets a wrong answer;
+#: ``degrades`` — clients work, but a feature, a number or an error semantic is off;
+#: ``cosmetic`` — a deviation from the letter of the spec that clients tolerate.
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ class Check:
     proves: str
     func: CheckFunc
     module: str
+    severity: Severity = "breaks-clients"
 
     def catalogue_entry(self) -> dict[str, str]:
         """The ``checks[]`` entry of results.json (CONTRACT.md)."""
@@ -42,6 +51,7 @@ class Check:
             "title": self.title,
             "spec": self.spec,
             "proves": self.proves,
+            "severity": self.severity,
         }
 
 
@@ -49,9 +59,10 @@ REGISTRY: dict[str, Check] = {}
 
 
 def check(
-    id: str, *, title: str, spec: str, proves: str
+    id: str, *, severity: Severity, title: str, spec: str, proves: str
 ) -> Callable[[CheckFunc], CheckFunc]:
-    """Register an async check function under ``id`` (its family is the id's prefix).
+    """Register an async check function under ``id`` (its family is the id's prefix) with the
+    ``severity`` of its ``fail`` (:data:`SEVERITIES`).
 
     The function receives a :class:`~conformance.checks.context.CheckContext`, returns an
     optional one-line pass message, and raises :class:`~conformance.errors.Failure`,
@@ -59,6 +70,8 @@ def check(
     """
     if not _ID.match(id):
         raise ValueError(f"check id {id!r} must look like 'family.name'")
+    if severity not in SEVERITIES:
+        raise ValueError(f"check {id!r}: severity must be one of {', '.join(SEVERITIES)}")
     behavior = id.split(".", 1)[0]
     if behavior not in FAMILIES:
         raise ValueError(f"check {id!r}: unknown behaviour family {behavior!r}")
@@ -67,7 +80,8 @@ def check(
         if id in REGISTRY:
             raise ValueError(f"duplicate check id {id!r}")
         module = func.__module__.rsplit(".", 1)[-1]
-        REGISTRY[id] = Check(id, title, behavior, spec, " ".join(proves.split()), func, module)
+        REGISTRY[id] = Check(id, title, behavior, spec, " ".join(proves.split()), func, module,
+                             severity)
         return func
 
     return register

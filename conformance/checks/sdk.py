@@ -146,6 +146,7 @@ def _unparsable(exc: BaseException, exchange: Exchange, what: str, schema: str) 
 
 @check(
     "sdk.completion",
+    severity="breaks-clients",
     title="The openai SDK parses a completion",
     spec="openai-python: chat.completions.create() → ChatCompletion",
     proves="AsyncOpenAI.chat.completions.create() returns a ChatCompletion whose first choice's "
@@ -185,6 +186,7 @@ async def completion(ctx: CheckContext) -> str:
 
 @check(
     "sdk.stream",
+    severity="breaks-clients",
     title="The openai SDK iterates a stream to the end",
     spec="openai-python: chat.completions.create(stream=True) → AsyncStream[ChatCompletionChunk]",
     proves="Iterating the SDK's AsyncStream (async for chunk in stream) ends without error, "
@@ -231,6 +233,7 @@ async def stream(ctx: CheckContext) -> str:
 
 @check(
     "sdk.models",
+    severity="breaks-clients",
     title="The openai SDK lists the models",
     spec="openai-python: models.list() → AsyncPage[Model]",
     proves="AsyncOpenAI.models.list() yields Model objects with string ids (a 404 with an "
@@ -296,6 +299,7 @@ def _mapped(exc: openai.APIStatusError, what: str, expected: str, *legal: type[E
 
 @check(
     "sdk.auth_error",
+    severity="security",
     title="A wrong key raises openai.AuthenticationError",
     spec="openai-python: 401 → AuthenticationError",
     proves="With a wrong API key the SDK raises AuthenticationError, i.e. the provider answers "
@@ -315,6 +319,7 @@ async def auth_error(ctx: CheckContext) -> str:
 
 @check(
     "sdk.not_found",
+    severity="degrades",
     title="An unknown model raises openai.NotFoundError",
     spec="openai-python: 404 → NotFoundError (model_not_found)",
     proves="A model id that does not exist makes the SDK raise NotFoundError (HTTP 404, as "
@@ -335,6 +340,7 @@ async def not_found(ctx: CheckContext) -> str:
 
 @check(
     "sdk.bad_request",
+    severity="degrades",
     title="A malformed request raises openai.BadRequestError",
     spec="openai-python: 400 → BadRequestError, 422 → UnprocessableEntityError",
     proves="messages sent as a string makes the SDK raise BadRequestError (400) or "
@@ -363,6 +369,7 @@ def _rate_limit_message(exchange: Exchange) -> str | None:
 
 @check(
     "sdk.rate_limit",
+    severity="degrades",
     title="Rate limiting raises openai.RateLimitError",
     spec="POST /chat/completions → 429 TooManyRequests (ErrorResponse, Retry-After); "
     "openai-python: 429 → RateLimitError",

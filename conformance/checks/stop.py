@@ -50,6 +50,7 @@ def _judge(text: str, finish: Any, stop: Any) -> str:
 
 @check(
     "stop.string",
+    severity="breaks-clients",
     title="stop as a string ends the answer",
     spec="CreateChatCompletionRequest.stop (string)",
     proves="Counting to 10 with stop '7' returns text without '7' and finish_reason 'stop', "
@@ -69,6 +70,7 @@ async def _non_stream(ctx: CheckContext, stop: str | list[str], feature: str) ->
 
 @check(
     "stop.list",
+    severity="breaks-clients",
     title="stop as a list honours every entry",
     spec="CreateChatCompletionRequest.stop (array, up to 4)",
     proves="With stop ['xyzzy', '7'] (the second entry is the one that occurs) the answer ends "
@@ -80,6 +82,7 @@ async def stop_list(ctx: CheckContext) -> str:
 
 @check(
     "stop.stream",
+    severity="breaks-clients",
     title="stop applies to streamed answers",
     spec="CreateChatCompletionRequest.stop with stream: true",
     proves="The same stop '7' request streamed: the reassembled text lacks '7' and the stream's "

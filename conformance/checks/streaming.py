@@ -28,6 +28,7 @@ async def _stream(ctx: CheckContext) -> tuple[Exchange, list[dict[str, Any]]]:
 
 @check(
     "streaming.content_type",
+    severity="degrades",
     title="Streams are served as text/event-stream",
     spec="POST /chat/completions (stream: true) → 200 text/event-stream",
     proves="The streamed response carries Content-Type text/event-stream, which SSE clients "
@@ -43,6 +44,7 @@ async def content_type(ctx: CheckContext) -> str:
 
 @check(
     "streaming.chunk_schema",
+    severity="breaks-clients",
     title="Every chunk is a schema-valid chat.completion.chunk",
     spec="CreateChatCompletionStreamResponse",
     proves="Each data event before [DONE] is a JSON object that validates against the OpenAI "
@@ -69,6 +71,7 @@ async def chunk_schema(ctx: CheckContext) -> str:
 
 @check(
     "streaming.role_first",
+    severity="breaks-clients",
     title="The first chunk announces the assistant role",
     spec="ChatCompletionStreamResponseDelta.role",
     proves="The first chunk's delta carries role 'assistant' (clients that rebuild the "
@@ -90,6 +93,7 @@ async def role_first(ctx: CheckContext) -> str:
 
 @check(
     "streaming.consistent_ids",
+    severity="cosmetic",
     title="All chunks share one id, created and model",
     spec="CreateChatCompletionStreamResponse.id (\"Each chunk has the same ID\")",
     proves="Every chunk of one stream has the same id, the same created timestamp and the same "
@@ -108,6 +112,7 @@ async def consistent_ids(ctx: CheckContext) -> str:
 
 @check(
     "streaming.finish_reason",
+    severity="breaks-clients",
     title="The stream ends each choice with one finish_reason",
     spec="CreateChatCompletionStreamResponse.choices[].finish_reason",
     proves="finish_reason is null on every chunk but the last of each choice, which says "
@@ -138,6 +143,7 @@ async def finish_reason(ctx: CheckContext) -> str:
 
 @check(
     "streaming.done_sentinel",
+    severity="breaks-clients",
     title="The stream is terminated by data: [DONE]",
     spec="POST /chat/completions (stream: true): \"terminated by a data: [DONE] message\"",
     proves="The last event is the literal data: [DONE], which the official SDKs and most "
@@ -158,6 +164,7 @@ async def done_sentinel(ctx: CheckContext) -> str:
 
 @check(
     "streaming.nothing_after_done",
+    severity="cosmetic",
     title="Nothing is sent after [DONE]",
     spec="POST /chat/completions (stream: true): [DONE] terminates the stream",
     proves="No data event follows data: [DONE]; clients stop reading there and would lose or "
@@ -177,6 +184,7 @@ async def nothing_after_done(ctx: CheckContext) -> str:
 
 @check(
     "streaming.reassembled",
+    severity="breaks-clients",
     title="Deltas reassemble into a valid answer",
     spec="ChatCompletionStreamResponseDelta.content",
     proves="Concatenating delta.content gives the answer (here a count to 5) and, with the "
@@ -211,6 +219,7 @@ async def reassembled(ctx: CheckContext) -> str:
 
 @check(
     "streaming.incremental",
+    severity="degrades",
     title="Text is streamed in several chunks",
     spec="POST /chat/completions (stream: true): \"partial message deltas\"",
     proves="A multi-token answer arrives as more than one content delta, i.e. the provider "

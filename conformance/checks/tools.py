@@ -173,6 +173,7 @@ async def _stream(ctx: CheckContext) -> tuple[Exchange, list[dict[str, Any]]]:
 
 @check(
     "tools.auto",
+    severity="breaks-clients",
     title="tool_choice auto calls the offered tool",
     spec="CreateChatCompletionRequest.tools, tool_choice: \"auto\"",
     proves="Asked for the weather in Paris and Tokyo with a get_weather tool and tool_choice "
@@ -192,6 +193,7 @@ async def auto(ctx: CheckContext) -> str:
 
 @check(
     "tools.call_shape",
+    severity="breaks-clients",
     title="Tool calls have id, type 'function', name and JSON string arguments",
     spec="ChatCompletionMessageToolCall (id, type, function.name, function.arguments)",
     proves="Every tool call has a non-empty id, type 'function', the function's name, and "
@@ -217,6 +219,7 @@ async def call_shape(ctx: CheckContext) -> str:
 
 @check(
     "tools.finish_reason",
+    severity="breaks-clients",
     title="A tool-calling answer ends with finish_reason 'tool_calls'",
     spec="CreateChatCompletionResponse.choices[].finish_reason (\"tool_calls if the model "
     "called a tool\")",
@@ -234,6 +237,7 @@ async def finish_reason(ctx: CheckContext) -> str:
 
 @check(
     "tools.choice_none",
+    severity="breaks-clients",
     title="tool_choice none answers in text",
     spec="ChatCompletionToolChoiceOption \"none\" (\"the model will not call any tool and "
     "instead generates a message\")",
@@ -262,6 +266,7 @@ async def choice_none(ctx: CheckContext) -> str:
 
 @check(
     "tools.choice_required",
+    severity="breaks-clients",
     title="tool_choice required forces a tool call",
     spec="ChatCompletionToolChoiceOption \"required\" (\"the model must call one or more "
     "tools\")",
@@ -285,6 +290,7 @@ async def choice_required(ctx: CheckContext) -> str:
 
 @check(
     "tools.choice_named",
+    severity="breaks-clients",
     title="A named tool_choice calls exactly that function",
     spec="ChatCompletionNamedToolChoice {type: function, function: {name}}",
     proves="Offered get_weather and get_time for a weather question, tool_choice naming "
@@ -309,6 +315,7 @@ async def choice_named(ctx: CheckContext) -> str:
 
 @check(
     "tools.parallel",
+    severity="degrades",
     title="Independent lookups come as parallel tool calls",
     spec="ParallelToolCalls (default true); ChatCompletionMessageToolCalls",
     proves="The weather in Paris and in Tokyo is asked for in one message with tool_choice "
@@ -334,6 +341,7 @@ async def parallel(ctx: CheckContext) -> str:
 
 @check(
     "tools.parallel_disabled",
+    severity="degrades",
     title="parallel_tool_calls false makes at most one call",
     spec="CreateChatCompletionRequest.parallel_tool_calls: false",
     proves="The two-city request that makes two calls by default (control) makes exactly one "
@@ -436,6 +444,7 @@ async def _streamed(ctx: CheckContext) -> tuple[list[dict[str, Any]], StreamedCa
 
 @check(
     "tools.stream_index",
+    severity="breaks-clients",
     title="Streamed tool calls carry an index; parallel calls stay separate",
     spec="ChatCompletionMessageToolCallChunk.index (required)",
     proves="The two-city request streamed: every tool_calls delta entry has an integer index, "
@@ -468,6 +477,7 @@ async def stream_index(ctx: CheckContext) -> str:
 
 @check(
     "tools.stream_once",
+    severity="breaks-clients",
     title="A streamed call's id and name arrive once",
     spec="ChatCompletionMessageToolCallChunk (id and function.name in the call's first delta)",
     proves="In the streamed two-city request each call's id and function.name are sent in "
@@ -491,6 +501,7 @@ async def stream_once(ctx: CheckContext) -> str:
 
 @check(
     "tools.stream_arguments",
+    severity="breaks-clients",
     title="Streamed arguments concatenate to valid JSON",
     spec="ChatCompletionMessageToolCallChunk.function.arguments; finish_reason \"tool_calls\"",
     proves="Concatenating each streamed call's argument fragments gives a string of JSON that "
@@ -534,6 +545,7 @@ def _uses_result(body: dict[str, Any], what: str) -> str:
 
 @check(
     "tools.round_trip",
+    severity="breaks-clients",
     title="A tool result is used in the final answer",
     spec="ChatCompletionRequestAssistantMessage.tool_calls; ChatCompletionRequestToolMessage "
     "(tool_call_id)",
@@ -556,6 +568,7 @@ async def round_trip(ctx: CheckContext) -> str:
 
 @check(
     "tools.legacy_functions",
+    severity="breaks-clients",
     title="Deprecated functions / function_call still call the function",
     spec="CreateChatCompletionRequest.functions, function_call (deprecated); "
     "ChatCompletionResponseMessage.function_call",
@@ -589,6 +602,7 @@ async def legacy_functions(ctx: CheckContext) -> str:
 
 @check(
     "tools.legacy_round_trip",
+    severity="breaks-clients",
     title="A function-role result is used in the final answer",
     spec="ChatCompletionRequestFunctionMessage (role 'function', name, content; deprecated)",
     proves="A history with the assistant's function_call and a role 'function' message "

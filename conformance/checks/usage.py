@@ -42,6 +42,7 @@ def close(a: int, b: int) -> bool:
 
 @check(
     "usage.present",
+    severity="degrades",
     title="Completions report usage",
     spec="CreateChatCompletionResponse.usage (CompletionUsage)",
     proves="A non-streamed completion carries usage with integer prompt_tokens, "
@@ -60,6 +61,7 @@ async def present(ctx: CheckContext) -> str:
 
 @check(
     "usage.arithmetic",
+    severity="degrades",
     title="total_tokens = prompt_tokens + completion_tokens",
     spec="CompletionUsage.total_tokens",
     proves="The usage total equals prompt plus completion tokens (the spec's definition), so "
@@ -76,6 +78,7 @@ async def arithmetic(ctx: CheckContext) -> str:
 
 @check(
     "usage.stream_include_usage",
+    severity="degrades",
     title="stream_options.include_usage adds a final usage chunk",
     spec="ChatCompletionStreamOptions.include_usage",
     proves="With include_usage, the last chunk before [DONE] has choices: [] and a complete "
@@ -105,6 +108,7 @@ async def stream_include_usage(ctx: CheckContext) -> str:
 
 @check(
     "usage.stream_matches_nonstream",
+    severity="degrades",
     title="Streamed usage matches non-streamed usage",
     spec="CompletionUsage (stream and non-stream)",
     proves="The same request counted streamed and not streamed gives the same prompt_tokens "

@@ -106,6 +106,7 @@ async def _ask_color(ctx: CheckContext, part: dict[str, Any], color: str | None,
 
 @check(
     "vision.data_url",
+    severity="breaks-clients",
     title="An image as a base64 data URL is seen",
     spec="ChatCompletionRequestMessageContentPartImage.image_url.url (base64 data URL)",
     proves="A user message with a text part and a data:image/png;base64 image of a solid "
@@ -118,6 +119,7 @@ async def data_url_image(ctx: CheckContext) -> str:
 
 @check(
     "vision.image_url",
+    severity="breaks-clients",
     title="An image given by http(s) URL is fetched and seen",
     spec="ChatCompletionRequestMessageContentPartImage.image_url.url (http(s) URL)",
     proves="The configured vision_url is sent as image_url.url and the answer names its colour "
@@ -133,6 +135,7 @@ async def url_image(ctx: CheckContext) -> str:
 
 @check(
     "vision.detail",
+    severity="breaks-clients",
     title="image_url.detail is accepted",
     spec="ChatCompletionRequestMessageContentPartImage.image_url.detail (auto | low | high)",
     proves="An image part with detail 'high' (as API易 documents) is accepted and seen: a solid "
@@ -146,6 +149,7 @@ async def detail(ctx: CheckContext) -> str:
 
 @check(
     "vision.multiple_images",
+    severity="breaks-clients",
     title="Every image of a message is seen, in order",
     spec="ChatCompletionRequestUserMessage.content (several image parts)",
     proves="Two images in one message (a red PNG, then a blue JPEG) are both seen and kept in "
@@ -174,6 +178,7 @@ async def multiple_images(ctx: CheckContext) -> str:
 
 @check(
     "vision.invalid_image",
+    severity="degrades",
     title="An undecodable image is refused with 400",
     spec="ChatCompletionRequestMessageContentPartImage; ErrorResponse (invalid_request_error)",
     proves="A data:image/png;base64 URL whose bytes are not an image is refused with 400 (or "

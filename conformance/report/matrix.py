@@ -50,6 +50,10 @@ _env = jinja2.Environment(
 )
 
 
+#: The catalogue fields the matrix shows for a check.
+CHECK_FIELDS = ("id", "title", "behavior", "spec", "proves", "severity")
+
+
 def script_json(value: Any) -> Markup:
     """JSON safe to embed in a ``<script>`` element: ``<``, ``>`` and ``&`` (and the JS line
     separators) are written as ``\\u`` escapes, so no string can contain ``</script>`` or
@@ -241,8 +245,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
            **data.run}
     payload = {
         "providers": [{"name": c.name, "model": c.model} for c in columns],
-        "checks": [{k: check.get(k, "") for k in ("id", "title", "behavior", "spec", "proves")}
-                   for check in checks],
+        "checks": [{k: check.get(k, "") for k in CHECK_FIELDS} for check in checks],
         "results": payload_results,
         "exchanges": exchanges.table,
         "symbols": SYMBOLS,
