@@ -64,8 +64,11 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     argv = [str(_package_dir()), "--providers", str(providers_path), "--report-dir",
             str(report_dir),
             # This process imported the plugin (and httpx's anyio) before pytest could
-            # rewrite their asserts; they have none worth rewriting.
-            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+            # rewrite their asserts; they have none worth rewriting (findings are raised as
+            # Failure, not asserted), so rewriting is off: it cost seconds at every start.
+            "-W", "ignore::pytest.PytestAssertRewriteWarning", "--assert=plain",
+            # hypothesis (a test dependency) would be imported for its summary line alone.
+            "-p", "no:hypothesispytest"]
     for name in args.provider or []:
         argv += ["--provider", name]
     argv += pytest_args

@@ -116,6 +116,8 @@ class ProviderConfig:
     """Every value to redact (api_key, header values from ``${VAR}``), longest first."""
     source: str = ""
     """Where the entry starts, e.g. ``providers.yaml:12``."""
+    key_variables: tuple[str, ...] = ()
+    """The environment variables ``api_key`` is read from (none for a literal key)."""
 
     def __hash__(self) -> int:
         return hash((self.name, self.source))
@@ -128,6 +130,16 @@ class ProviderConfig:
     def model_for(self, family: str) -> str:
         """The model to use for checks of ``family``."""
         return self.models.get(family, self.model)
+
+    @property
+    def key_origin(self) -> str:
+        """Where the configured key comes from, for messages that must never show it:
+        ``the key in APIYI_API_KEY`` or ``the api_key of providers.yaml:12``."""
+        if self.key_variables:
+            return "the key in " + ", ".join(self.key_variables)
+        if self.builtin:
+            return f"the key of the builtin {self.builtin} server"
+        return f"the api_key of {self.source or self.name}"
 
 
 @dataclass(frozen=True)
@@ -590,8 +602,11 @@ class _ProviderBuilder:
         base_url = self.url("base_url", base=True)
 
         api_key = None
+        key_variables: list[str] = []
         if raw.get("api_key") is not None:
             api_key = (self.expand((*base, "api_key"), raw["api_key"], "always") or "").strip()
+            key_variables = [m["name"] for m in _REFERENCE.finditer(raw["api_key"])
+                             if m["name"]]
 
         model = DEFAULT_REFERENCE_MODEL
         if "model" in raw:
@@ -629,6 +644,7 @@ class _ProviderBuilder:
             skip_reason=skip_reason,
             secrets=tuple(secrets),
             source=f"{self.doc.filename}:{self.doc.line(base)}",
+            key_variables=tuple(dict.fromkeys(key_variables)),
         )
 
     def model(self, path: _KeyPath, raw: str) -> str:

@@ -22,9 +22,10 @@ from conformance.checks.context import CheckContext, ProviderRuntime
 from conformance.checks.registry import Check
 from conformance.config import ProviderConfig
 from conformance.errors import Failure, NotApplicable, SuiteError, TransportError, Unsupported
+from conformance.preflight import ProviderProblem, preflight
 from conformance.redact import Redactor
 from conformance.results import Outcome, Result, one_line
-from conformance.transport import ProviderClient
+from conformance.transport import Exchange, ProviderClient
 
 
 async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str, object]]:
@@ -60,6 +61,9 @@ class Engine:
             target=self._loop.run_forever, name="conformance-engine", daemon=True
         )
         self._runtimes: dict[str, ProviderRuntime] = {}
+        # Loop-thread state: one preflight per provider, and the provider's check tasks.
+        self._preflights: dict[str, asyncio.Task[ProviderProblem | None]] = {}
+        self._tasks: dict[str, dict[asyncio.Task[Result], Check]] = {}
         self._futures: dict[tuple[str, str], concurrent.futures.Future[Result]] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -99,21 +103,59 @@ class Engine:
         if provider.skip_reason:
             return Result(name, model, check.id, check.behavior, "skip", provider.skip_reason, 0)
         runtime = self._runtime(provider)
+        current = asyncio.current_task()
+        if current is not None and not check.runs_last:
+            self._tasks.setdefault(name, {})[current] = check
+        problem = await self._preflight(runtime)
+        if problem is not None and problem.blocks(check):
+            evidence: dict[str, object] = {"provider_problem": problem.kind,
+                                           "exchanges": self._evidence(problem.exchanges)}
+            return self._result(runtime, check, model, "error", problem.message, 0, evidence)
+        if check.runs_last:
+            await self._others_finished(name)
         async with runtime.semaphore:
             started = time.perf_counter()
             ctx = CheckContext(runtime, model)
             outcome, message, extra = await judge(check, ctx)
             duration = int((time.perf_counter() - started) * 1000)
-        redactor = runtime.client.redactor
+        evidence = {"exchanges": self._evidence(ctx.exchanges), **extra}
+        return self._result(runtime, check, model, outcome, message, duration, evidence)
+
+    def _preflight(self, runtime: ProviderRuntime) -> asyncio.Task[ProviderProblem | None]:
+        """The provider's one preflight (:mod:`conformance.preflight`), shared by its checks."""
+        name = runtime.provider.name
+        task = self._preflights.get(name)
+        if task is None:
+            task = asyncio.ensure_future(preflight(runtime))
+            self._preflights[name] = task
+        return task
+
+    async def _others_finished(self, name: str) -> None:
+        """Wait until every other submitted check of provider ``name`` has finished (checks
+        submitted while waiting included), so a ``runs_last`` check sees what they saw."""
+        while True:
+            pending = [t for t in self._tasks.get(name, {}) if not t.done()]
+            if not pending:
+                return
+            await asyncio.wait(pending)
+
+    @staticmethod
+    def _evidence(exchanges: Sequence[Exchange]) -> list[dict[str, object]]:
+        """Each exchange once, in order, as its evidence record."""
         seen: set[str] = set()
-        exchanges = []
-        for exchange in ctx.exchanges:
+        out: list[dict[str, object]] = []
+        for exchange in exchanges:
             if exchange.id not in seen:
                 seen.add(exchange.id)
-                exchanges.append(exchange.to_evidence())
-        evidence: dict[str, object] = {"exchanges": exchanges, **extra}
+                out.append(exchange.to_evidence())
+        return out
+
+    @staticmethod
+    def _result(runtime: ProviderRuntime, check: Check, model: str, outcome: Outcome,
+                message: str, duration: int, evidence: dict[str, object]) -> Result:
+        redactor = runtime.client.redactor
         return Result(
-            provider=name,
+            provider=runtime.provider.name,
             model=model,
             check=check.id,
             behavior=check.behavior,

@@ -138,6 +138,10 @@ class CheckItem(pytest.Item):
         self.user_properties.append(("outcome", result.outcome))
         if allure_active(self.config):
             allure_annotate(result)
+        if result.outcome == "error" and provider_problem(result):
+            # A dead host or a rejected key is said once, in the conformance summary, not as
+            # one ERROR per check; the session still ends unsuccessfully (see sessionfinish).
+            raise pytest.skip.Exception(f"not run: {result.message}", _use_item_location=True)
         if result.outcome == "error":
             raise CheckOutcomeError(result.message)
 
@@ -246,7 +250,10 @@ class ConformanceSession:
                 workeroutput: dict[str, Any] = getattr(session.config, "workeroutput", {})
                 workeroutput["conformance_results"] = [r.to_json() for r in self.run.results]
             else:
-                self.run.finish(self.worker_results)
+                data = self.run.finish(self.worker_results)
+                if data is not None and session.exitstatus == pytest.ExitCode.OK and any(
+                        provider_problem(r) for r in data.results):
+                    session.exitstatus = pytest.ExitCode.TESTS_FAILED
         finally:
             self.run.close()
 
@@ -258,6 +265,13 @@ class ConformanceSession:
         terminalreporter.write_sep("=", "conformance")
         terminalreporter.write(render_summary(data, width=tw.fullwidth, color=tw.hasmarkup))
         terminalreporter.write_line(f"report: {_display(self.run.report_dir)}{os.sep}")
+
+
+def provider_problem(result: Result) -> str | None:
+    """The kind of provider-wide problem (``unreachable``, ``key_rejected``) behind an
+    ``error`` result, if any (:mod:`conformance.preflight`)."""
+    kind = result.evidence.get("provider_problem")
+    return kind if isinstance(kind, str) else None
 
 
 class XdistHooks:

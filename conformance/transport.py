@@ -36,6 +36,9 @@ RETRY_STATUSES = frozenset({429})
 #: usually a kept-alive connection the server closed just as the request went out (a reset).
 RETRY_ERRORS: tuple[type[httpx.HTTPError], ...] = (
     httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError)
+#: The connection closed after the answer began: the body (or stream) was cut.  Sent again
+#: once (when retries are configured); cut again, the partial answer is returned to be judged.
+CUT_ERRORS: tuple[type[httpx.HTTPError], ...] = (httpx.RemoteProtocolError, httpx.ReadError)
 USER_AGENT = f"conformance/{__version__} (+https://github.com/conformance)"
 
 Auth = Literal["key", "none"] | str
@@ -70,6 +73,11 @@ class Exchange:
     first_byte_ms: float | None = None
     attempts: int = 1
     error: str | None = None
+    sent_key: bool = False
+    """The configured API key went out with the request (a 401 then means it was refused)."""
+    cut: str | None = None
+    """Set when the provider closed the connection before the body was complete, on the
+    retry as well: what arrived stays in ``text``/``events`` and is judged, not discarded."""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
@@ -79,6 +87,12 @@ class Exchange:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+    def restart(self) -> None:
+        """Forget a broken attempt's answer before the request is sent again."""
+        self.status, self.headers, self.text, self.json = None, {}, "", None
+        self.events, self.sse_comments, self.trailing_data = None, 0, False
+        self.first_byte_ms, self.cut = None, None
 
     def data_events(self) -> list[TimedEvent]:
         """Events carrying data (everything a client would look at)."""
@@ -162,6 +176,8 @@ class Exchange:
             record["attempts"] = self.attempts
         if self.error:
             record["error"] = self.error
+        if self.cut:
+            record["cut"] = self.cut
         return record
 
 
@@ -174,6 +190,13 @@ def _with_openai_names(usage: dict[str, Any]) -> dict[str, Any]:
         usage.update(prompt_tokens=prompt, completion_tokens=completion,
                      total_tokens=prompt + completion)
     return usage
+
+
+def _cut_summary(exchange: Exchange, exc: BaseException, redactor: Redactor) -> str:
+    """``connection closed after 412 bytes (the retry too): peer closed connection ...``."""
+    detail = redactor.text(str(exc)) or type(exc).__name__
+    tries = " (the retry too)" if exchange.attempts > 1 else ""
+    return f"connection closed after {len(exchange.text.encode())} bytes{tries}: {detail}"
 
 
 def _parse_json(text: str) -> Any:
@@ -196,6 +219,8 @@ def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
                     return min(30.0, max(0.0, when - time.time()))
                 except (TypeError, ValueError):
                     pass
+    if response is None:  # a failure to connect: a short pause is enough to ride out a blip
+        return float(min(2.0, 0.25 * 2 ** (attempt - 1) + random.random() * 0.1))
     return float(min(8.0, 0.5 * 2 ** (attempt - 1) + random.random() * 0.25))
 
 
@@ -247,6 +272,13 @@ class ProviderClient:
             follow_redirects=False,
         )
 
+    def _sends_key(self, headers: Mapping[str, str]) -> bool:
+        key = self.provider.api_key
+        if not key:
+            return False
+        return any(k.lower() in ("authorization", "x-api-key", "api-key") and key in v
+                   for k, v in headers.items())
+
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else self.base_url + path
 
@@ -293,8 +325,10 @@ class ProviderClient:
             request_headers=r.headers({**dict(self._client.headers), **req_headers}),
             request_body=body_record,
             stream=stream,
+            sent_key=self._sends_key(req_headers),
         )
         attempts = 1 + max(0, self.provider.retries)
+        resent_cut = False
         for attempt in range(1, attempts + 1):
             exchange.attempts = attempt
             started = time.perf_counter()
@@ -304,6 +338,13 @@ class ProviderClient:
                     timeout=self._timeouts.total,
                 )
             except RETRY_ERRORS as exc:
+                if exchange.first_byte_ms is not None and isinstance(exc, CUT_ERRORS):
+                    if attempt < attempts and not resent_cut:
+                        resent_cut = True
+                        exchange.restart()
+                        continue
+                    exchange.cut = _cut_summary(exchange, exc, self.redactor)
+                    break
                 if attempt < attempts and not exchange.first_byte_ms:
                     await asyncio.sleep(_retry_delay(None, attempt))
                     continue
@@ -350,9 +391,13 @@ class ProviderClient:
             if stream and 200 <= response.status_code < 300:
                 await self._read_events(response, exchange, started)
             else:
-                raw = await response.aread()
-                text = raw.decode(response.encoding or "utf-8", "replace")
-                exchange.text = r.text(text[:MAX_BODY_CHARS])
+                parts: list[bytes] = []
+                try:
+                    async for piece in response.aiter_bytes():
+                        parts.append(piece)
+                finally:  # a cut body keeps what arrived, as evidence
+                    text = b"".join(parts).decode(response.encoding or "utf-8", "replace")
+                    exchange.text = r.text(text[:MAX_BODY_CHARS])
                 exchange.json = _parse_json(exchange.text)
         finally:
             await response.aclose()
@@ -368,25 +413,28 @@ class ProviderClient:
         size = 0
         exchange.events = events
         iterator: AsyncIterator[bytes] = response.aiter_bytes()
-        while True:
-            try:
-                chunk = await asyncio.wait_for(
-                    iterator.__anext__(), timeout=self._timeouts.stall
-                )
-            except StopAsyncIteration:
-                break
-            except TimeoutError:
-                raise StreamStalled(
-                    f"stream stalled: no data for {self._timeouts.stall:g}s after "
-                    f"{len(events)} events"
-                ) from None
-            now = (time.perf_counter() - started) * 1000
-            if size < MAX_BODY_CHARS:
-                piece = chunk.decode("utf-8", "replace")
-                raw_parts.append(piece)
-                size += len(piece)
-            for ev in decoder.feed(chunk):
-                events.append(TimedEvent(now, self.redactor.text(ev.data), ev.event))
+        try:
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(
+                        iterator.__anext__(), timeout=self._timeouts.stall
+                    )
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    raise StreamStalled(
+                        f"stream stalled: no data for {self._timeouts.stall:g}s after "
+                        f"{len(events)} events"
+                    ) from None
+                now = (time.perf_counter() - started) * 1000
+                if size < MAX_BODY_CHARS:
+                    piece = chunk.decode("utf-8", "replace")
+                    raw_parts.append(piece)
+                    size += len(piece)
+                for ev in decoder.feed(chunk):
+                    events.append(TimedEvent(now, self.redactor.text(ev.data), ev.event))
+        finally:  # a cut stream keeps what arrived, as evidence
+            exchange.text = self.redactor.text("".join(raw_parts)[:MAX_BODY_CHARS])
         for ev in decoder.close():
             events.append(
                 TimedEvent((time.perf_counter() - started) * 1000, self.redactor.text(ev.data),
@@ -394,7 +442,6 @@ class ProviderClient:
             )
         exchange.sse_comments = decoder.comments
         exchange.trailing_data = decoder.trailing_garbage
-        exchange.text = self.redactor.text("".join(raw_parts)[:MAX_BODY_CHARS])
         if not events and exchange.content_type == "application/json":
             # An error (or a whole completion) answered as plain JSON to a stream request.
             exchange.json = _parse_json(exchange.text)
@@ -445,6 +492,7 @@ class _RecordingTransport(httpx.AsyncBaseTransport):
             request_headers=r.headers(request.headers.multi_items()),
             request_body=r.data(parsed) if parsed is not None else (r.text(raw) or None),
             stream=stream,
+            sent_key=self._owner._sends_key(request.headers),
         )
         self._record(exchange)
         started = time.perf_counter()
@@ -498,15 +546,20 @@ class _RecordingStream(httpx.AsyncByteStream):
         return TimedEvent(now, self._redactor.text(data), event)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._response.aiter_bytes():
-            if self._size < MAX_BODY_CHARS:
-                piece = chunk.decode("utf-8", "replace")
-                self._parts.append(piece)
-                self._size += len(piece)
-            if self._decoder is not None and self._exchange.events is not None:
-                self._exchange.events += [self._timed(e.data, e.event)
-                                          for e in self._decoder.feed(chunk)]
-            yield chunk
+        try:
+            async for chunk in self._response.aiter_bytes():
+                if self._size < MAX_BODY_CHARS:
+                    piece = chunk.decode("utf-8", "replace")
+                    self._parts.append(piece)
+                    self._size += len(piece)
+                if self._decoder is not None and self._exchange.events is not None:
+                    self._exchange.events += [self._timed(e.data, e.event)
+                                              for e in self._decoder.feed(chunk)]
+                yield chunk
+        except CUT_ERRORS as exc:  # the third-party client sees the failure; we record it
+            self._exchange.text = self._redactor.text("".join(self._parts)[:MAX_BODY_CHARS])
+            self._exchange.cut = _cut_summary(self._exchange, exc, self._redactor)
+            raise
 
     async def aclose(self) -> None:
         await self._response.aclose()

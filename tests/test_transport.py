@@ -7,6 +7,7 @@ import asyncio
 import socket
 from collections.abc import Iterator
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -59,6 +60,35 @@ async def slow(request: Request) -> Response:
     return JSONResponse({"late": True})
 
 
+class CutAfter(Response):
+    """Sends ``pieces`` of a chunked body, then returns without finishing it: uvicorn closes
+    the connection mid-body, as a relay that cuts a stream does."""
+
+    def __init__(self, pieces: list[bytes], media: str) -> None:
+        super().__init__(media_type=media)
+        self.pieces = pieces
+
+    async def __call__(self, scope: object, receive: object, send: Any) -> None:
+        headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for piece in self.pieces:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+
+
+async def cut(request: Request) -> Response:
+    """``/cut/<name>/<times>``: the first ``times`` calls are cut after one event."""
+    name, times = request.path_params["name"], int(request.path_params["times"])
+    calls[name] = calls.get(name, 0) + 1
+    events = [b'data: {"n": 1}\n\n', b'data: {"n": 2}\n\n', b"data: [DONE]\n\n"]
+    if request.headers.get("accept") != "text/event-stream":
+        if calls[name] <= times:
+            return CutAfter([b'{"choices": [{"ind'], "application/json")
+        return JSONResponse({"choices": [], "attempt": calls[name]})
+    if calls[name] <= times:
+        return CutAfter(events[:1], "text/event-stream")
+    return StreamingResponse(iter(events), media_type="text/event-stream")
+
+
 async def sse_as_json(request: Request) -> Response:
     return JSONResponse({"error": {"message": "streaming unsupported"}}, status_code=200)
 
@@ -69,6 +99,7 @@ APP = Starlette(routes=[
     Route("/v1/stall", stall, methods=["POST"]),
     Route("/v1/slow", slow),
     Route("/v1/json", sse_as_json, methods=["POST"]),
+    Route("/v1/cut/{name}/{times:int}", cut, methods=["POST"]),
 ])
 
 
@@ -184,3 +215,31 @@ def test_usage_reads_anthropic_counts() -> None:
     openai = exchange(json={"usage": {"prompt_tokens": 1, "completion_tokens": 1,
                                       "total_tokens": 2}})
     assert openai.usage() == {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}
+
+
+def test_a_cut_stream_is_sent_again_once_and_then_served(base_url: str) -> None:
+    exchange = send(provider(base_url), "POST", "/cut/once/1", json_body={}, stream=True)
+    assert exchange.cut is None and exchange.attempts == 2
+    assert [e.data for e in exchange.data_events()] == ['{"n": 1}', '{"n": 2}', "[DONE]"]
+
+
+def test_a_stream_cut_twice_is_returned_with_what_arrived(base_url: str) -> None:
+    """Not an error: the partial stream is the evidence of a finding (checks judge it)."""
+    exchange = send(provider(base_url), "POST", "/cut/twice/9", json_body={}, stream=True)
+    assert exchange.status == 200 and exchange.attempts == 2
+    assert exchange.cut and "connection closed after" in exchange.cut
+    assert "(the retry too)" in exchange.cut
+    assert [e.data for e in exchange.data_events()] == ['{"n": 1}']
+    assert exchange.to_evidence()["cut"] == exchange.cut
+    assert calls["twice"] == 2  # sent again once, never more
+
+
+def test_a_cut_body_is_returned_with_what_arrived(base_url: str) -> None:
+    exchange = send(provider(base_url), "POST", "/cut/body/9", json_body={})
+    assert exchange.cut and exchange.text == '{"choices": [{"ind' and exchange.json is None
+
+
+def test_without_retries_a_cut_stream_is_not_sent_again(base_url: str) -> None:
+    exchange = send(provider(base_url, retries=0), "POST", "/cut/noretry/9", json_body={},
+                    stream=True)
+    assert exchange.cut and exchange.attempts == 1 and calls["noretry"] == 1

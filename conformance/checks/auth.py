@@ -40,6 +40,7 @@ def expect_refused(exchange: Exchange, what: str) -> str:
 @check(
     "auth.wrong_key",
     severity="security",
+    needs_key=False,
     title="A wrong API key is refused with 401",
     spec="Authentication: 401 invalid_api_key",
     proves="A well-formed but wrong bearer token is answered 401 with an error envelope; a "
@@ -53,6 +54,7 @@ async def wrong_key(ctx: CheckContext) -> str:
 @check(
     "auth.missing_key",
     severity="security",
+    needs_key=False,
     title="A request without an API key is refused with 401",
     spec="Authentication: Authorization: Bearer header required",
     proves="A request with no Authorization header is answered 401 with an error envelope; "

@@ -101,5 +101,5 @@ class CheckContext:
             "POST", "/chat/completions", json_body=body, auth=auth, stream=stream, share=share
         )
 
-    async def get(self, path: str, *, auth: Auth = "key") -> Exchange:
-        return await self.request("GET", path, auth=auth)
+    async def get(self, path: str, *, auth: Auth = "key", share: bool = False) -> Exchange:
+        return await self.request("GET", path, auth=auth, share=share)

@@ -1,14 +1,23 @@
 """Judging helpers shared by the checks: they turn an :class:`Exchange` into data or a verdict.
 
-Outcome rules (CONTRACT.md): a feature declined with a well-formed 4xx error envelope is
-``unsupported``; anything else that is not the documented success — a 5xx, an error inside an
-HTTP 200, a non-JSON body, a silently ignored feature — is a ``fail``.  A rejected API key or
-rate limiting after retries means no verdict could be reached (``error``).
+Outcome rules (CONTRACT.md, docs/CONTRACT.md), written once here for every family:
+
+* ``unsupported`` is a real decline only: a 404/405 for an optional route that does not exist
+  (:func:`raise_for_status` with ``route=``), or a 4xx error whose message or code says the
+  feature or model is not supported (:data:`DECLINE_WORDS`).
+* ``fail``: a 5xx; a 4xx that names a header or field the suite did send (a relay that dropped
+  or mangled it — "anthropic-version: header is required"); a 4xx that does not say what is
+  unsupported; an error body in another API's format answered by an upstream behind the relay;
+  an error inside an HTTP 200; a body or stream the provider cut; a silently ignored feature.
+* ``error`` (no verdict): the configured key refused (401/403 to a request that carried it —
+  the user's problem, never the provider's fault) and rate limiting after retries.
 """
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from conformance.errors import Failure, SuiteError, Unsupported
@@ -50,23 +59,151 @@ def describe(exchange: Exchange) -> str:
     return f"HTTP {exchange.status} {ctype} {snippet(body, 120)}".rstrip()
 
 
-def raise_for_status(exchange: Exchange, feature: str | None = None) -> None:
-    """The verdict for a non-2xx answer to a valid request (nothing for a 2xx): 401/403 and
-    429 are ``error``; with ``feature``, a 4xx error envelope is ``unsupported``; anything
-    else is a ``fail``."""
+#: Words by which an error says a feature, parameter or model is not offered: OpenAI's
+#: "Unsupported parameter" / "Supported values are", LiteLLM's "does not support parameters",
+#: vLLM's "not implemented", and the seed relays' Chinese ("不支持", "无可用渠道", "未开放").
+DECLINE_WORDS = re.compile(
+    r"support|not (?:available|enabled|implemented|allowed|permitted)|does ?n[o']t exist|"
+    r"no such model|unknown model|model[_ ]not[_ ]found|deprecated|disabled|"
+    r"不支持|暂不支持|未开放|不可用|无可用渠道|未启用|不存在",
+    re.IGNORECASE,
+)
+#: Error codes that are declines whatever the message says.
+DECLINE_CODES = frozenset({"unsupported_parameter", "unsupported_value", "model_not_found",
+                           "unsupported_model", "not_implemented"})
+#: Request headers every client sends; an error naming one of them says nothing about
+#: what the check sent.
+_ROUTINE_HEADERS = frozenset({"user-agent", "accept", "accept-encoding", "connection",
+                              "content-length", "host"})
+
+
+def sent_names(exchange: Exchange) -> set[str]:
+    """The header names and body field names (at any depth) a request carried."""
+    names = {k.lower() for k in exchange.request_headers} - _ROUTINE_HEADERS
+
+    def walk(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield str(key)
+                yield from walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from walk(item)
+
+    names.update(walk(exchange.request_body))
+    return names
+
+
+def names_sent(message: str, exchange: Exchange) -> str | None:
+    """A header or field the request carried that ``message`` names as the problem, if any.
+
+    A name counts when it is quoted (``'temperature'``), starts a ``name: problem`` clause
+    (``anthropic-version: header is required``) or is a hyphenated header name; plain words
+    such as "model" in "this model ..." do not.
+    """
+    for name in sorted(sent_names(exchange), key=len, reverse=True):
+        if len(name) < 2:
+            continue
+        word = re.escape(name)
+        quoted = rf"['\"`]{word}['\"`]"
+        clause = rf"(?<![\w.-]){word}\s*:"
+        header = rf"(?<![\w-]){word}(?![\w-])" if "-" in name else None
+        patterns = [quoted, clause, *([header] if header else [])]
+        if any(re.search(p, message, re.IGNORECASE) for p in patterns):
+            return name
+    return None
+
+
+def is_decline(envelope: dict[str, Any]) -> bool:
+    """The error's message or code says a feature or model is not offered."""
+    code = envelope.get("code")
+    if isinstance(code, str) and code.lower() in DECLINE_CODES:
+        return True
+    said = " ".join(str(envelope.get(k) or "") for k in ("message", "type", "code"))
+    return bool(DECLINE_WORDS.search(said))
+
+
+def raise_for_status(
+    exchange: Exchange,
+    feature: str | None = None,
+    *,
+    route: str | None = None,
+    foreign: Callable[[Exchange], str | None] | None = None,
+) -> None:
+    """The verdict for a non-2xx answer to a valid request (nothing for a 2xx).
+
+    401/403 to the configured key and 429 are ``error`` (no verdict).  Without ``feature``
+    (core behaviour) anything else is a ``fail``.  With ``feature`` a 4xx is ``unsupported``
+    only when it is a real decline (module docstring).  ``route`` names an optional endpoint
+    (``POST /messages``): a 404/405 there means it is not offered, unless ``foreign`` — which
+    recognises an error body in the endpoint's own API format and says whose it is — shows
+    the route exists and an upstream behind it answered.
+    """
     if exchange.ok:
         return
     status = exchange.status or 0
     envelope = error_envelope(exchange)
-    if status in (401, 403):
+    if status in (401, 403) and exchange.sent_key:
         raise CredentialsRejected(
-            f"the provider rejected the configured key: {describe(exchange)}"
+            f"the provider refused the configured key (HTTP {status}), no verdict: "
+            f"{describe(exchange)}"
         )
     if status == 429:
         raise RateLimited(f"rate limited after {exchange.attempts} attempts: {describe(exchange)}")
-    if feature and 400 <= status < 500 and envelope is not None:
-        raise Unsupported(f"{feature} declined: HTTP {status} {snippet(envelope['message'], 140)}")
-    raise Failure(f"expected HTTP 200, got {describe(exchange)}")
+    if status >= 500 or feature is None:
+        raise Failure(f"expected HTTP 200, got {describe(exchange)}")
+    if route and status in (404, 405):
+        upstream = foreign(exchange) if foreign else None
+        if upstream is None:
+            bare = "" if envelope else " (no error envelope)"
+            raise Unsupported(f"{route} is not offered: {describe(exchange)}{bare}")
+        if envelope is not None and is_decline(envelope):
+            raise Unsupported(f"{feature} declined: HTTP {status} "
+                              f"{snippet(envelope['message'], 140)}")
+        raise Failure(f"{route} exists but HTTP {status} came with {upstream}: the relay "
+                      f"forwarded the request to an upstream that does not serve it: "
+                      f"{describe(exchange)}")
+    if not 400 <= status < 500 or envelope is None:
+        raise Failure(f"expected HTTP 200, got {describe(exchange)}")
+    message = str(envelope["message"])
+    named = names_sent(message, exchange)
+    if is_decline(envelope):
+        raise Unsupported(f"{feature} declined: HTTP {status} {snippet(message, 140)}")
+    if named is not None:
+        raise Failure(f"HTTP {status} says {named!r} is wrong or missing, but the request "
+                      f"carried a valid {named!r} (dropped or altered on the way?): "
+                      f"{snippet(message, 120)}")
+    raise Failure(f"{feature}: HTTP {status} refused a valid request without saying that "
+                  f"anything is unsupported: {snippet(message, 140)}")
+
+
+def cut_finding(exchange: Exchange, what: str = "stream", *,
+                end: tuple[str, Callable[[Exchange], bool]] | None = None) -> Failure | None:
+    """A ``fail`` for a body or stream the provider cut (see :attr:`Exchange.cut`), or None.
+
+    ``end`` names the stream's own end marker and tells whether it arrived before the cut
+    (default: OpenAI's finish_reason and ``data: [DONE]``); a client has everything then.
+    """
+    if not exchange.cut:
+        return None
+    if exchange.events is None:
+        return Failure(f"response body cut: {exchange.cut}")
+    count = len(exchange.data_events())
+    if end is not None:
+        name, arrived = end
+        if arrived(exchange):
+            return None
+        return Failure(f"{what} cut after {count} events, no {name}: {exchange.cut}")
+    if _saw_done(exchange):
+        return None
+    finished = any(isinstance(c, dict) and c.get("finish_reason") is not None
+                   for chunk in exchange.chunks() for c in (chunk.get("choices") or []))
+    missing = "no [DONE]" if finished else "no finish_reason, no [DONE]"
+    return Failure(f"{what} cut after {count} events, {missing}: {exchange.cut}")
+
+
+def _saw_done(exchange: Exchange) -> bool:
+    return any(e.data.strip() == "[DONE]" for e in exchange.data_events())
 
 
 def expect_completion(exchange: Exchange, *, feature: str | None = None) -> dict[str, Any]:
@@ -76,6 +213,9 @@ def expect_completion(exchange: Exchange, *, feature: str | None = None) -> dict
     ``unsupported``; without it (core behaviour) any non-200 is a ``fail``.
     """
     raise_for_status(exchange, feature)
+    cut = cut_finding(exchange)
+    if cut is not None:
+        raise cut
     body = exchange.json
     if not isinstance(body, dict):
         raise Failure(f"HTTP {exchange.status} but the body is not a JSON object: "
@@ -110,8 +250,11 @@ def answer_text(body: dict[str, Any]) -> str:
 
 
 def expect_stream(exchange: Exchange, *, feature: str | None = None) -> list[dict[str, Any]]:
-    """The parsed chunks of a successful event stream, or a verdict."""
+    """The parsed chunks of a successful event stream, or a verdict (a cut stream fails)."""
     raise_for_status(exchange, feature)
+    cut = cut_finding(exchange)
+    if cut is not None:
+        raise cut
     if not exchange.data_events():
         body = exchange.json
         if isinstance(body, dict) and "error" in body:
@@ -200,6 +343,11 @@ def expect_client_error(
     """
     status = exchange.status or 0
     body = exchange.json
+    if status in (401, 403) and status not in statuses and exchange.sent_key:
+        raise CredentialsRejected(
+            f"{what}: the provider refused the configured key (HTTP {status}), no verdict: "
+            f"{describe(exchange)}"
+        )
     if 200 <= status < 300:
         if isinstance(body, dict) and "error" in body:
             raise Failure(f"{what}: error reported inside HTTP {status} (must be 4xx): "

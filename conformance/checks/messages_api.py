@@ -23,14 +23,14 @@ from conformance.checks import prompts
 from conformance.checks.auth import WRONG_KEY, expect_refused, require_key
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
+    cut_finding,
     describe,
-    error_envelope,
     expect_client_error,
     raise_for_status,
     snippet,
 )
 from conformance.checks.registry import check
-from conformance.errors import Failure, NotApplicable, Unsupported
+from conformance.errors import Failure, NotApplicable
 from conformance.transport import Auth, Exchange
 from conformance.validation import violations_of
 
@@ -84,13 +84,26 @@ async def _post(ctx: CheckContext, *, stream: bool = False, auth: Auth = "key",
                              share=share, headers={"anthropic-version": VERSION, **(headers or {})})
 
 
+def _anthropic_error(exchange: Exchange) -> str | None:
+    """Whose error body this is, when it is Anthropic's own format (``{"type": "error",
+    "error": {...}}``): behind a 404 it shows the route exists and an upstream answered."""
+    body = exchange.json
+    if isinstance(body, dict) and body.get("type") == "error" and isinstance(
+            body.get("error"), dict):
+        return f"an Anthropic error body ({snippet(body['error'].get('type'), 40)})"
+    return None
+
+
 def _raise_for_status(exchange: Exchange) -> None:
-    """:func:`raise_for_status`, plus: a 404 or 405 (whatever its body) means the endpoint is
-    not offered, which is a decline too."""
-    if exchange.status in (404, 405):
-        bare = "" if error_envelope(exchange) else " (no error envelope)"
-        raise Unsupported(f"POST {PATH} is not offered: {describe(exchange)}{bare}")
-    raise_for_status(exchange, "the Messages API")
+    """:func:`raise_for_status` for the optional route: a 404/405 in OpenAI's or a server's
+    own format means the endpoint is not offered (a decline); one with an Anthropic error body
+    came from an upstream behind the relay (a ``fail``)."""
+    raise_for_status(exchange, "the Messages API", route=f"POST {PATH}",
+                     foreign=_anthropic_error)
+
+
+def _saw_message_stop(exchange: Exchange) -> bool:
+    return any('"message_stop"' in e.data for e in exchange.data_events())
 
 
 def expect_message(exchange: Exchange, what: str = "the answer") -> dict[str, Any]:
@@ -185,6 +198,9 @@ class _Stream:
 
     def __init__(self, exchange: Exchange) -> None:
         _raise_for_status(exchange)
+        cut = cut_finding(exchange, end=("message_stop", _saw_message_stop))
+        if cut is not None:
+            raise cut
         events = exchange.data_events()
         if not events:
             raise Failure(f"stream: true answered without any SSE data event: "

@@ -33,7 +33,7 @@ def same_model(requested: str, answered: str) -> bool:
 
 
 async def _list(ctx: CheckContext) -> list[str]:
-    exchange = await ctx.get("/models")
+    exchange = await ctx.get("/models", share=True)  # also the engine's preflight request
     if not exchange.ok:
         envelope = error_envelope(exchange)
         if exchange.status == 404 and envelope is not None:

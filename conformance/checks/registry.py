@@ -42,6 +42,11 @@ class Check:
     func: CheckFunc
     module: str
     severity: Severity = "breaks-clients"
+    needs_key: bool = True
+    """False for checks that only send deliberately wrong or missing keys (``auth.*``): they
+    still run when the configured key is rejected."""
+    runs_last: bool = False
+    """Judged after the provider's other checks (it reads what they observed)."""
 
     def catalogue_entry(self) -> dict[str, str]:
         """The ``checks[]`` entry of results.json (CONTRACT.md)."""
@@ -59,7 +64,8 @@ REGISTRY: dict[str, Check] = {}
 
 
 def check(
-    id: str, *, severity: Severity, title: str, spec: str, proves: str
+    id: str, *, severity: Severity, title: str, spec: str, proves: str,
+    needs_key: bool = True, runs_last: bool = False,
 ) -> Callable[[CheckFunc], CheckFunc]:
     """Register an async check function under ``id`` (its family is the id's prefix) with the
     ``severity`` of its ``fail`` (:data:`SEVERITIES`).
@@ -81,7 +87,7 @@ def check(
             raise ValueError(f"duplicate check id {id!r}")
         module = func.__module__.rsplit(".", 1)[-1]
         REGISTRY[id] = Check(id, title, behavior, spec, " ".join(proves.split()), func, module,
-                             severity)
+                             severity, needs_key, runs_last)
         return func
 
     return register

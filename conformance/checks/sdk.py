@@ -29,6 +29,8 @@ from conformance.checks.auth import WRONG_KEY, require_key
 from conformance.checks.context import CheckContext
 from conformance.checks.errors import UNKNOWN_MODEL
 from conformance.checks.expect import (
+    CredentialsRejected,
+    cut_finding,
     describe,
     error_envelope,
     expect_completion,
@@ -94,6 +96,9 @@ async def _call(ctx: CheckContext, awaitable: Awaitable[T]) -> T:
         raise RequestTimeout(f"no complete answer within {ctx.provider.timeouts.total:g}s from "
                              f"{_url(ctx)} (openai SDK, {type(exc).__name__})") from None
     except openai.APIConnectionError as exc:
+        cut = cut_finding(ctx.exchanges[-1]) if ctx.exchanges else None
+        if cut is not None:  # the provider cut the answer: a finding, not a network failure
+            raise cut from None
         cause = exc.__cause__
         detail = f"{type(cause).__name__}: {cause}".rstrip(": ") if cause else str(exc)
         if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout):
@@ -223,6 +228,9 @@ async def stream(ctx: CheckContext) -> str:
         except _OURS:
             raise
         except Exception as exc:
+            cut = cut_finding(_last(ctx))
+            if cut is not None:
+                raise cut from None
             raise _unparsable(exc, _last(ctx), "the stream", "chat.completion.chunk") from None
     if not text:
         raise Failure(f"the {count} chunks the openai SDK read carry no delta.content")
@@ -280,6 +288,10 @@ async def _raises(ctx: CheckContext, awaitable: Awaitable[Any], what: str
         if exchange.status != exc.status_code:
             raise Failure(f"{what}: the provider sent HTTP {exchange.status} but the openai SDK "
                           f"reports {exc.status_code}") from None
+        if exc.status_code in (401, 403) and exchange.sent_key:
+            raise CredentialsRejected(
+                f"{what}: the provider refused the configured key (HTTP {exc.status_code}), "
+                f"no verdict: {describe(exchange)}") from None
         return exc
     except _OURS:
         raise
@@ -300,6 +312,7 @@ def _mapped(exc: openai.APIStatusError, what: str, expected: str, *legal: type[E
 @check(
     "sdk.auth_error",
     severity="security",
+    needs_key=False,
     title="A wrong key raises openai.AuthenticationError",
     spec="openai-python: 401 → AuthenticationError",
     proves="With a wrong API key the SDK raises AuthenticationError, i.e. the provider answers "
@@ -370,14 +383,16 @@ def _rate_limit_message(exchange: Exchange) -> str | None:
 @check(
     "sdk.rate_limit",
     severity="degrades",
+    runs_last=True,
     title="Rate limiting raises openai.RateLimitError",
     spec="POST /chat/completions → 429 TooManyRequests (ErrorResponse, Retry-After); "
     "openai-python: 429 → RateLimitError",
     proves="A rate-limited request is answered 429, which the SDK raises as RateLimitError and "
     "backs off on; a rate limit reported with another status (a 500, an error inside a 200) "
     "is a fail.  Rate limits cannot be provoked safely: the check judges a 429 seen in this "
-    "run, or a free GET /models carrying X-Conformance-Simulate: rate-limit (which only the "
-    "reference provider honours), and is skipped otherwise.",
+    "run (it runs after the provider's other checks, so the verdict does not depend on "
+    "scheduling), or a free GET /models carrying X-Conformance-Simulate: rate-limit (which "
+    "only the reference provider honours), and is skipped otherwise.",
 )
 async def rate_limit(ctx: CheckContext) -> str:
     import openai

@@ -850,8 +850,25 @@ def _event_stream(events: Iterable[SSEItem], variant: Variant,
                   media: str = "text/event-stream") -> Response:
     pieces = _sse_pieces(events, variant)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    if "stream_cut" in variant:
+        return _CutStream(pieces[:max(2, len(pieces) // 2)], media, headers)
     return StreamingResponse(_aiter(pieces, "split_writes" in variant), media_type=media,
                              headers=headers)
+
+
+class _CutStream(Response):
+    """The ``stream_cut`` fault: sends the first pieces of a stream, then returns without
+    finishing the body, so the server closes the connection mid-stream (no final chunk)."""
+
+    def __init__(self, pieces: list[bytes], media: str, headers: dict[str, str]) -> None:
+        super().__init__(media_type=media, headers=headers)
+        self.pieces = pieces
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for piece in self.pieces:
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
 
 
 # --------------------------------------------------------------------------------------------
@@ -865,6 +882,8 @@ class _Provider:
 
     def __init__(self, api_key: str | None) -> None:
         self.api_key = api_key
+        #: Request bodies the ``rate_limited_once`` quirk has already limited.
+        self.limited_once: set[bytes] = set()
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -893,7 +912,7 @@ class _Provider:
                                    code="invalid_header")
                 if auth:
                     self.authenticate(request, variant, anthropic=anthropic)
-                    self.rate_limit(request, variant)
+                    await self.rate_limit(request, variant)
                 response = await handler(request, variant)
             except ApiError as err:
                 response = self.error(err, variant, anthropic=anthropic)
@@ -926,16 +945,24 @@ class _Provider:
                            "your API key at https://platform.openai.com/account/api-keys.",
                            code="invalid_api_key")
 
-    @staticmethod
-    def rate_limit(request: Request, variant: Variant) -> None:
+    async def rate_limit(self, request: Request, variant: Variant) -> None:
         """The reference's rate limiter.  It never trips on its own: a request carrying
         ``X-Conformance-Simulate: rate-limit`` counts as over the limit, so the suite can see
         how rate limiting is answered (429, Retry-After, the error envelope) without flooding
-        anyone.  Real providers ignore the header."""
-        if request.headers.get(SIMULATE_HEADER, "").lower() != "rate-limit":
-            return
+        anyone.  Real providers ignore the header (so does the ``rate_limited_once`` quirk,
+        which instead limits, after 0.5 s, the first of each distinct Messages request with
+        ``stop_sequences``: a check that runs late in a run)."""
         message = ("Rate limit reached for requests on ref-1: Limit 3, Used 3, Requested 1. "
                    "Please try again in 0s.")
+        if "rate_limited_once" in variant:
+            body = await request.body()
+            if b'"stop_sequences":' in body and body not in self.limited_once:
+                self.limited_once.add(body)
+                await asyncio.sleep(0.5)
+                raise ApiError(429, message, "requests", code="rate_limit_exceeded")
+            return
+        if request.headers.get(SIMULATE_HEADER, "").lower() != "rate-limit":
+            return
         if "rate_limit_500" in variant:
             raise ApiError(500, message, "server_error", code="rate_limit_exceeded")
         raise ApiError(429, message, "requests", code="rate_limit_exceeded")
@@ -1172,6 +1199,12 @@ class _Provider:
                 "type": "invalid_request_error", "param": None, "code": None}})
         if "no_messages_api_bare" in variant:
             raise ApiError(404, "", body={"detail": "Not Found"})
+        if "messages_upstream_404" in variant:
+            raise ApiError(404, "Not Found", "not_found_error")
+        if "messages_500" in variant:
+            raise ApiError(500, "upstream error: internal server error", "api_error")
+        if "messages_version_header_dropped" in variant:
+            raise ApiError(400, "anthropic-version: header is required")
         try:
             body = json.loads(await request.body())
         except ValueError as exc:

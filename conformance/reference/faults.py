@@ -91,6 +91,8 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "unknown_param_500": "an unknown request parameter → 500 instead of 400",
     "stream_options_500": "stream_options without stream → 500 instead of 400",
     "stream_drops_first_content": "the first content delta of a stream is not sent",
+    "stream_cut": "every stream (chat and Messages) is cut: the connection closes after half "
+    "its events, before finish_reason and [DONE] (also on a retry)",
     # sdk
     "sse_invalid_utf8": "a keep-alive SSE comment carries a byte that is not UTF-8 (0xFF)",
     "sdk_headers_rejected": "requests with the official SDKs' X-Stainless-* headers are "
@@ -151,6 +153,11 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     'top-level "type": "error")',
     "messages_accept_any_key": "/v1/messages accepts any API key (the chat routes do not)",
     "messages_bearer_only": "/v1/messages ignores the x-api-key header (Bearer only)",
+    "messages_version_header_dropped": "a relay that drops the anthropic-version header on the "
+    'way: every /v1/messages request gets 400 "anthropic-version: header is required"',
+    "messages_upstream_404": "a relay that routes /v1/messages to an upstream path that does "
+    "not exist: 404 with an Anthropic not_found_error body",
+    "messages_500": "/v1/messages answers 500 with an error envelope",
 })
 
 QUIRKS: Mapping[str, str] = MappingProxyType({
@@ -159,6 +166,9 @@ QUIRKS: Mapping[str, str] = MappingProxyType({
     "sse_crlf": "SSE lines end with CRLF",
     "split_writes": "the SSE body is written in 3-byte pieces",
     "extra_fields": "unknown extra fields in every JSON object returned",
+    "rate_limited_once": "the first of each distinct /v1/messages request with stop_sequences "
+    "(late in a run) is answered 429 (Retry-After: 0) after 0.5 s and its retry is served; the "
+    "simulate header is ignored, as real providers do",
 })
 
 _LATENCY = re.compile(r"latency-(\d{1,6})")

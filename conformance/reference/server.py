@@ -8,6 +8,7 @@ base URL of a deliberately broken variant (see :mod:`conformance.reference.fault
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -19,6 +20,16 @@ import uvicorn
 
 from conformance.reference.app import create_app
 from conformance.reference.faults import variant_spec
+
+
+class _DeliberateCuts(logging.Filter):
+    """Keeps uvicorn quiet about the streams the ``stream_cut`` fault cuts on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "ASGI callable returned without completing response."
+
+
+logging.getLogger("uvicorn.error").addFilter(_DeliberateCuts())
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0

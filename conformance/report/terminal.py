@@ -51,4 +51,17 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
     for entry in data.providers:
         if entry.get("skipped") and entry["name"] in providers:
             console.print(f"{entry['name']}: skipped ({entry['skipped']})")
+    for provider, (message, count) in provider_problems(data).items():
+        console.print(f"{provider}: {message} ({count} checks not run)", markup=False)
     return buffer.getvalue()
+
+
+def provider_problems(data: RunData) -> dict[str, tuple[str, int]]:
+    """provider → (its one-line problem, the number of checks it stopped), for providers whose
+    host was unreachable or whose key was rejected (:mod:`conformance.preflight`)."""
+    out: dict[str, tuple[str, int]] = {}
+    for result in data.results:
+        if result.outcome == "error" and result.evidence.get("provider_problem"):
+            _, count = out.get(result.provider, (result.message, 0))
+            out[result.provider] = (result.message, count + 1)
+    return out

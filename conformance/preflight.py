@@ -1,0 +1,79 @@
+"""Before a provider's checks: is its host reachable, and is the configured key accepted?
+
+One cheap request per provider (``GET /models`` with the configured key, the request
+``models.list`` makes anyway, shared with it) settles both, so that a dead host or a rotated
+secret is said once instead of turning into dozens of per-check errors, retry storms or —
+worst — ``fail`` verdicts blamed on a good relay:
+
+* no connection, or no answer within the timeouts → every check of the provider is ``error``
+  ("cannot reach ...");
+* 401/403 → confirmed with one request the provider cannot bill (``messages: []``); refused
+  again → every check that needs the key is ``error`` ("the key in APIYI_API_KEY was rejected:
+  HTTP 401 ...").  Checks that only send deliberately wrong or missing keys (``auth.*``) still
+  run: their verdict does not depend on the configured key;
+* anything else (200, 404, a 5xx, ...) → the checks run and judge it.
+
+This module never imports pytest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from conformance.checks.context import CheckContext, ProviderRuntime
+from conformance.checks.expect import describe
+from conformance.checks.registry import Check
+from conformance.errors import TransportError
+from conformance.transport import Exchange
+
+ProblemKind = Literal["unreachable", "key_rejected"]
+
+
+@dataclass(frozen=True)
+class ProviderProblem:
+    """Why no check of a provider can reach a verdict, said once for all of them."""
+
+    kind: ProblemKind
+    message: str
+    exchanges: tuple[Exchange, ...]
+
+    def blocks(self, check: Check) -> bool:
+        """Whether ``check`` cannot run: nothing runs against an unreachable host; with a
+        rejected key, only the checks that never send the configured key still run."""
+        return self.kind == "unreachable" or check.needs_key
+
+
+async def preflight(runtime: ProviderRuntime) -> ProviderProblem | None:
+    """The provider's problem, or None when its checks can run (see the module docstring)."""
+    provider = runtime.provider
+    ctx = CheckContext(runtime, provider.model)
+    try:
+        listing = await ctx.request("GET", "/models", share=True)
+    except TransportError as exc:
+        return _unreachable(exc)
+    if listing.status not in (401, 403) or not listing.sent_key:
+        return None
+    # Some gateways guard /models differently from the chat route: ask the chat route too,
+    # with a request no provider can bill (an empty message list is invalid).
+    try:
+        confirm = await ctx.chat(messages=[], max_tokens=1)
+    except TransportError as exc:
+        return _unreachable(exc)
+    if confirm.status not in (401, 403):
+        return None
+    return ProviderProblem(
+        "key_rejected",
+        f"{provider.key_origin} was rejected: {describe(listing)}; fix the key (no check of "
+        f"this provider can reach a verdict with it)",
+        (listing, confirm),
+    )
+
+
+def _unreachable(exc: TransportError) -> ProviderProblem:
+    exchange = exc.exchange if isinstance(exc.exchange, Exchange) else None
+    return ProviderProblem(
+        "unreachable",
+        f"provider unreachable, no check was run: {exc}",
+        (exchange,) if exchange is not None else (),
+    )
