@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from conformance.reference.server import ReferenceServer
-from tests.conftest import SELFTEST_KEY, external, run_suite, write_providers
+from tests.conftest import SELFTEST_KEY, RunOutput, external, run_suite, write_providers
+from tests.expectations.messages_api import CHECKS as MESSAGES_CHECKS
+from tests.relays import Relay
 
 WRONG_KEY_ENV = "CONFORMANCE_ROTATED_KEY"
 
@@ -71,3 +73,47 @@ def test_rate_limit_verdict_does_not_depend_on_scheduling(tmp_path: Path,
         out = run_suite(path, tmp_path / "r", "-k", "sdk.rate_limit or messages_api")
     verdict = out.outcomes()[("limited", "sdk.rate_limit")]
     assert verdict == ("pass", "a 429 seen earlier in this run → openai.RateLimitError")
+
+
+@pytest.fixture(scope="module")
+def relay_run(reference_server: ReferenceServer, tmp_path_factory: pytest.TempPathFactory
+              ) -> RunOutput:
+    """The whole suite through two small relays in front of the faithful reference: one
+    drops the Anthropic headers on the way, one cuts every stream."""
+    base = tmp_path_factory.mktemp("relays")
+    with Relay(reference_server.base_url, drop_headers=("anthropic-version", "x-api-key")
+               ) as dropper, Relay(reference_server.base_url, cut_streams=True) as cutter:
+        image = f"{reference_server.origin}/assets/color/red.png"
+        path = write_providers(base / "providers.yaml", [
+            external("drops-headers", dropper.base_url, vision_url=image),
+            external("cuts", cutter.base_url, vision_url=image)])
+        out = run_suite(path, base / "r")
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out
+
+
+def test_a_relay_dropping_anthropic_version_fails_messages_api(relay_run: RunOutput) -> None:
+    changed = {c: v for (p, c), v in relay_run.outcomes().items()
+               if p == "drops-headers" and v[0] != "pass"}
+    outcome, message = changed.pop("messages_api.message")
+    assert outcome == "fail" and "says 'anthropic-version' is wrong or missing, but the " \
+        "request carried a valid 'anthropic-version'" in message
+    assert {c for c in changed if c.startswith("messages_api.")} == {
+        f"messages_api.{name}" for name in MESSAGES_CHECKS if name != "message"}
+    assert {c: o for c, (o, _) in changed.items() if o != "skip"} == {}
+
+
+def test_a_relay_cutting_every_stream_fails_every_streaming_check(relay_run: RunOutput) -> None:
+    results = [r for r in relay_run.data["results"] if r["provider"] == "cuts"]
+    streamed = {r["check"] for r in results if any(
+        e["request"]["body"] and isinstance(e["request"]["body"], dict)
+        and e["request"]["body"].get("stream") for e in r["evidence"]["exchanges"])}
+    assert len(streamed) > 20
+    for result in results:
+        if result["check"] in streamed:
+            assert result["outcome"] == "fail", result
+            assert "stream cut after" in result["message"], result["message"]
+            cut = [e for e in result["evidence"]["exchanges"] if e.get("cut")]
+            assert cut and cut[0]["response"]["events"], "the partial stream is the evidence"
+        else:
+            assert result["outcome"] == "pass", result

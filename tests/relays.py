@@ -1,0 +1,87 @@
+"""Small fault relays for the suite's own tests: real HTTP proxies on 127.0.0.1 that forward to
+an upstream (the reference provider) and break one thing on the way, as relays seen in the
+wild do — drop request headers, cut streams.  Unlike the reference's fault variants, the
+upstream here is faithful: what goes wrong is what the relay does in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from conformance.reference.server import ThreadedServer
+
+#: Hop-by-hop and length headers a proxy must not copy.
+_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection",
+                  "accept-encoding", "content-encoding", "keep-alive"})
+
+
+class _Forwarded(Response):
+    """Streams the upstream's body to the client; with ``cut_after`` it stops after that many
+    SSE events and returns without finishing the body, so the connection is closed
+    mid-stream."""
+
+    def __init__(self, upstream: httpx.Response, cut_after: int | None) -> None:
+        super().__init__(status_code=upstream.status_code)
+        self.upstream = upstream
+        self.cut_after = cut_after
+        self.raw_headers = [(k.encode(), v.encode()) for k, v in upstream.headers.items()
+                            if k.lower() not in _HOP]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.raw_headers})
+        body = b""
+        try:
+            async for chunk in self.upstream.aiter_raw():
+                if self.cut_after is None:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    continue
+                body += chunk
+                events = body.replace(b"\r\n", b"\n").split(b"\n\n")
+                if len(events) > self.cut_after:
+                    kept = b"\n\n".join(events[: self.cut_after]) + b"\n\n"
+                    await send({"type": "http.response.body", "body": kept, "more_body": True})
+                    return  # the relay gives up mid-body: uvicorn closes the connection
+        finally:
+            await self.upstream.aclose()
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class Relay(ThreadedServer):
+    """``http://127.0.0.1:<port>/v1`` forwarding to ``upstream`` (an API root ending in /v1).
+
+    ``drop_headers``: request headers removed before forwarding (case-insensitive).
+    ``cut_streams``: event streams are cut after ``cut_after`` events, every time.
+    """
+
+    def __init__(self, upstream: str, *, drop_headers: Iterable[str] = (),
+                 cut_streams: bool = False, cut_after: int = 2) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.drop = {h.lower() for h in drop_headers}
+        self.cut_after = cut_after if cut_streams else None
+        self.client = httpx.AsyncClient(timeout=60)
+        app = Starlette(routes=[Route("/v1/{path:path}", self.forward,
+                                      methods=["GET", "POST"])])
+        super().__init__(app)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}/v1"
+
+    async def forward(self, request: Request) -> Response:
+        headers = {k: v for k, v in request.headers.items()
+                   if k.lower() not in _HOP and k.lower() not in self.drop}
+        upstream = await self.client.send(
+            self.client.build_request(request.method,
+                                      f"{self.upstream}/{request.path_params['path']}",
+                                      headers=headers, content=await request.body()),
+            stream=True)
+        streamed = upstream.headers.get("content-type", "").startswith("text/event-stream")
+        return _Forwarded(upstream, self.cut_after if streamed else None)
