@@ -985,6 +985,14 @@ def _f_ignore_n(api: Api) -> None:
     assert len(api.ok(COUNT, "ignore_n", n=3)["choices"]) == 1
 
 
+def _f_n_stream_role_first_only(api: Api) -> None:
+    firsts: dict[int, Json] = {}
+    for event in _chunks(api, "n_stream_role_first_only", n=2)[:-1]:
+        for choice in event["choices"]:
+            firsts.setdefault(choice["index"], choice["delta"])
+    assert firsts[0]["role"] == "assistant" and "role" not in firsts[1], firsts
+
+
 def _f_strip_images(api: Api) -> None:
     red = images.data_url(images.solid_png(images.COLORS["red"]))
     answer = api.text(_ask("What colour is this image?", red), "strip_images")

@@ -743,6 +743,8 @@ def _choice_steps(choice: _Choice, chat: _Chat,
     for delta, _, _ in steps:
         if "no_role_chunk" in variant:
             delta.pop("role", None)
+        if "n_stream_role_first_only" in variant and choice.index > 0:
+            delta.pop("role", None)
         if "delta_text_field" in variant and "content" in delta and delta["content"] is not None:
             delta["text"] = delta.pop("content")
         for entry in delta.get("tool_calls", []):

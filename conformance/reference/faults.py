@@ -122,6 +122,7 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     # n
     "stream_choice_index_zero": "every streamed choice is sent with index 0 (choices merge)",
     "usage_first_choice_only": "usage.completion_tokens counts only the first choice",
+    "n_stream_role_first_only": "when streaming n > 1, only choice 0 gets the role delta",
     # vision
     "first_image_only": "only the first image part of a message reaches the model",
     "drop_url_images": "http(s) image URLs are removed before the model sees them (data URLs "
