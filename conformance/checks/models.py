@@ -33,7 +33,8 @@ def same_model(requested: str, answered: str) -> bool:
 
 
 async def _list(ctx: CheckContext) -> list[str]:
-    exchange = await ctx.get("/models")
+    """The model ids of GET /models (one request, shared by the checks that read it)."""
+    exchange = await ctx.request("GET", "/models", share=True)
     if not exchange.ok:
         envelope = error_envelope(exchange)
         if exchange.status == 404 and envelope is not None:
