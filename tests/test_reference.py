@@ -623,17 +623,29 @@ def test_assets(api: Api, server: ReferenceServer) -> None:
       "stream_options": {"include_usage": True}}, 400, None, "stream_options"),
     ({"model": "nope", "messages": [{"role": "user", "content": "hi"}]}, 404,
      "model_not_found", None),
+    ([{"model": "ref-1", "messages": [{"role": "user", "content": "hi"}]}], 400, "invalid_type",
+     None),
+    ({"model": "ref-1", "messages": []}, 400, "empty_array", "messages"),
+    ({"model": "ref-1", "messages": [{"role": "user", "content": "hi"}], "temperature": "hot"},
+     400, "invalid_type", "temperature"),
 ], ids=["missing", "type", "role", "temperature", "max_tokens", "unknown", "stream_options",
-        "model"])
-def test_request_errors(api: Api, body: Json, status: int, code: str | None,
+        "model", "array_body", "empty_messages", "temperature_type"])
+def test_request_errors(api: Api, body: Any, status: int, code: str | None,
                         param: str | None) -> None:
     error = assert_error(api.post(body), status, code, param)["error"]
     assert error["type"] == "invalid_request_error"
+    if param is None:
+        assert error["param"] is None
+    if isinstance(body, list):
+        return
     if "foo" in body:
         assert error["message"] == "Unrecognized request argument supplied: foo"
     if body["model"] == "nope":
         assert error["message"] == ("The model `nope` does not exist or you do not have access "
                                     "to it.")
+    if body.get("messages") == []:
+        assert error["message"] == ("Invalid 'messages': empty array. Expected an array with "
+                                    "minimum length 1, but got an empty array instead.")
 
 
 def test_malformed_json(api: Api) -> None:
@@ -945,6 +957,8 @@ def _f_accept_wrong_types(api: Api) -> None:
 
 def _f_temperature_unchecked(api: Api) -> None:
     api.ok(COUNT, "temperature_unchecked", temperature=5)
+    assert_error(api.chat(COUNT, "temperature_unchecked", temperature="hot"), 400,
+                 "invalid_type", "temperature")
 
 
 def _f_unknown_model_503(api: Api) -> None:
@@ -957,6 +971,37 @@ def _f_unknown_model_503(api: Api) -> None:
 def _f_envelope_minimal(api: Api) -> None:
     error = api.post({"model": "ref-1"}, "envelope_minimal").json()["error"]
     assert set(error) == {"message", "type"}
+
+
+def _f_error_code_is_status(api: Api) -> None:
+    assert api.post({"model": "ref-1"}, "error_code_is_status").json()["error"]["code"] == "400"
+    response = httpx.get(api.url(("error_code_is_status",)) + "/models")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "401"
+
+
+def _f_error_type_renamed(api: Api) -> None:
+    fault = "error_type_renamed"
+    assert api.post({"model": "ref-1"}, fault).json()["error"]["type"] == "invalid_request"
+    assert httpx.get(api.url((fault,)) + "/models").json()["error"]["type"] == "auth_error"
+    limited = api.client.get(api.url((fault,)) + "/models",
+                             headers={"x-conformance-simulate": "rate-limit"})
+    assert limited.status_code == 429 and limited.json()["error"]["type"] == "throttling_error"
+
+
+def _f_error_param_none_string(api: Api) -> None:
+    fault = "error_param_none_string"
+    assert api.chat(COUNT, fault, model="nope").json()["error"]["param"] == "None"
+    assert api.post({"model": "ref-1"}, fault).json()["error"]["param"] == "messages"
+
+
+def _f_array_body_500(api: Api) -> None:
+    response = api.post([{"model": "ref-1", "messages": COUNT}], "array_body_500")
+    assert response.status_code == 500 and response.text == "Internal Server Error"
+    assert_error(api.post({"model": "ref-1"}, "array_body_500"), 400)
+
+
+def _f_empty_messages_accepted(api: Api) -> None:
+    assert api.ok([], "empty_messages_accepted")["choices"][0]["message"]["content"]
 
 
 def _f_accept_any_key(api: Api) -> None:
@@ -983,6 +1028,14 @@ def _f_tool_args_object(api: Api) -> None:
 
 def _f_ignore_n(api: Api) -> None:
     assert len(api.ok(COUNT, "ignore_n", n=3)["choices"]) == 1
+
+
+def _f_n_stream_role_first_only(api: Api) -> None:
+    firsts: dict[int, Json] = {}
+    for event in _chunks(api, "n_stream_role_first_only", n=2)[:-1]:
+        for choice in event["choices"]:
+            firsts.setdefault(choice["index"], choice["delta"])
+    assert firsts[0]["role"] == "assistant" and "role" not in firsts[1], firsts
 
 
 def _f_strip_images(api: Api) -> None:

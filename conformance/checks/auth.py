@@ -17,8 +17,10 @@ from conformance.transport import Auth, Exchange
 WRONG_KEY = "sk-conformance-invalid-00000000000000000000000000000000"
 
 
-async def _attempt(ctx: CheckContext, auth: Auth) -> Exchange:
-    return await ctx.chat(messages=prompts.CAPITAL, max_tokens=1, auth=auth)
+async def attempt(ctx: CheckContext, auth: Auth) -> Exchange:
+    """A one-token request sent with ``auth`` instead of the configured key; shared, so
+    errors.code_wrong_key reads the same answer as auth.wrong_key."""
+    return await ctx.chat(messages=prompts.CAPITAL, max_tokens=1, auth=auth, share=True)
 
 
 def require_key(ctx: CheckContext) -> str:
@@ -48,7 +50,7 @@ def expect_refused(exchange: Exchange, what: str) -> str:
 )
 async def wrong_key(ctx: CheckContext) -> str:
     require_key(ctx)
-    return expect_refused(await _attempt(ctx, WRONG_KEY), "a wrong API key")
+    return expect_refused(await attempt(ctx, WRONG_KEY), "a wrong API key")
 
 
 @check(
@@ -62,4 +64,4 @@ async def wrong_key(ctx: CheckContext) -> str:
 )
 async def missing_key(ctx: CheckContext) -> str:
     require_key(ctx)
-    return expect_refused(await _attempt(ctx, "none"), "a request without an API key")
+    return expect_refused(await attempt(ctx, "none"), "a request without an API key")

@@ -1,21 +1,180 @@
 """errors: invalid requests are refused with a 4xx status and the OpenAI error envelope
 ``{"error": {"message", "type", "param", "code"}}`` (ErrorResponse, Error).  No request here
 can produce a completion, so the family costs no tokens on a conforming provider.
+
+The ``errors.code_*`` checks judge what an envelope *says*, not only its shape: clients branch
+on ``type`` and ``code`` (fall back to another model on ``model_not_found``, ask for a new key
+on ``invalid_api_key`` rather than for a top-up on ``insufficient_quota``) and point users at
+``param``.  They read the envelopes that ``errors.unknown_model``, ``errors.missing_messages``
+and ``auth.wrong_key`` provoke (the identical requests, sent once), so they cost no request.
 """
 
 from __future__ import annotations
 
-from conformance.checks import prompts
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from conformance.checks import auth, prompts
 from conformance.checks.context import CheckContext
-from conformance.checks.expect import expect_client_error, expect_schema, snippet
+from conformance.checks.expect import (
+    CredentialsRejected,
+    RateLimited,
+    describe,
+    error_envelope,
+    expect_client_error,
+    expect_schema,
+    snippet,
+)
 from conformance.checks.registry import check
+from conformance.errors import Failure, NotApplicable
+from conformance.transport import Exchange
 
 #: A model id no provider serves.
 UNKNOWN_MODEL = "conformance-no-such-model-4f1c"
 
 
+@dataclass(frozen=True)
+class Documented:
+    """The ``type``, ``code`` and ``param`` an error for one situation may carry."""
+
+    situation: str
+    types: tuple[str, ...]
+    #: ``None``: any code that names the error (a word, not a number) or null.
+    codes: tuple[str, ...] | None
+    #: Besides null.  A param such as ``messages[0].role`` counts by its root, ``messages``.
+    params: tuple[str, ...]
+    source: str
+
+
+#: What OpenAI answers, plus what the relays' own docs document (the seed docs in the
+#: project's shared/seeds; their tables list 400 invalid_request_error, 401 invalid_api_key,
+#: 401 insufficient_quota, 429 rate_limit_exceeded).  Anything else is missed by clients that
+#: branch on these values.
+DOCUMENTED: Mapping[str, Documented] = MappingProxyType({
+    "unknown_model": Documented(
+        "an unknown model", ("invalid_request_error",), ("model_not_found",), ("model",),
+        "OpenAI: 404 {type: invalid_request_error, code: model_not_found, param: null}; "
+        "seeds 000 and 001 (001 with param 'model')"),
+    "wrong_key": Documented(
+        "a wrong API key", ("invalid_request_error", "authentication_error"),
+        ("invalid_api_key",), ("authorization",),
+        "OpenAI: 401 {type: invalid_request_error, code: invalid_api_key, param: null}; seed "
+        "004 (param 'authorization'); seed 002 documents type authentication_error"),
+    "missing_messages": Documented(
+        "a request without messages", ("invalid_request_error",), None, ("messages",),
+        "OpenAI: 400 {type: invalid_request_error, param: messages, code: "
+        "missing_required_parameter}; seeds 000, 001, 004: 400 invalid_request_error"),
+})
+
+_NO_VALUE = ("", "none", "null", "undefined")
+
+
 def _passed(envelope: dict[str, object], status: int | None) -> str:
     return f"HTTP {status}: {snippet(str(envelope.get('message')), 70)}"
+
+
+def _alternatives(values: tuple[str, ...]) -> str:
+    return " or ".join(repr(v) for v in values)
+
+
+def type_problem(error: dict[str, Any], doc: Documented) -> str | None:
+    """Why ``error['type']`` is not a type documented for ``doc``'s situation, or None."""
+    value = error.get("type")
+    if value in doc.types:
+        return None
+    got = ("no type" if "type" not in error
+           else f"type {value!r}" if isinstance(value, str) else f"type {snippet(value, 40)}")
+    return f"{got}; OpenAI's type for {doc.situation} is {_alternatives(doc.types[:1])}" + (
+        f" ({_alternatives(doc.types[1:])} is documented by a relay)" if doc.types[1:] else "")
+
+
+def code_problem(error: dict[str, Any], status: int | None, doc: Documented) -> str | None:
+    """Why ``error['code']`` is not a documented code, or None: a number or the HTTP status
+    as a string, the string "None", or (where one code is documented) another code."""
+    value = error.get("code")
+    expected = (f"OpenAI's code for {doc.situation} is {_alternatives(doc.codes)}" if doc.codes
+                else "Error.code is a string naming the error, or null")
+    if isinstance(value, bool) or (value is not None and not isinstance(value, (str, int,
+                                                                               float))):
+        return f"code {snippet(value, 40)} is not a string; {expected}"
+    if isinstance(value, (int, float)):
+        what = "the HTTP status as a number" if value == status else "a number"
+        return f"code {value!r} is {what}; {expected}"
+    if isinstance(value, str) and re.fullmatch(r"\s*\d+\s*", value):
+        what = ("the HTTP status as a string" if int(value) == status
+                else "a number as a string")
+        return f"code {value!r} is {what}; {expected}"
+    if isinstance(value, str) and value.strip().lower() in _NO_VALUE:
+        return f"code is the string {value!r} (no code is JSON null); {expected}"
+    if doc.codes is None or value in doc.codes:
+        return None
+    got = "no code" if "code" not in error else f"code {value!r}"
+    return f"{got}; {expected}"
+
+
+def param_problem(error: dict[str, Any], doc: Documented) -> str | None:
+    """Why ``error['param']`` is neither null nor the parameter at fault, or None."""
+    value = error.get("param")
+    if value is None:
+        return None
+    expected = f"expected null or {_alternatives(doc.params)}"
+    if not isinstance(value, str):
+        return f"param {snippet(value, 40)} is not a string; {expected}"
+    if value.strip().lower() in _NO_VALUE:
+        return f"param is the string {value!r} (a param that does not apply is JSON null)"
+    if re.split(r"[.\[]", value, maxsplit=1)[0] in doc.params:
+        return None
+    return f"param {value!r} is not the parameter at fault; {expected}"
+
+
+def semantics_problems(error: dict[str, Any], status: int | None,
+                       doc: Documented) -> list[str]:
+    """Everything wrong with the type, code and param of one error envelope."""
+    found = (type_problem(error, doc), code_problem(error, status, doc),
+             param_problem(error, doc))
+    return [problem for problem in found if problem]
+
+
+def judge_semantics(exchange: Exchange, doc: Documented, see: str) -> str:
+    """Judge the envelope of ``exchange`` against ``doc``.  No envelope (an accepted request,
+    an HTML page) is ``skip``: ``see`` judges that.  A 401/403 to a request sent with the
+    configured key, and a 429, are about the key or the pace, not the request (``error``)."""
+    status = exchange.status
+    if status in (401, 403) and exchange.sent_key:
+        raise CredentialsRejected(f"HTTP {status} to a request sent with the configured key, so "
+                                  f"its error code says nothing about {doc.situation}: "
+                                  f"{describe(exchange)}")
+    if status == 429:
+        raise RateLimited(f"rate limited after {exchange.attempts} attempts: "
+                          f"{describe(exchange)}")
+    error = error_envelope(exchange)
+    if error is None:
+        what = "accepted" if exchange.ok else "answered without an error envelope"
+        raise NotApplicable(f"{doc.situation} was {what}, so there is no type or code to read "
+                            f"(see {see}): {describe(exchange)}")
+    problems = semantics_problems(error, status, doc)
+    if problems:
+        raise Failure("; ".join(problems))
+    return (f"HTTP {status}: type {error.get('type')!r}, code {error.get('code')!r}, "
+            f"param {error.get('param')!r}")
+
+
+async def _without_messages(ctx: CheckContext) -> Exchange:
+    """The request without messages (shared by every check that reads its error)."""
+    return await ctx.request("POST", "/chat/completions", json_body={"model": ctx.model},
+                             share=True)
+
+
+async def _unknown_model(ctx: CheckContext) -> Exchange:
+    """The request for :data:`UNKNOWN_MODEL` (shared by every check that reads its error)."""
+    return await ctx.request(
+        "POST", "/chat/completions",
+        json_body={"model": UNKNOWN_MODEL, "messages": prompts.CAPITAL, "max_tokens": 1},
+        share=True,
+    )
 
 
 @check(
@@ -35,6 +194,21 @@ async def malformed_json(ctx: CheckContext) -> str:
 
 
 @check(
+    "errors.array_body",
+    severity="degrades",
+    title="A JSON array as the body is refused with 400",
+    spec="POST /chat/completions requestBody: CreateChatCompletionRequest (an object)",
+    proves="A body that is a JSON array holding one valid request is refused with 400 (or "
+    "422) and an envelope — not a 5xx from a handler that expected an object, and not "
+    "answered as if it were the request inside.",
+)
+async def array_body(ctx: CheckContext) -> str:
+    request = {"model": ctx.model, "messages": prompts.CAPITAL, "max_tokens": 1}
+    exchange = await ctx.request("POST", "/chat/completions", json_body=[request])
+    return _passed(expect_client_error(exchange, "a JSON array as the body"), exchange.status)
+
+
+@check(
     "errors.missing_messages",
     severity="degrades",
     title="A request without messages is refused with 400",
@@ -43,9 +217,21 @@ async def malformed_json(ctx: CheckContext) -> str:
     "envelope, not a completion and not a server error.",
 )
 async def missing_messages(ctx: CheckContext) -> str:
-    exchange = await ctx.request("POST", "/chat/completions", json_body={"model": ctx.model},
-                                 share=True)
+    exchange = await _without_messages(ctx)
     return _passed(expect_client_error(exchange, "request without messages"), exchange.status)
+
+
+@check(
+    "errors.empty_messages",
+    severity="degrades",
+    title="An empty messages array is refused with 400",
+    spec="CreateChatCompletionRequest.messages (minItems: 1)",
+    proves="messages: [] is refused with 400 (or 422) and an envelope — not passed on to a "
+    "model that answers nothing in particular, and not a 5xx.",
+)
+async def empty_messages(ctx: CheckContext) -> str:
+    exchange = await ctx.chat(messages=[], max_tokens=1)
+    return _passed(expect_client_error(exchange, "messages: []"), exchange.status)
 
 
 @check(
@@ -88,6 +274,20 @@ async def temperature_range(ctx: CheckContext) -> str:
 
 
 @check(
+    "errors.temperature_type",
+    severity="degrades",
+    title="A temperature of the wrong type is refused with 400",
+    spec="CreateChatCompletionRequest.temperature (number or null)",
+    proves="temperature 'hot' (a string where the spec wants a number) is refused with 400 "
+    "and an envelope — not dropped or defaulted so that the request is answered anyway, and "
+    "not a 5xx.",
+)
+async def temperature_type(ctx: CheckContext) -> str:
+    exchange = await ctx.chat(messages=prompts.CAPITAL, max_tokens=1, temperature="hot")
+    return _passed(expect_client_error(exchange, "temperature 'hot'"), exchange.status)
+
+
+@check(
     "errors.unknown_model",
     severity="degrades",
     title="An unknown model is refused with 404 (or 400)",
@@ -96,10 +296,7 @@ async def temperature_range(ctx: CheckContext) -> str:
     "envelope — not a 5xx that clients retry, and not a completion from another model.",
 )
 async def unknown_model(ctx: CheckContext) -> str:
-    exchange = await ctx.request(
-        "POST", "/chat/completions",
-        json_body={"model": UNKNOWN_MODEL, "messages": prompts.CAPITAL, "max_tokens": 1},
-    )
+    exchange = await _unknown_model(ctx)
     envelope = expect_client_error(exchange, f"unknown model {UNKNOWN_MODEL!r}",
                                    statuses=(404, 400, 403))
     return _passed(envelope, exchange.status)
@@ -114,9 +311,55 @@ async def unknown_model(ctx: CheckContext) -> str:
     "schema: message and type strings, param and code present (null allowed).",
 )
 async def envelope_schema(ctx: CheckContext) -> str:
-    exchange = await ctx.request("POST", "/chat/completions", json_body={"model": ctx.model},
-                                 share=True)
+    exchange = await _without_messages(ctx)
     envelope = expect_client_error(exchange, "request without messages")
     expect_schema("error", exchange.json, "the error envelope", strict=True)
     return f"type {envelope.get('type')!r}, param {envelope.get('param')!r}, " \
            f"code {envelope.get('code')!r}"
+
+
+@check(
+    "errors.code_unknown_model",
+    severity="degrades",
+    title="An unknown model is reported as model_not_found",
+    spec="Error.type/code: invalid_request_error, model_not_found (OpenAI; seeds 000, 001)",
+    proves="The error for an unknown model (errors.unknown_model's request) has type "
+    "invalid_request_error, code model_not_found and param null or 'model' — not the HTTP "
+    "status as the code, a renamed type or the string 'None'.  Degrades: clients fall back "
+    "to another model on model_not_found, and tell it from an outage by it.",
+)
+async def code_unknown_model(ctx: CheckContext) -> str:
+    return judge_semantics(await _unknown_model(ctx), DOCUMENTED["unknown_model"],
+                           "errors.unknown_model")
+
+
+@check(
+    "errors.code_wrong_key",
+    severity="degrades",
+    title="A wrong API key is reported as invalid_api_key",
+    spec="Error.type/code: invalid_request_error, invalid_api_key (OpenAI; seed 004)",
+    proves="The error for a wrong key (auth.wrong_key's request) has code invalid_api_key, "
+    "type invalid_request_error (or authentication_error, which a relay documents) and param "
+    "null (or 'authorization').  Degrades: relays answer a wrong key and an exhausted quota "
+    "both with 401 (seed 004), so only the code tells a client to ask for a new key.",
+)
+async def code_wrong_key(ctx: CheckContext) -> str:
+    auth.require_key(ctx)
+    return judge_semantics(await auth.attempt(ctx, auth.WRONG_KEY), DOCUMENTED["wrong_key"],
+                           "auth.wrong_key")
+
+
+@check(
+    "errors.code_invalid_request",
+    severity="cosmetic",
+    title="An invalid request is typed invalid_request_error with a real param",
+    spec="Error.type invalid_request_error; Error.code string or null; Error.param (OpenAI; "
+    "seeds 000, 001, 004)",
+    proves="The error for a request without messages (errors.missing_messages' request) has "
+    "type invalid_request_error, a code that names the error or null (never the HTTP status), "
+    "and param null or 'messages' (never the string 'None').  Cosmetic: the 400 status "
+    "already tells clients the request is at fault; type, code and param refine the message.",
+)
+async def code_invalid_request(ctx: CheckContext) -> str:
+    return judge_semantics(await _without_messages(ctx), DOCUMENTED["missing_messages"],
+                           "errors.missing_messages")

@@ -33,7 +33,9 @@ def same_model(requested: str, answered: str) -> bool:
 
 
 async def _list(ctx: CheckContext) -> list[str]:
-    exchange = await ctx.get("/models", share=True)  # also the engine's preflight request
+    """The model ids of GET /models (one request, shared by the checks that read it and by
+    the engine's preflight)."""
+    exchange = await ctx.get("/models", share=True)
     if not exchange.ok:
         envelope = error_envelope(exchange)
         if exchange.status == 404 and envelope is not None:

@@ -103,19 +103,34 @@ async def usage(ctx: CheckContext) -> str:
     return f"completion_tokens {c2} for {N} choices (n=1: {c1}), prompt_tokens {p2}"
 
 
+def _first_deltas(chunks: list[dict[str, Any]]) -> dict[int, Any]:
+    """The first ``delta`` of each choice index in a stream (a non-integer index counts as 0,
+    as in :class:`Reassembled`)."""
+    firsts: dict[int, Any] = {}
+    for chunk in chunks:
+        for choice in chunk.get("choices") or []:
+            if isinstance(choice, dict):
+                index = choice.get("index", 0)
+                firsts.setdefault(index if isinstance(index, int) else 0, choice.get("delta"))
+    return firsts
+
+
 @check(
     "n.stream",
     severity="breaks-clients",
     title="n=2 streams two separately indexed choices",
     spec="CreateChatCompletionStreamResponse.choices[].index with n > 1",
-    proves="Streamed with n=2, the chunks carry choice indexes 0 and 1; each index reassembles "
-    "into its own answer and ends with exactly one finish_reason 'stop' (relays that hard-code "
-    "index 0 merge the choices into one garbled text).",
+    proves="Streamed with n=2, the chunks carry choice indexes 0 and 1; each index opens with "
+    "a delta carrying role 'assistant', reassembles into its own answer and ends with exactly "
+    "one finish_reason 'stop' (relays that hard-code index 0 merge the choices into one "
+    "garbled text; some send the role delta for index 0 only).",
 )
 async def stream(ctx: CheckContext) -> str:
     exchange = await ctx.chat(messages=prompts.CAPITAL, max_tokens=prompts.SHORT, n=N,
                               stream=True)
-    parts = Reassembled(expect_stream(exchange, feature=FEATURE))
+    chunks = expect_stream(exchange, feature=FEATURE)
+    parts = Reassembled(chunks)
+    firsts = _first_deltas(chunks)
     indexes = sorted(set(parts.content) | set(parts.finish))
     if indexes == [0]:
         finishes = len(parts.finish.get(0, []))
@@ -126,6 +141,12 @@ async def stream(ctx: CheckContext) -> str:
     if indexes != list(range(N)):
         raise Failure(f"streamed choice indexes are {indexes}, expected {list(range(N))}")
     for index in indexes:
+        first = firsts.get(index)
+        role = first.get("role") if isinstance(first, dict) else None
+        if role != "assistant":
+            said = "has no role" if role is None else f"has role {role!r}"
+            raise Failure(f"choice {index}'s first delta {said}, expected role 'assistant': "
+                          f"{snippet(first, 60)}")
         text = parts.text(index)
         if prompts.CAPITAL_ANSWER not in text.lower():
             got = snippet(text, 60) if text else "no delta.content text"

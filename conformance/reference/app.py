@@ -140,6 +140,10 @@ def _violation_error(path: str, message: str) -> ApiError:
         full = f"{param}.{required.group(1)}" if param else required.group(1)
         return ApiError(400, f"Missing required parameter: '{full}'.", param=full,
                         code="missing_required_parameter")
+    if message.endswith(" should be non-empty"):
+        return ApiError(400, f"Invalid '{param}': empty array. Expected an array with minimum "
+                        "length 1, but got an empty array instead.", param=param,
+                        code="empty_array")
     if " is not of type " in message:
         expected = message.split(" is not of type ", 1)[1]
         return ApiError(400, f"Invalid type for '{param}': expected {expected}.", param=param,
@@ -743,6 +747,8 @@ def _choice_steps(choice: _Choice, chat: _Chat,
     for delta, _, _ in steps:
         if "no_role_chunk" in variant:
             delta.pop("role", None)
+        if "n_stream_role_first_only" in variant and choice.index > 0:
+            delta.pop("role", None)
         if "delta_text_field" in variant and "content" in delta and delta["content"] is not None:
             delta["text"] = delta.pop("content")
         for entry in delta.get("tool_calls", []):
@@ -987,6 +993,14 @@ class _Provider:
                                      "code": err.code}
             if "envelope_minimal" in variant:
                 del error["param"], error["code"]
+            if "error_code_is_status" in variant:
+                error["code"] = str(err.status)
+            if "error_type_renamed" in variant:
+                error["type"] = {401: "auth_error", 429: "throttling_error"}.get(
+                    err.status, "invalid_request" if err.status < 500 else err.type)
+            if "error_param_none_string" in variant and "param" in error \
+                    and error["param"] is None:
+                error["param"] = "None"
             body = {"error": error}
             if anthropic and "messages_errors_openai_envelope" not in variant:
                 body = messages.error_body(err.status, message)
@@ -1037,6 +1051,8 @@ class _Provider:
                 raise ApiError(500, "Internal Server Error",
                                plain="Internal Server Error") from exc
             raise ApiError(400, _BAD_JSON) from exc
+        if "array_body_500" in variant and isinstance(body, list):
+            raise ApiError(500, "Internal Server Error", plain="Internal Server Error")
         chat = await self.parse_chat(body, variant)
         if chat.stream:
             return _stream_response(chat, variant)
@@ -1054,6 +1070,8 @@ class _Provider:
                 else m for m in body["messages"]]}
         if "accept_wrong_types" in variant:
             body = _coerce_types(body)
+        if "empty_messages_accepted" in variant and body.get("messages") == []:
+            body = {**body, "messages": [{"role": "user", "content": ""}]}
         allowed = request_parameters()
         for key in body:
             if key not in allowed:
@@ -1064,7 +1082,8 @@ class _Provider:
         if "accept_wrong_types" in variant:
             found = [v for v in found if " is not of type " not in v.message]
         if "temperature_unchecked" in variant:
-            found = [v for v in found if v.path != "$.temperature"]
+            found = [v for v in found
+                     if v.path != "$.temperature" or " is not of type " in v.message]
         temperature = body.get("temperature")
         if "temperature_limit_off" in variant and isinstance(temperature, (int, float)) \
                 and 0 <= temperature <= 3:

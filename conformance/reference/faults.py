@@ -67,9 +67,16 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "malformed_json_500": "an unparsable body gets 500 text/plain Internal Server Error",
     "accept_invalid_role": 'an unknown message role is treated as "user"',
     "accept_wrong_types": "type errors are not checked (values are coerced)",
-    "temperature_unchecked": "the temperature range is not validated",
+    "temperature_unchecked": "the temperature range is not validated (its type still is)",
     "unknown_model_503": "an unknown model gets a new-api style 503 (no model_not_found)",
     "envelope_minimal": "error envelopes omit param and code",
+    "error_code_is_status": 'the code of every error is its HTTP status as a string ("400", '
+    '"401", "404")',
+    "error_type_renamed": 'error types are renamed: "auth_error" for 401, "throttling_error" '
+    'for 429, "invalid_request" for other 4xx errors',
+    "error_param_none_string": 'a null error param is sent as the string "None"',
+    "array_body_500": "a JSON array as the request body gets 500 text/plain",
+    "empty_messages_accepted": "messages: [] is padded with an empty user message and answered",
     # auth
     "accept_any_key": "any bearer token is accepted (a missing header is still 401)",
     "no_auth": "no authentication at all",
@@ -124,6 +131,7 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     # n
     "stream_choice_index_zero": "every streamed choice is sent with index 0 (choices merge)",
     "usage_first_choice_only": "usage.completion_tokens counts only the first choice",
+    "n_stream_role_first_only": "when streaming n > 1, only choice 0 gets the role delta",
     # vision
     "first_image_only": "only the first image part of a message reaches the model",
     "drop_url_images": "http(s) image URLs are removed before the model sees them (data URLs "

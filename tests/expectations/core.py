@@ -116,15 +116,21 @@ EXPECTED: dict[str, Expect] = {
     },
     "errors_as_html": {
         **{c: ("fail", "with a non-JSON body") for c in (
-            "errors.malformed_json", "errors.missing_messages", "errors.invalid_role",
-            "errors.wrong_type", "errors.temperature_range", "errors.envelope_schema",
-            "auth.wrong_key", "auth.missing_key")},
-        "errors.unknown_model": ("fail", "with a non-JSON body"),
+            "errors.malformed_json", "errors.array_body", "errors.missing_messages",
+            "errors.empty_messages", "errors.invalid_role", "errors.wrong_type",
+            "errors.temperature_range", "errors.temperature_type", "errors.unknown_model",
+            "errors.envelope_schema", "auth.wrong_key", "auth.missing_key")},
+        # No envelope, so no type or code to read: the shape checks above carry the verdict.
+        **{c: ("skip", "answered without an error envelope, so there is no type or code") for c
+           in ("errors.code_unknown_model", "errors.code_wrong_key",
+               "errors.code_invalid_request")},
     },
+    # The envelopes inside the 200s say the right type and code: only the status is wrong.
     "error_in_200": {
         c: ("fail", "error reported inside HTTP 200") for c in (
-            "errors.malformed_json", "errors.missing_messages", "errors.invalid_role",
-            "errors.wrong_type", "errors.temperature_range", "errors.unknown_model",
+            "errors.malformed_json", "errors.array_body", "errors.missing_messages",
+            "errors.empty_messages", "errors.invalid_role", "errors.wrong_type",
+            "errors.temperature_range", "errors.temperature_type", "errors.unknown_model",
             "errors.envelope_schema", "auth.wrong_key", "auth.missing_key")
     },
     "malformed_json_500": {
@@ -133,24 +139,68 @@ EXPECTED: dict[str, Expect] = {
     "accept_invalid_role": {
         "errors.invalid_role": ("fail", "role 'wizard' was accepted"),
     },
+    # The coercion drops a temperature that does not parse as a number and answers.
     "accept_wrong_types": {
         "errors.wrong_type": ("fail", "messages as a string was accepted"),
+        "errors.temperature_type": ("fail", "temperature 'hot' was accepted"),
     },
     "temperature_unchecked": {
         "errors.temperature_range": ("fail", "temperature 5 was accepted"),
     },
+    # new-api's 503 body says type "new_api_error" and no code, so clients cannot see
+    # model_not_found in it either.
     "unknown_model_503": {
         "errors.unknown_model": ("fail", "server error instead of a client error"),
+        "errors.code_unknown_model": ("fail", "type 'new_api_error'; OpenAI's type for an "
+                                      "unknown model is 'invalid_request_error'; no code; "
+                                      "OpenAI's code for an unknown model is 'model_not_found'"),
     },
+    # Without code, model_not_found and invalid_api_key are lost; the request without messages
+    # has no code to lose (absent reads as null there; envelope_schema reports the absence).
     "envelope_minimal": {
         "errors.envelope_schema": ("fail", "'param' is a required property"),
+        "errors.code_unknown_model": ("fail", "no code; OpenAI's code for an unknown model is "
+                                      "'model_not_found'"),
+        "errors.code_wrong_key": ("fail", "no code; OpenAI's code for a wrong API key is "
+                                  "'invalid_api_key'"),
     },
+    "error_code_is_status": {
+        "errors.code_unknown_model": ("fail", "code '404' is the HTTP status as a string; "
+                                      "OpenAI's code for an unknown model is 'model_not_found'"),
+        "errors.code_wrong_key": ("fail", "code '401' is the HTTP status as a string; OpenAI's "
+                                  "code for a wrong API key is 'invalid_api_key'"),
+        "errors.code_invalid_request": ("fail", "code '400' is the HTTP status as a string"),
+    },
+    "error_type_renamed": {
+        "errors.code_unknown_model": ("fail", "type 'invalid_request'; OpenAI's type for an "
+                                      "unknown model is 'invalid_request_error'"),
+        "errors.code_wrong_key": ("fail", "type 'auth_error'; OpenAI's type for a wrong API key "
+                                  "is 'invalid_request_error'"),
+        "errors.code_invalid_request": ("fail", "type 'invalid_request'; OpenAI's type for a "
+                                        "request without messages is 'invalid_request_error'"),
+    },
+    # Only null params become "None"; the request without messages has param "messages".
+    "error_param_none_string": {
+        "errors.code_unknown_model": ("fail", "param is the string 'None'"),
+        "errors.code_wrong_key": ("fail", "param is the string 'None'"),
+    },
+    "array_body_500": {
+        "errors.array_body": ("fail", "a JSON array as the body: server error instead of a "
+                              "client error"),
+    },
+    "empty_messages_accepted": {
+        "errors.empty_messages": ("fail", "messages: [] was accepted"),
+    },
+    # A wrong key that is answered leaves no error to read: auth.wrong_key carries the verdict.
     "accept_any_key": {
         "auth.wrong_key": ("fail", "SECURITY: a wrong API key was accepted"),
+        "errors.code_wrong_key": ("skip", "a wrong API key was accepted, so there is no type or "
+                                  "code to read (see auth.wrong_key)"),
     },
     "no_auth": {
         "auth.wrong_key": ("fail", "SECURITY: a wrong API key was accepted"),
         "auth.missing_key": ("fail", "SECURITY: a request without an API key was accepted"),
+        "errors.code_wrong_key": ("skip", "a wrong API key was accepted"),
     },
     # Exposes the key in bodies and headers; redaction must hide it, verdicts stay the same.
     "echo_key": {},

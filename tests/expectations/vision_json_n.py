@@ -22,6 +22,10 @@ EXPECTED: dict[str, Expect] = {
         "n.stream": ("fail", "choice 0 ended with finish_reason None, expected exactly one "
                      "'stop'"),
     },
+    # n.stream reads each choice's first delta: without any role, choice 0 already fails.
+    "no_role_chunk": {
+        "n.stream": ("fail", "choice 0's first delta has no role, expected role 'assistant'"),
+    },
     "errors_as_html": {
         "vision.invalid_image": ("fail", "an undecodable image: HTTP 400 with a non-JSON body"),
     },
@@ -36,6 +40,9 @@ EXPECTED: dict[str, Expect] = {
     },
     "stream_choice_index_zero": {
         "n.stream": ("fail", "all 2 choices were streamed under index 0"),
+    },
+    "n_stream_role_first_only": {
+        "n.stream": ("fail", "choice 1's first delta has no role, expected role 'assistant'"),
     },
     "usage_first_choice_only": {
         "n.usage": ("fail", "usage.completion_tokens is 19, but the 2 answers"),
