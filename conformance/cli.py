@@ -5,18 +5,21 @@
 CI job per provider) into one; ``checks`` lists the catalogue.  Exit codes: 0 the run
 completed, 1 ``--strict`` and a ``fail``, or ``--baseline`` and a regression (a check that
 passed in the baseline and does not now), 2 bad configuration or arguments (one line, no
-traceback), 3 an internal error.
+traceback), 3 an internal error.  When the reader of stdout goes away early
+(``conformance checks | head``), the rest of the output is discarded and the command ends
+as usual, without a BrokenPipeError.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 from conformance import __version__
 from conformance.errors import ConfigError
@@ -293,7 +296,82 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_fd_to_devnull(fd: int) -> None:
+    """Point ``fd`` at /dev/null, so the interpreter's final flush of stdout cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+class QuietStdout:
+    """``sys.stdout`` for the command: once its reader has gone (a closed pipe, as in
+    ``conformance checks | head``), everything further is discarded instead of raising
+    ``BrokenPipeError``, so the command still does its work (a run still writes its report)
+    and exits with its own status (Python docs, "Note on SIGPIPE")."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream: TextIO = stream
+        self.fd: int | None
+        try:
+            self.fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        self.reader_gone = True
+        self.redirect_fd()
+        self._stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+
+    def redirect_fd(self) -> None:
+        """Point the real stdout descriptor at /dev/null (again: pytest's capture restores
+        the descriptor it saved when it ends)."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                _stdout_fd_to_devnull(self.fd)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    original = sys.stdout
+    quiet = QuietStdout(original)
+    sys.stdout = quiet
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Output written past the guard (a stream captured before it was installed).
+        quiet.reader_gone = True
+        return EXIT_OK
+    finally:
+        sys.stdout = original
+        if quiet.reader_gone:
+            quiet.redirect_fd()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = parser.parse_known_args(argv)

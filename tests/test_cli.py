@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -16,7 +18,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from conformance.reference.server import ReferenceServer, ThreadedServer
-from tests.conftest import REPO, SELFTEST_KEY, external, run_cli, run_suite, write_providers
+from tests.conftest import (
+    KEY_ENV,
+    REPO,
+    SELFTEST_KEY,
+    external,
+    run_cli,
+    run_suite,
+    write_providers,
+)
 
 
 def test_default_providers_file_runs_builtin_reference_and_skips_relays(tmp_path: Path) -> None:
@@ -186,3 +196,47 @@ def test_readme_check_table_lists_every_check() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- checks:start -->\n", 1)[1].split("<!-- checks:end -->", 1)[0]
     assert block == proc.stdout, "regenerate the README table with `conformance checks --markdown`"
+
+
+def run_with_reader_gone(args: list[str], cwd: Path) -> tuple[int, bytes, str]:
+    """``conformance ARGS | head -1``: stdout is a 4 KiB pipe whose reader takes one line
+    and closes it, so any output past ~12 KiB (the pipe, plus what the reader buffered) is
+    written to a closed pipe.  Returns (exit status, first line, stderr)."""
+    read_fd, write_fd = os.pipe()
+    fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 4096)
+    env = {**os.environ, KEY_ENV: SELFTEST_KEY}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    process = subprocess.Popen([sys.executable, "-m", "conformance", *args], cwd=cwd, env=env,
+                               stdout=write_fd, stderr=subprocess.PIPE)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as reader:
+        first = reader.readline()
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode(errors="replace")
+    return process.wait(timeout=300), first, stderr
+
+
+def test_checks_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`conformance checks --markdown | head -1`: ~25 KiB of output, most of it after the
+    reader has gone."""
+    code, first, stderr = run_with_reader_gone(["checks", "--markdown"], tmp_path)
+    assert first == b"| check | family | what it proves |\n"
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert stderr == "" and code == 0
+
+
+def test_run_into_a_closed_pipe_still_writes_its_report(reference_server: ReferenceServer,
+                                                        tmp_path: Path) -> None:
+    """`conformance run | head -1`: the reader is gone long before the summary is printed;
+    the run goes on, writes its report and exits 0."""
+    path = write_providers(tmp_path / "providers.yaml", [
+        external("slow", reference_server.variant_url(latency_ms=100))])
+    code, first, stderr = run_with_reader_gone(
+        ["run", "--providers", str(path), "--report-dir", str(tmp_path / "r"), "-m", "chat",
+         "-p", "no:cacheprovider"], tmp_path)
+    assert first.startswith(b"=====") and b"test session starts" in first
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr[-3000:]
+    assert code == 0
+    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert data["results"] and {r["outcome"] for r in data["results"]} == {"pass"}
