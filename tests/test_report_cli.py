@@ -258,6 +258,31 @@ def test_allure_results_carry_labels_status_and_evidence(reference_server: Refer
         assert SELFTEST_KEY not in path.read_text(errors="replace"), path
 
 
+def test_allure_history_id_tells_providers_apart_and_is_stable(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """Two providers serving the same model (like apiyi and ezmodel, both gpt-4o-mini): each
+    check's historyId differs between them (allure would show one as a retry of the other)
+    and stays the same from one run to the next (serial, then under xdist)."""
+    config = write_providers(tmp_path / "providers.yaml", [
+        external("apiyi", reference_server.base_url),
+        external("ezmodel", reference_server.base_url)])
+    history: list[dict[str, str]] = []
+    for run, extra in (("one", ()), ("two", ("-n", "2"))):
+        out = run_suite(config, tmp_path / run, "-m", "stop",
+                        "--alluredir", str(tmp_path / f"allure-{run}"), *extra)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+        results = _allure_results(tmp_path / f"allure-{run}")
+        assert len(results) == 3 * 2
+        history.append({name: r["historyId"] for name, r in results.items()})
+    first, second = history
+    for check in ("stop.string", "stop.list", "stop.stream"):
+        assert first[f"{check}[apiyi]"] != first[f"{check}[ezmodel]"], check
+    assert len(set(first.values())) == 6
+    assert first == second
+    assert {p["name"]: p["value"] for p in results["stop.list[ezmodel]"]["parameters"]} == \
+        {"provider": "'ezmodel'", "model": "'ref-1'"}
+
+
 def test_without_alluredir_nothing_allure_is_written(runs: Runs) -> None:
     """The runs above (one of them under -n 2) had no --alluredir."""
     assert runs.broken.returncode == 1 and runs.broken.outcomes()
