@@ -202,7 +202,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
         return _die(str(exc))
     if out.resolve() in {Path(d).resolve() for d in args.inputs}:
         return _die(f"{out}: the output directory must not be one of the inputs")
-    merged, notes = merge_runs(inputs, args.run_id or new_run_id())
+    merged, notes = merge_runs(inputs, args.run_id or new_run_id(), args.inputs)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)

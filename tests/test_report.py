@@ -369,10 +369,24 @@ def test_merge_unites_providers_and_later_input_wins() -> None:
     assert merged.run["id"] == "merged-1"
     assert [p["name"] for p in merged.providers] == ["prov00", "prov01"]
     assert len(merged.results) == 8
-    assert len(notes) == 4 and all("replaced by second" in n for n in notes)
+    assert notes == [f"4 results of run {one.run['id']} (provider prov00) replaced by run second"]
     assert merged.run["started_at"] == "2026-01-01T00:00:00Z"
     assert merged.run["duration_ms"] == 90_000
     assert [m["id"] for m in merged.run["merged_from"]] == [one.run["id"], "second"]
+
+
+def test_merge_notes_one_line_per_pair_of_inputs() -> None:
+    """Three runs over the same providers: the second replaces the first, the third both."""
+    runs = [synthetic_run(2, 5), synthetic_run(2, 5), synthetic_run(1, 5)]
+    for i, data in enumerate(runs):
+        data.run = {**data.run, "id": f"r{i}"}
+    runs[1].results = runs[1].results[:7]  # prov00's 5 results and 2 of prov01's
+    merged, notes = merge_runs(runs, "m", ["dir/a", "dir/b", "dir/c"])
+    assert notes == [
+        "7 results of run r0 from dir/a (providers prov00, prov01) replaced by run r1 from dir/b",
+        "5 results of run r1 from dir/b (provider prov00) replaced by run r2 from dir/c",
+    ]
+    assert len(merged.results) == 10
 
 
 def test_terminal_summary_still_renders() -> None:

@@ -194,6 +194,20 @@ def test_nightly_merge_then_diff_against_last_night(runs: Runs, other: RunOutput
     assert diff.returncode == 1
 
 
+def test_merge_of_overlapping_runs_prints_one_note(runs: Runs) -> None:
+    """Two runs of the same provider: every result of the first is replaced, in one line."""
+    proc = run_cli(["merge", str(runs.tmp / "overlap"), str(runs.base.report_dir),
+                    str(runs.broken.report_dir)], cwd=runs.tmp)
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("note:")]
+    total = len(runs.broken.data["results"])
+    assert notes == [
+        f"note: {total} results of run {runs.base.data['run']['id']} from "
+        f"{runs.base.report_dir} (provider relay) replaced by run "
+        f"{runs.broken.data['run']['id']} from {runs.broken.report_dir}"]
+    assert len(proc.stderr.splitlines()) == 1
+
+
 # -- allure -----------------------------------------------------------------------------------
 
 def _allure_results(directory: Path) -> dict[str, dict[str, Any]]:
