@@ -272,9 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "--baseline run stored in DIR)")
 
     diff = sub.add_parser(
-        "diff", help="regressions, fixes, new and removed checks/providers between two runs",
+        "diff", help="regressions, fixes, new/removed checks, new/missing providers between "
+        "two runs",
         description="Compare two run directories (or baseline.json files). Exits 1 when a "
-        "check that passed in OLD does not pass in NEW, else 0.")
+        "check that passed in OLD does not pass in NEW (also when its provider is missing "
+        "from NEW), else 0.")
     diff.add_argument("old", metavar="OLD_DIR")
     diff.add_argument("new", metavar="NEW_DIR")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",

@@ -324,16 +324,51 @@ def test_diff_classifies_every_kind_of_change() -> None:
     diff = diff_runs(old, new)
     kinds = {(c.provider, c.check): c.kind for c in diff.changes}
     assert kinds == {("a", "x.one"): "regression", ("b", "x.one"): "regression",
+                     ("old", "x.one"): "regression",  # its provider is missing now
                      ("a", "x.two"): "fix", ("a", "x.four"): "changed",
                      ("b", "x.two"): "added"}
     assert diff.new_checks == ["x.new"] and diff.removed_checks == ["x.gone"]
     assert diff.new_providers == ["c"] and diff.removed_providers == ["old"]
-    assert diff.headline().startswith("2 regressions, 1 fix, 1 other change, 1 newly run")
+    assert diff.headline().startswith("3 regressions, 1 fix, 1 other change, 1 newly run")
+    assert diff.headline().endswith("1 missing provider")
     text = render_text(diff)
     assert "x.one  [a]  ✓ pass → ✗ fail  fail msg" in text
-    assert "new checks: x.new" in text and "removed providers: old" in text
+    assert "new checks: x.new" in text and "providers missing from the new run: old" in text
     md = render_markdown(diff)
-    assert "**2 regressions**" in md and "| ↓ regression | `x.one` | a |" in md
+    assert "**3 regressions**" in md and "| ↓ regression | `x.one` | a |" in md
+
+
+def test_diff_of_run_dirs_counts_a_missing_provider_as_regressions(tmp_path: Path) -> None:
+    """Last night prov00 and prov01 ran; tonight prov01's job did not (and one check was
+    removed from the catalogue): what passed for prov01 is a regression, the removed check
+    is only reported as removed, and ``conformance diff`` exits 1."""
+    from tests.conftest import run_cli
+
+    old = synthetic_run(2, 6, outcomes={("prov01", "chat.check_001"): "fail"})
+    new = synthetic_run(2, 6)
+    gone = new.checks.pop()["id"]
+    new.results = [r for r in new.results if r.provider == "prov00" and r.check != gone]
+    new.run = {**new.run, "id": "tonight"}
+    write_reports(tmp_path / "old", old)
+    write_reports(tmp_path / "new", new)
+    passed = {r.check for r in old.results if r.provider == "prov01" and r.outcome == "pass"}
+    assert passed - {gone} and len(passed) < 6  # some passed, some did not
+
+    proc = run_cli(["diff", str(tmp_path / "old"), str(tmp_path / "new"), "--format", "json"],
+                   cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    changes = json.loads(proc.stdout)["changes"]
+    regressions = {(c["provider"], c["check"]): c for c in changes if c["kind"] == "regression"}
+    assert set(regressions) == {("prov01", c) for c in passed - {gone}}
+    for change in regressions.values():
+        assert change["old"] == "pass" and change["new"] is None
+        assert change["message"] == "not run: provider prov01 missing from the new run"
+    assert [c for c in changes if c["kind"] != "regression"] == []
+    text = run_cli(["diff", str(tmp_path / "old"), str(tmp_path / "new")], cwd=tmp_path)
+    assert text.returncode == 1
+    assert f"removed checks: {gone}" in text.stdout
+    assert "providers missing from the new run: prov01" in text.stdout
+    assert "→ · not run  not run: provider prov01 missing from the new run" in text.stdout
 
 
 def test_identical_runs_have_no_changes() -> None:

@@ -134,12 +134,17 @@ def test_baseline_marks_matrix_and_summary(runs: Runs, tmp_path: Path) -> None:
     assert 'class="mark m-regression"' in (report / "matrix.html").read_text()
 
 
-def test_baseline_without_regression_exits_0(other: RunOutput) -> None:
-    """Another provider measured against the base run: nothing that passed there fails now
-    (the base's provider is simply absent), so the run exits 0."""
-    assert other.returncode == 0, other.stdout[-2000:]
-    assert "0 regressions, 0 fixes, 0 other changes" in other.stdout
-    assert "new providers: other" in other.stdout and "removed providers: relay" in other.stdout
+def test_baseline_with_its_provider_missing_exits_1(other: RunOutput, runs: Runs) -> None:
+    """Another provider measured against the base run: the base's provider did not run, so
+    none of what passed for it is known to pass now — each is a regression, and the run
+    exits 1."""
+    passed = {c for (_, c), (o, _) in runs.base.outcomes().items() if o == "pass"}
+    assert other.returncode == 1, other.stdout[-2000:]
+    assert f"{len(passed)} regressions, 0 fixes, 0 other changes" in other.stdout
+    assert re.search(r"stop\.string +\[relay\]  ✓ pass → · not run  not run: provider relay "
+                     r"missing from the new run\n", other.stdout)
+    assert "new providers: other" in other.stdout
+    assert "providers missing from the new run: relay" in other.stdout
 
 
 def test_diff_command(runs: Runs) -> None:

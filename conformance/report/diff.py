@@ -1,10 +1,12 @@
-"""Run-to-run comparison: regressions, fixes, new and removed checks and providers.
+"""Run-to-run comparison: regressions, fixes, new and removed checks, new and missing providers.
 
-A *regression* is a check that passed in the baseline and does not now, for a provider present
-in both runs (CONTRACT.md: ``conformance run --baseline DIR`` exits 1 on one).  A *fix* is the
-reverse.  Comparisons work on :class:`Snapshot`\\ s — the outcomes of a run without evidence —
-so a baseline can be stored next to a run as ``baseline.json`` and the matrix re-rendered
-with its change marks later.
+A *regression* is a check that passed in the baseline and does not now (CONTRACT.md:
+``conformance run --baseline DIR`` exits 1 on one), including a check of a provider missing
+from the new run (a nightly job that did not run is no verdict of "still passes"); only a check
+removed from the suite's catalogue is merely reported as removed.  A *fix* is the reverse.
+Comparisons work on :class:`Snapshot`\\ s — the outcomes of a run without evidence — so a
+baseline can be stored next to a run as ``baseline.json`` and the matrix re-rendered with its
+change marks later.
 """
 
 from __future__ import annotations
@@ -114,13 +116,16 @@ class Change:
     new: str | None
     message: str = ""
     old_message: str = ""
+    #: Why a pair that passed in the baseline has no result now, when that counts as a
+    #: regression (its provider is missing from the new run); ``message`` says so.
+    not_run: bool = False
 
     @property
     def kind(self) -> Kind:
         if self.old is None:
             return "added"
         if self.new is None:
-            return "dropped"
+            return "regression" if self.not_run and self.old == "pass" else "dropped"
         if self.old == "pass":
             return "regression"
         if self.new == "pass":
@@ -161,7 +166,8 @@ class RunDiff:
         return {kind: len(self.of_kind(kind)) for kind in kinds}
 
     def headline(self) -> str:
-        """``2 regressions, 1 fix, 0 other changes`` (plus new/removed checks and providers)."""
+        """``2 regressions, 1 fix, 0 other changes`` (plus new/removed checks, new/missing
+        providers)."""
         return ", ".join(self.headline_parts())
 
     def headline_parts(self) -> list[str]:
@@ -174,7 +180,7 @@ class RunDiff:
         for items, what in ((self.new_checks, "new check"),
                             (self.removed_checks, "removed check"),
                             (self.new_providers, "new provider"),
-                            (self.removed_providers, "removed provider")):
+                            (self.removed_providers, "missing provider")):
             if items:
                 parts.append(_plural(len(items), what))
         return parts
@@ -216,11 +222,24 @@ def diff_runs(old: Snapshot, new: Snapshot) -> RunDiff:
             result.changes.append(Change(*key, before[0], outcome, message, before[1]))
     for key, (outcome, message) in old.outcomes.items():
         provider, check = key
-        # A whole removed check or provider is reported once, not pair by pair.
-        if key not in new.outcomes and check not in removed_checks \
-                and provider not in removed_providers:
-            result.changes.append(Change(provider, check, outcome, None, "", message))
+        if key in new.outcomes or check in removed_checks:
+            continue  # a check removed from the catalogue is reported once, as removed
+        if provider in removed_providers:
+            # What passed there is not known to pass any more; the rest of a missing
+            # provider is reported once, as missing.
+            if outcome == "pass":
+                result.changes.append(Change(
+                    provider, check, outcome, None,
+                    f"not run: provider {provider} missing from the new run", message,
+                    not_run=True))
+            continue
+        result.changes.append(Change(provider, check, outcome, None, "", message))
     return result
+
+
+def _shown_message(change: Change) -> str:
+    """The message a change is listed with: the new one, or why the pair is gone."""
+    return change.message if change.new is not None or change.not_run else change.old_message
 
 
 # -- text ----------------------------------------------------------------------------------
@@ -249,14 +268,14 @@ def render_text(diff: RunDiff) -> str:
         lines.append(f"{MARKS[kind]} {title}: {len(changes)}")
         width = max((len(c.check) for c in changes), default=0)
         for c in changes:
-            message = c.message if c.new is not None else c.old_message
+            message = _shown_message(c)
             tail = f"  {one_line(message, 160)}" if message else ""
             lines.append(f"    {c.check:<{width}}  [{c.provider}]  "
                          f"{outcome_label(c.old)} → {outcome_label(c.new)}{tail}")
     for items, title in ((diff.new_checks, "new checks"),
                          (diff.removed_checks, "removed checks"),
                          (diff.new_providers, "new providers"),
-                         (diff.removed_providers, "removed providers")):
+                         (diff.removed_providers, "providers missing from the new run")):
         if items:
             lines.append(f"{title}: {', '.join(items)}")
     lines += ["", diff.headline()]
@@ -283,7 +302,7 @@ def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") ->
     if shown:
         lines += ["| | check | provider | was | now | message |", "|---|---|---|---|---|---|"]
         for c in shown[:limit]:
-            message = c.message if c.new is not None else c.old_message
+            message = _shown_message(c)
             lines.append(
                 f"| {MARKS[c.kind]} {c.kind} | `{md_cell(c.check)}` | {md_cell(c.provider)} | "
                 f"{outcome_label(c.old)} | {outcome_label(c.new)} | {md_cell(message)} |")
@@ -293,7 +312,7 @@ def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") ->
     for items, title in ((diff.new_checks, "New checks"),
                          (diff.removed_checks, "Removed checks"),
                          (diff.new_providers, "New providers"),
-                         (diff.removed_providers, "Removed providers")):
+                         (diff.removed_providers, "Providers missing from the new run")):
         if items:
             lines.append(f"{title}: " + ", ".join(f"`{md_cell(i)}`" for i in items) + "  ")
     return "\n".join(lines).rstrip() + "\n"
