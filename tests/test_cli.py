@@ -6,17 +6,22 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from conformance.checks.registry import all_checks
 from conformance.reference.server import ReferenceServer, ThreadedServer
 from tests.conftest import (
     KEY_ENV,
@@ -133,6 +138,56 @@ def test_report_rerenders_a_killed_run_from_jsonl(reference_server: ReferenceSer
     html = (report / "matrix.html").read_text()
     assert "chat.basic" in html and "did not finish" in html
     assert SELFTEST_KEY not in html
+
+
+@pytest.mark.parametrize("how", ["kill -9", "Ctrl-C"])
+def test_unfinished_run_reports_what_did_not_run(reference_server: ReferenceServer,
+                                                 tmp_path: Path, how: str) -> None:
+    """A run stopped after two of its eight checks (killed, or interrupted): its reports say
+    it is incomplete and list every planned check that did not run as an error, instead of
+    looking like a complete, green run."""
+    path = write_providers(tmp_path / "providers.yaml", [
+        external("slow", reference_server.variant_url(latency_ms=300), concurrency=1)])
+    report = tmp_path / "r"
+    env = {**os.environ, KEY_ENV: SELFTEST_KEY}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "run", "--providers", str(path), "--report-dir",
+         str(report), "-m", "chat or stop", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    jsonl = report / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while not (jsonl.exists() and len(jsonl.read_text().splitlines()) >= 2):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL if how == "kill -9" else signal.SIGINT)
+    process.communicate(timeout=60)
+    if how == "kill -9":
+        assert not (report / "results.json").exists()
+    planned = [[c.id, "slow"] for c in all_checks() if c.behavior in ("chat", "stop")]
+    assert len(planned) == 8
+
+    proc = run_cli(["report", str(report)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((report / "results.json").read_text())
+    finished = {(r["check"], r["provider"]) for r in data["results"]}
+    assert 2 <= len(finished) < 8
+    not_run = [pair for pair in planned if tuple(pair) not in finished]
+    root = ET.parse(report / "junit.xml").getroot()
+    assert root.get("tests") == "8" and int(root.get("errors", "0")) >= len(not_run)
+    errors = {case.get("name"): case.find("error") for case in root.iter("testcase")}
+    for check, _ in not_run:
+        error = errors[check]
+        assert error is not None and error.get("message") == "not run: the run did not finish"
+    summary = (report / "summary.md").read_text()
+    assert f"Incomplete run: {len(finished)} of 8 checks finished" in summary.split("\n", 3)[2]
+    assert f"Incomplete run: {len(finished)} of 8 checks finished" in \
+        (report / "matrix.html").read_text()
+    assert f"Incomplete run: {len(finished)} of 8 checks finished" in proc.stdout
+    assert data["run"]["incomplete"] == {"planned": 8, "finished": len(finished),
+                                         "not_run": not_run}
+    assert json.loads((report / "run.json").read_text())["planned"] == planned
 
 
 def test_report_on_missing_dir_is_one_line(tmp_path: Path) -> None:

@@ -147,6 +147,16 @@ def test_baseline_with_its_provider_missing_exits_1(other: RunOutput, runs: Runs
     assert "providers missing from the new run: relay" in other.stdout
 
 
+def test_run_json_records_the_plan_serially_and_under_xdist(runs: Runs) -> None:
+    """run.json lists every (check, provider) pair the run set out to judge, also when the
+    controller leaves the running to xdist workers (the broken run used -n 2)."""
+    for out in (runs.base, runs.broken):
+        planned = json.loads((out.report_dir / "run.json").read_text())["planned"]
+        assert sorted(map(tuple, planned)) == sorted(
+            (r["check"], r["provider"]) for r in out.data["results"])
+        assert len(planned) == 8 and "incomplete" not in out.data["run"]
+
+
 def test_diff_command(runs: Runs) -> None:
     base, broken = str(runs.base.report_dir), str(runs.broken.report_dir)
     forward = run_cli(["diff", base, broken], cwd=runs.tmp)

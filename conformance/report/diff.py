@@ -2,8 +2,9 @@
 
 A *regression* is a check that passed in the baseline and does not now (CONTRACT.md:
 ``conformance run --baseline DIR`` exits 1 on one), including a check of a provider missing
-from the new run (a nightly job that did not run is no verdict of "still passes"); only a check
-removed from the suite's catalogue is merely reported as removed.  A *fix* is the reverse.
+from the new run (a nightly job that did not run is no verdict of "still passes") or planned
+there but not finished (a killed or interrupted run); only a check removed from the suite's
+catalogue is merely reported as removed.  A *fix* is the reverse.
 Comparisons work on :class:`Snapshot`\\ s — the outcomes of a run without evidence — so a
 baseline can be stored next to a run as ``baseline.json`` and the matrix re-rendered with its
 change marks later.
@@ -44,6 +45,8 @@ class Snapshot:
     checks: list[str]
     outcomes: dict[tuple[str, str], tuple[str, str]]  # (provider, check) → (outcome, message)
     source: str = ""
+    #: (provider, check) pairs the run planned but did not finish.
+    not_run: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -52,15 +55,16 @@ class Snapshot:
     @classmethod
     def from_run(cls, data: RunData, source: str = "") -> Snapshot:
         outcomes = {(r.provider, r.check): (str(r.outcome), r.message) for r in data.results}
-        providers = list(dict.fromkeys(r.provider for r in data.results))
+        providers = list(dict.fromkeys(
+            [r.provider for r in data.results] + [p for _, p in data.planned or []]))
         checks = list(dict.fromkeys(
             [str(c["id"]) for c in data.checks] + [r.check for r in data.results]))
         run = {k: data.run.get(k) for k in ("id", "started_at", "finished_at", "suite_version")}
         return cls(run=run, providers=providers, checks=checks, outcomes=outcomes,
-                   source=source)
+                   source=source, not_run=[(p, c) for c, p in data.not_run])
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": SNAPSHOT_FORMAT,
             "source": self.source,
             "run": self.run,
@@ -71,6 +75,9 @@ class Snapshot:
                 for (p, c), (o, m) in self.outcomes.items()
             ],
         }
+        if self.not_run:
+            out["not_run"] = [{"provider": p, "check": c} for p, c in self.not_run]
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Snapshot:
@@ -84,6 +91,7 @@ class Snapshot:
                       (str(r["outcome"]), str(r.get("message", "")))
                       for r in data.get("results", [])},
             source=str(data.get("source", "")),
+            not_run=[(str(r["provider"]), str(r["check"])) for r in data.get("not_run", [])],
         )
 
 
@@ -116,8 +124,9 @@ class Change:
     new: str | None
     message: str = ""
     old_message: str = ""
-    #: Why a pair that passed in the baseline has no result now, when that counts as a
-    #: regression (its provider is missing from the new run); ``message`` says so.
+    #: A pair that passed in the baseline has no result now and that counts as a regression
+    #: (its provider is missing from the new run, or the run did not finish it); ``message``
+    #: says which.
     not_run: bool = False
 
     @property
@@ -211,6 +220,7 @@ def diff_runs(old: Snapshot, new: Snapshot) -> RunDiff:
         removed_providers=[p for p in old.providers if p not in set(new.providers)],
     )
     removed_checks, removed_providers = set(result.removed_checks), set(result.removed_providers)
+    unfinished = set(new.not_run)
     new_checks, new_providers = set(result.new_checks), set(result.new_providers)
     for key, (outcome, message) in new.outcomes.items():
         before = old.outcomes.get(key)
@@ -232,6 +242,11 @@ def diff_runs(old: Snapshot, new: Snapshot) -> RunDiff:
                     provider, check, outcome, None,
                     f"not run: provider {provider} missing from the new run", message,
                     not_run=True))
+            continue
+        if key in unfinished and outcome == "pass":
+            result.changes.append(Change(provider, check, outcome, None,
+                                         "not run: the run did not finish", message,
+                                         not_run=True))
             continue
         result.changes.append(Change(provider, check, outcome, None, "", message))
     return result

@@ -2,8 +2,9 @@
 
 Providers and checks are united in the order they first appear; when two inputs hold a result
 for the same (provider, check), the later input wins and one note per pair of inputs says how
-many results (of which providers) it replaced.  The merged run has
-its own id and records where it came from in ``run.merged_from``.
+many results (of which providers) it replaced.  Planned checks that no input finished stay
+"not run" in the merged run.  The merged run has its own id and records where it came from in
+``run.merged_from``.
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ def merge_runs(runs: Sequence[RunData], run_id: str, sources: Sequence[str] = ()
         providers=list(providers.values()),
         checks=list(checks.values()),
         results=list(results.values()),
-        complete=all(d.complete for d in runs),
+        # An input that recorded its plan is incomplete exactly where a planned pair has no
+        # result, which a later input may fill; one without a plan taints the merge.
+        complete=all(d.complete or d.planned is not None for d in runs),
+        planned=([pair for d in runs for pair in (d.planned or [])]
+                 if any(d.planned is not None for d in runs) else None),
     )
     return merged, notes
