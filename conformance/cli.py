@@ -5,18 +5,21 @@
 CI job per provider) into one; ``checks`` lists the catalogue.  Exit codes: 0 the run
 completed, 1 ``--strict`` and a ``fail``, or ``--baseline`` and a regression (a check that
 passed in the baseline and does not now), 2 bad configuration or arguments (one line, no
-traceback), 3 an internal error.
+traceback), 3 an internal error.  When the reader of stdout goes away early
+(``conformance checks | head``), the rest of the output is discarded and the command ends
+as usual, without a BrokenPipeError.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 from conformance import __version__
 from conformance.errors import ConfigError
@@ -60,6 +63,8 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
             baseline = _load_baseline(args.baseline)
         except _BadInput as exc:
             return _die(str(exc))
+        if args.provider:  # the other providers were left out on purpose, not lost
+            baseline = baseline.only(args.provider)
     report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / new_run_id()
     argv = [str(_package_dir()), "--providers", str(providers_path), "--report-dir",
             str(report_dir),
@@ -202,7 +207,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
         return _die(str(exc))
     if out.resolve() in {Path(d).resolve() for d in args.inputs}:
         return _die(f"{out}: the output directory must not be one of the inputs")
-    merged, notes = merge_runs(inputs, args.run_id or new_run_id())
+    merged, notes = merge_runs(inputs, args.run_id or new_run_id(), args.inputs)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
@@ -272,9 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "--baseline run stored in DIR)")
 
     diff = sub.add_parser(
-        "diff", help="regressions, fixes, new and removed checks/providers between two runs",
+        "diff", help="regressions, fixes, new/removed checks, new/missing providers between "
+        "two runs",
         description="Compare two run directories (or baseline.json files). Exits 1 when a "
-        "check that passed in OLD does not pass in NEW, else 0.")
+        "check that passed in OLD does not pass in NEW (also when its provider is missing "
+        "from NEW), else 0.")
     diff.add_argument("old", metavar="OLD_DIR")
     diff.add_argument("new", metavar="NEW_DIR")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
@@ -296,7 +303,82 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_fd_to_devnull(fd: int) -> None:
+    """Point ``fd`` at /dev/null, so the interpreter's final flush of stdout cannot fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+class QuietStdout:
+    """``sys.stdout`` for the command: once its reader has gone (a closed pipe, as in
+    ``conformance checks | head``), everything further is discarded instead of raising
+    ``BrokenPipeError``, so the command still does its work (a run still writes its report)
+    and exits with its own status (Python docs, "Note on SIGPIPE")."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream: TextIO = stream
+        self.fd: int | None
+        try:
+            self.fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            self.fd = None
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._discard()
+            return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._discard()
+
+    def _discard(self) -> None:
+        self.reader_gone = True
+        self.redirect_fd()
+        self._stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+
+    def redirect_fd(self) -> None:
+        """Point the real stdout descriptor at /dev/null (again: pytest's capture restores
+        the descriptor it saved when it ends)."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                _stdout_fd_to_devnull(self.fd)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    original = sys.stdout
+    quiet = QuietStdout(original)
+    sys.stdout = quiet
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # Output written past the guard (a stream captured before it was installed).
+        quiet.reader_gone = True
+        return EXIT_OK
+    finally:
+        sys.stdout = original
+        if quiet.reader_gone:
+            quiet.redirect_fd()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args, rest = parser.parse_known_args(argv)

@@ -286,10 +286,26 @@ class XdistHooks:
         node.workerinput["conformance_report_dir"] = str(run.report_dir)
         node.workerinput["conformance_started_at"] = run.started_at
 
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The controller does not submit under xdist: its plan is the workers' collection
+        (each worker collects the same items)."""
+        if self.session.run.planned is None and not self.session.config.option.collectonly:
+            pairs = [_planned_pair(nodeid) for nodeid in ids]
+            self.session.run.plan(pair for pair in pairs if pair is not None)
+
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {}) or {}
         for data in output.get("conformance_results", []):
             self.session.worker_results.append(Result.from_json(data))
+
+
+def _planned_pair(nodeid: str) -> tuple[str, str] | None:
+    """(check id, provider) of a CheckItem's node id (``.../stop.py::stop.list[apiyi]``), or
+    None for any other item."""
+    check, _, provider = nodeid.rsplit("::", 1)[-1].partition("[")
+    if not provider.endswith("]") or check not in {c.id for c in all_checks()}:
+        return None
+    return check, provider[:-1]
 
 
 def _worker_pending(session: pytest.Session) -> list[CheckItem]:

@@ -1,10 +1,13 @@
 """The result model and the result files of a run (CONTRACT.md, "Results").
 
-A run directory holds ``run.json`` (written when the first result arrives: run id, providers,
-check catalogue), ``results.jsonl`` (one line per finished check, flushed as it finishes; under
-xdist one ``results.<worker>.jsonl`` per worker, merged at the end) and, once the run is over,
-``results.json`` (the merged run).  :func:`load_run` reads any of these back, so a killed run's
-directory can still be reported.  This module never imports pytest.
+A run directory holds ``run.json`` (written when the checks are submitted: run id, providers,
+check catalogue and the ``planned`` (check, provider) pairs), ``results.jsonl`` (one line per
+finished check, flushed as it finishes; under xdist one ``results.<worker>.jsonl`` per worker,
+merged at the end) and, once the run is over, ``results.json`` (the merged run).
+:func:`load_run` reads any of these back, so a killed run's directory can still be reported.
+A run is *incomplete* when it did not finish (no ``finished_at``) or a planned pair has no
+result (killed, Ctrl-C, ``-x``); its results.json then carries ``run.incomplete``.  This
+module never imports pytest.
 """
 
 from __future__ import annotations
@@ -124,21 +127,65 @@ def outcome_counts(results: Iterable[Result]) -> dict[str, int]:
     return {o: counts.get(o, 0) for o in OUTCOMES}
 
 
+Pair = tuple[str, str]
+"""A planned (check id, provider) pair."""
+
+
+def parse_pairs(value: Any, where: str) -> list[Pair]:
+    """``[[check, provider], ...]`` as read from a file; ValueError names ``where``."""
+    if not isinstance(value, list) or not all(
+            isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(x, str) for x in p)
+            for p in value):
+        raise ValueError(f"{where}: expected a list of [check, provider] pairs")
+    return [(str(c), str(p)) for c, p in value]
+
+
 @dataclass
 class RunData:
-    """A run as read from (or about to be written to) its directory."""
+    """A run as read from (or about to be written to) its directory.
+
+    ``complete`` is False for a run that did not finish; ``planned`` lists the (check,
+    provider) pairs the run set out to judge (None when it did not record them, as runs of
+    earlier versions did).
+    """
 
     run: dict[str, Any]
     providers: list[dict[str, Any]]
     checks: list[dict[str, Any]]
     results: list[Result]
     complete: bool = True
+    planned: list[Pair] | None = None
+
+    @property
+    def not_run(self) -> list[Pair]:
+        """Planned pairs without a result, in plan order."""
+        if not self.planned:
+            return []
+        done = {(r.check, r.provider) for r in self.results}
+        return [pair for pair in dict.fromkeys(self.planned) if pair not in done]
+
+    @property
+    def incomplete(self) -> bool:
+        """The run did not finish, or finished without judging every planned pair."""
+        return not self.complete or bool(self.not_run)
+
+    def progress(self) -> tuple[int, int | None]:
+        """(checks finished, checks planned); planned is None when not recorded."""
+        if self.planned is None:
+            return len(self.results), None
+        planned = list(dict.fromkeys(self.planned))
+        return len(planned) - len(self.not_run), len(planned)
 
     def to_json(self) -> dict[str, Any]:
         ordered = sorted(self.results, key=_result_order(self.providers, self.checks))
         run = dict(self.run)
         run["outcomes"] = outcome_counts(ordered)
         run["tokens"] = token_totals(ordered)
+        run.pop("incomplete", None)
+        if self.incomplete:
+            finished, planned = self.progress()
+            run["incomplete"] = {"planned": planned, "finished": finished,
+                                 "not_run": [list(pair) for pair in self.not_run]}
         return {
             "format": FORMAT,
             "run": run,
@@ -182,9 +229,18 @@ def load_run(directory: Path) -> RunData:
         data = json.loads(final.read_text(encoding="utf-8"))
         if data.get("format") != FORMAT:
             raise ValueError(f"{final}: not a {FORMAT} file (format {data.get('format')!r})")
+        results = [Result.from_json(r) for r in data["results"]]
+        run = data["run"]
+        incomplete = run.get("incomplete")
+        planned: list[Pair] | None = None
+        if isinstance(incomplete, dict) and incomplete.get("planned") is not None:
+            planned = [(r.check, r.provider) for r in results] + parse_pairs(
+                incomplete.get("not_run", []), f"{final}: run.incomplete.not_run")
+        # A killed run re-rendered by an earlier version: finished_at null, no "incomplete".
+        unfinished = "finished_at" in run and run["finished_at"] is None
         return RunData(
-            run=data["run"], providers=data["providers"], checks=data["checks"],
-            results=[Result.from_json(r) for r in data["results"]],
+            run=run, providers=data["providers"], checks=data["checks"], results=results,
+            complete=not incomplete and not unfinished, planned=planned,
         )
     files = jsonl_files(directory)
     meta_path = directory / "run.json"
@@ -202,4 +258,7 @@ def load_run(directory: Path) -> RunData:
     ]
     run = dict(meta.get("run") or {"id": directory.name})
     run.setdefault("finished_at", None)
-    return RunData(run=run, providers=providers, checks=checks, results=results, complete=False)
+    planned = (parse_pairs(meta["planned"], f"{meta_path}: planned")
+               if meta.get("planned") is not None else None)
+    return RunData(run=run, providers=providers, checks=checks, results=results, complete=False,
+                   planned=planned)

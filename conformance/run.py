@@ -74,6 +74,8 @@ class Run:
         self._engine: Engine | None = None
         self._builtins = Builtins()
         self._meta_written = False
+        #: The (check id, provider) pairs this run set out to judge (controller only).
+        self.planned: list[tuple[str, str]] | None = None
         self.data: RunData | None = None
 
     @property
@@ -87,9 +89,23 @@ class Run:
         return self._engine
 
     def submit(self, pairs: Iterable[tuple[Check, str]]) -> None:
-        """Start checks early so they run concurrently while pytest walks its items."""
+        """Start checks early so they run concurrently while pytest walks its items; the
+        controller also records them as the run's plan."""
+        pairs = list(pairs)
+        if self.worker is None:
+            self.plan((check.id, provider) for check, provider in pairs)
         for check, provider in pairs:
             self.engine.submit(check, provider)
+
+    def plan(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Record the (check id, provider) pairs the run will judge and write run.json now,
+        so a killed run's reports can say what did not run (controller only)."""
+        new = list(dict.fromkeys(pairs))
+        if not new or self.worker is not None:
+            return
+        self.planned = list(dict.fromkeys([*(self.planned or []), *new]))
+        write_json(self.report_dir / "run.json", self.meta())
+        self._meta_written = True
 
     def result(self, check: Check, provider: str) -> Result:
         return self.engine.result(check, provider)
@@ -106,6 +122,8 @@ class Run:
             },
             "providers": [provider_entry(p) for p in self.providers],
             "checks": [c.catalogue_entry() for c in self.checks],
+            **({"planned": [list(pair) for pair in self.planned]}
+               if self.planned is not None else {}),
         }
 
     def record(self, result: Result) -> None:
@@ -127,7 +145,7 @@ class Run:
         run["finished_at"] = now_iso()
         run["duration_ms"] = int((time.perf_counter() - self._t0) * 1000)
         self.data = RunData(run=run, providers=meta["providers"], checks=meta["checks"],
-                            results=results)
+                            results=results, planned=self.planned)
         if not self._meta_written:
             write_json(self.report_dir / "run.json", meta)
         self._merge_jsonl()

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from conformance.checks.registry import all_checks
 from conformance.reference.server import ReferenceServer, ThreadedServer
-from tests.conftest import REPO, SELFTEST_KEY, external, run_cli, run_suite, write_providers
+from tests.conftest import (
+    KEY_ENV,
+    REPO,
+    SELFTEST_KEY,
+    external,
+    run_cli,
+    run_suite,
+    write_providers,
+)
 
 
 def test_default_providers_file_runs_builtin_reference_and_skips_relays(tmp_path: Path) -> None:
@@ -108,6 +123,56 @@ def test_report_rerenders_a_killed_run_from_jsonl(reference_server: ReferenceSer
     assert SELFTEST_KEY not in html
 
 
+@pytest.mark.parametrize("how", ["kill -9", "Ctrl-C"])
+def test_unfinished_run_reports_what_did_not_run(reference_server: ReferenceServer,
+                                                 tmp_path: Path, how: str) -> None:
+    """A run stopped after two of its eight checks (killed, or interrupted): its reports say
+    it is incomplete and list every planned check that did not run as an error, instead of
+    looking like a complete, green run."""
+    path = write_providers(tmp_path / "providers.yaml", [
+        external("slow", reference_server.variant_url(latency_ms=300), concurrency=1)])
+    report = tmp_path / "r"
+    env = {**os.environ, KEY_ENV: SELFTEST_KEY}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "run", "--providers", str(path), "--report-dir",
+         str(report), "-m", "chat or stop", "-p", "no:cacheprovider", "-q"],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    jsonl = report / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while not (jsonl.exists() and len(jsonl.read_text().splitlines()) >= 2):
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL if how == "kill -9" else signal.SIGINT)
+    process.communicate(timeout=60)
+    if how == "kill -9":
+        assert not (report / "results.json").exists()
+    planned = [[c.id, "slow"] for c in all_checks() if c.behavior in ("chat", "stop")]
+    assert len(planned) == 8
+
+    proc = run_cli(["report", str(report)], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((report / "results.json").read_text())
+    finished = {(r["check"], r["provider"]) for r in data["results"]}
+    assert 2 <= len(finished) < 8
+    not_run = [pair for pair in planned if tuple(pair) not in finished]
+    root = ET.parse(report / "junit.xml").getroot()
+    assert root.get("tests") == "8" and int(root.get("errors", "0")) >= len(not_run)
+    errors = {case.get("name"): case.find("error") for case in root.iter("testcase")}
+    for check, _ in not_run:
+        error = errors[check]
+        assert error is not None and error.get("message") == "not run: the run did not finish"
+    summary = (report / "summary.md").read_text()
+    assert f"Incomplete run: {len(finished)} of 8 checks finished" in summary.split("\n", 3)[2]
+    assert f"Incomplete run: {len(finished)} of 8 checks finished" in \
+        (report / "matrix.html").read_text()
+    assert f"Incomplete run: {len(finished)} of 8 checks finished" in proc.stdout
+    assert data["run"]["incomplete"] == {"planned": 8, "finished": len(finished),
+                                         "not_run": not_run}
+    assert json.loads((report / "run.json").read_text())["planned"] == planned
+
+
 def test_report_on_missing_dir_is_one_line(tmp_path: Path) -> None:
     proc = run_cli(["report", str(tmp_path / "nope")], cwd=tmp_path)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
@@ -169,3 +234,47 @@ def test_readme_check_table_lists_every_check() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     block = readme.split("<!-- checks:start -->\n", 1)[1].split("<!-- checks:end -->", 1)[0]
     assert block == proc.stdout, "regenerate the README table with `conformance checks --markdown`"
+
+
+def run_with_reader_gone(args: list[str], cwd: Path) -> tuple[int, bytes, str]:
+    """``conformance ARGS | head -1``: stdout is a 4 KiB pipe whose reader takes one line
+    and closes it, so any output past ~12 KiB (the pipe, plus what the reader buffered) is
+    written to a closed pipe.  Returns (exit status, first line, stderr)."""
+    read_fd, write_fd = os.pipe()
+    fcntl.fcntl(write_fd, fcntl.F_SETPIPE_SZ, 4096)
+    env = {**os.environ, KEY_ENV: SELFTEST_KEY}
+    env.pop("PYTEST_XDIST_WORKER", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    process = subprocess.Popen([sys.executable, "-m", "conformance", *args], cwd=cwd, env=env,
+                               stdout=write_fd, stderr=subprocess.PIPE)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as reader:
+        first = reader.readline()
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode(errors="replace")
+    return process.wait(timeout=300), first, stderr
+
+
+def test_checks_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    """`conformance checks --markdown | head -1`: ~25 KiB of output, most of it after the
+    reader has gone."""
+    code, first, stderr = run_with_reader_gone(["checks", "--markdown"], tmp_path)
+    assert first == b"| check | family | what it proves |\n"
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert stderr == "" and code == 0
+
+
+def test_run_into_a_closed_pipe_still_writes_its_report(reference_server: ReferenceServer,
+                                                        tmp_path: Path) -> None:
+    """`conformance run | head -1`: the reader is gone long before the summary is printed;
+    the run goes on, writes its report and exits 0."""
+    path = write_providers(tmp_path / "providers.yaml", [
+        external("slow", reference_server.variant_url(latency_ms=100))])
+    code, first, stderr = run_with_reader_gone(
+        ["run", "--providers", str(path), "--report-dir", str(tmp_path / "r"), "-m", "chat",
+         "-p", "no:cacheprovider"], tmp_path)
+    assert first.startswith(b"=====") and b"test session starts" in first
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr[-3000:]
+    assert code == 0
+    data = json.loads((tmp_path / "r" / "results.json").read_text())
+    assert data["results"] and {r["outcome"] for r in data["results"]} == {"pass"}

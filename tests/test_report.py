@@ -233,6 +233,108 @@ def test_killed_run_rerenders_from_jsonl(tmp_path: Path) -> None:
     assert len(cell_classes((tmp_path / "matrix.html").read_text())) == 5
 
 
+def interrupted_run() -> RunData:
+    """Two providers × four checks planned; the run ended after five results (Ctrl-C)."""
+    data = synthetic_run(2, 4)
+    data.planned = [(r.check, r.provider) for r in data.results]
+    data.results = data.results[:5]
+    return data
+
+
+def test_interrupted_run_lists_what_did_not_run_in_every_report(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    data = interrupted_run()
+    missing = data.planned[5:] if data.planned else []
+    assert data.complete and data.incomplete and data.not_run == missing
+    write_reports(tmp_path, data)
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert stored["run"]["incomplete"] == {"planned": 8, "finished": 5,
+                                           "not_run": [list(p) for p in missing]}
+    assert {"id", "started_at", "finished_at", "suite_version", "outcomes"} <= \
+        set(stored["run"])
+    root = ET.fromstring((tmp_path / "junit.xml").read_text().split("\n", 1)[1])
+    assert (root.get("tests"), root.get("errors")) == ("8", str(
+        3 + sum(r.outcome == "error" for r in data.results)))
+    prov01 = next(s for s in root.findall("testsuite") if s.get("name") == "prov01")
+    cases = {c.get("name"): c for c in prov01.findall("testcase")}
+    for check, _ in missing:
+        error = cases[check].find("error")
+        assert error is not None and error.get("message") == "not run: the run did not finish"
+    summary = render_summary_md(data)
+    assert summary.splitlines()[2] == ("> **Incomplete run: 5 of 8 checks finished**; not run: "
+                                       "prov01 3. The run did not finish: only the checks "
+                                       "that finished are counted.")
+    html = render_matrix(data)
+    assert "Incomplete run: 5 of 8 checks finished" in html
+    assert html.count('title="not run: the run did not finish"') == 3
+    assert "Incomplete run: 5 of 8 checks finished; not run: prov01 3" in render_summary(data)
+    # Re-rendered from its own results.json, it is still incomplete, with the same gaps.
+    again = load_run(tmp_path)
+    assert again.incomplete and again.not_run == missing and again.progress() == (5, 8)
+    write_reports(tmp_path, again)
+    assert json.loads((tmp_path / "results.json").read_text())["run"]["incomplete"] == \
+        stored["run"]["incomplete"]
+
+
+def test_complete_run_has_no_incomplete_key(tmp_path: Path) -> None:
+    data = synthetic_run(2, 4)
+    data.planned = [(r.check, r.provider) for r in data.results]
+    write_reports(tmp_path, data)
+    assert "incomplete" not in json.loads((tmp_path / "results.json").read_text())["run"]
+    assert "Incomplete" not in (tmp_path / "summary.md").read_text()
+    assert "Incomplete" not in (tmp_path / "matrix.html").read_text()
+    assert 'type="not-run"' not in (tmp_path / "junit.xml").read_text()
+
+
+def test_killed_run_of_an_older_version_still_loads_and_says_incomplete(tmp_path: Path) -> None:
+    """run.json without ``planned`` (written by earlier versions) and results.jsonl: loads;
+    how many checks were planned is unknown, but the reports say the run did not finish."""
+    data = synthetic_run(1, 4)
+    (tmp_path / "run.json").write_text(json.dumps({
+        "format": "conformance-run/1", "run": {**data.run, "finished_at": None},
+        "providers": data.providers, "checks": data.checks}))
+    with (tmp_path / "results.jsonl").open("w") as fh:
+        for r in data.results[:3]:
+            fh.write(json.dumps(r.to_json()) + "\n")
+    loaded = load_run(tmp_path)
+    assert loaded.planned is None and loaded.incomplete and loaded.progress() == (3, None)
+    write_reports(tmp_path, loaded)
+    note = "Incomplete run: 3 checks finished (how many were planned is unknown)"
+    assert note in (tmp_path / "summary.md").read_text()
+    assert note in (tmp_path / "matrix.html").read_text()
+    junit = (tmp_path / "junit.xml").read_text()
+    assert 'tests="4"' in junit and "the run did not finish: 3 checks finished" in junit
+    stored = json.loads((tmp_path / "results.json").read_text())
+    assert stored["run"]["incomplete"] == {"planned": None, "finished": 3, "not_run": []}
+    assert load_run(tmp_path).incomplete  # and from its results.json too
+
+
+def test_merge_keeps_what_no_input_finished() -> None:
+    first = interrupted_run()
+    retry = synthetic_run(2, 4)
+    retry.results = [r for r in retry.results if r.provider == "prov01"][:2]  # 1 new
+    merged, _ = merge_runs([first, retry], "m")
+    assert merged.incomplete and merged.progress() == (6, 8)
+    assert merged.not_run == (first.planned or [])[6:]
+
+
+def test_diff_counts_what_an_unfinished_run_did_not_run_as_regressions() -> None:
+    before = synthetic_run(2, 4)
+    after = interrupted_run()
+    passed = {(r.provider, r.check) for r in before.results if r.outcome == "pass"}
+    diff = diff_runs(Snapshot.from_run(before), Snapshot.from_run(after))
+    lost = {(p, c) for c, p in after.not_run} & passed
+    assert lost
+    assert {(c.provider, c.check) for c in diff.regressions} == lost
+    assert {c.message for c in diff.regressions} == {"not run: the run did not finish"}
+    assert diff.removed_providers == []
+    # The same through a stored baseline.json of the unfinished run.
+    stored = Snapshot.from_json(json.loads(json.dumps(Snapshot.from_run(after).to_json())))
+    assert {(c.provider, c.check) for c in diff_runs(Snapshot.from_run(before),
+                                                     stored).regressions} == lost
+
+
 # -- secrets ---------------------------------------------------------------------------------
 
 def test_no_configured_secret_reaches_any_artefact(tmp_path: Path) -> None:
@@ -324,16 +426,51 @@ def test_diff_classifies_every_kind_of_change() -> None:
     diff = diff_runs(old, new)
     kinds = {(c.provider, c.check): c.kind for c in diff.changes}
     assert kinds == {("a", "x.one"): "regression", ("b", "x.one"): "regression",
+                     ("old", "x.one"): "regression",  # its provider is missing now
                      ("a", "x.two"): "fix", ("a", "x.four"): "changed",
                      ("b", "x.two"): "added"}
     assert diff.new_checks == ["x.new"] and diff.removed_checks == ["x.gone"]
     assert diff.new_providers == ["c"] and diff.removed_providers == ["old"]
-    assert diff.headline().startswith("2 regressions, 1 fix, 1 other change, 1 newly run")
+    assert diff.headline().startswith("3 regressions, 1 fix, 1 other change, 1 newly run")
+    assert diff.headline().endswith("1 missing provider")
     text = render_text(diff)
     assert "x.one  [a]  ✓ pass → ✗ fail  fail msg" in text
-    assert "new checks: x.new" in text and "removed providers: old" in text
+    assert "new checks: x.new" in text and "providers missing from the new run: old" in text
     md = render_markdown(diff)
-    assert "**2 regressions**" in md and "| ↓ regression | `x.one` | a |" in md
+    assert "**3 regressions**" in md and "| ↓ regression | `x.one` | a |" in md
+
+
+def test_diff_of_run_dirs_counts_a_missing_provider_as_regressions(tmp_path: Path) -> None:
+    """Last night prov00 and prov01 ran; tonight prov01's job did not (and one check was
+    removed from the catalogue): what passed for prov01 is a regression, the removed check
+    is only reported as removed, and ``conformance diff`` exits 1."""
+    from tests.conftest import run_cli
+
+    old = synthetic_run(2, 6, outcomes={("prov01", "chat.check_001"): "fail"})
+    new = synthetic_run(2, 6)
+    gone = new.checks.pop()["id"]
+    new.results = [r for r in new.results if r.provider == "prov00" and r.check != gone]
+    new.run = {**new.run, "id": "tonight"}
+    write_reports(tmp_path / "old", old)
+    write_reports(tmp_path / "new", new)
+    passed = {r.check for r in old.results if r.provider == "prov01" and r.outcome == "pass"}
+    assert passed - {gone} and len(passed) < 6  # some passed, some did not
+
+    proc = run_cli(["diff", str(tmp_path / "old"), str(tmp_path / "new"), "--format", "json"],
+                   cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    changes = json.loads(proc.stdout)["changes"]
+    regressions = {(c["provider"], c["check"]): c for c in changes if c["kind"] == "regression"}
+    assert set(regressions) == {("prov01", c) for c in passed - {gone}}
+    for change in regressions.values():
+        assert change["old"] == "pass" and change["new"] is None
+        assert change["message"] == "not run: provider prov01 missing from the new run"
+    assert [c for c in changes if c["kind"] != "regression"] == []
+    text = run_cli(["diff", str(tmp_path / "old"), str(tmp_path / "new")], cwd=tmp_path)
+    assert text.returncode == 1
+    assert f"removed checks: {gone}" in text.stdout
+    assert "providers missing from the new run: prov01" in text.stdout
+    assert "→ · not run  not run: provider prov01 missing from the new run" in text.stdout
 
 
 def test_identical_runs_have_no_changes() -> None:
@@ -369,10 +506,24 @@ def test_merge_unites_providers_and_later_input_wins() -> None:
     assert merged.run["id"] == "merged-1"
     assert [p["name"] for p in merged.providers] == ["prov00", "prov01"]
     assert len(merged.results) == 8
-    assert len(notes) == 4 and all("replaced by second" in n for n in notes)
+    assert notes == [f"4 results of run {one.run['id']} (provider prov00) replaced by run second"]
     assert merged.run["started_at"] == "2026-01-01T00:00:00Z"
     assert merged.run["duration_ms"] == 90_000
     assert [m["id"] for m in merged.run["merged_from"]] == [one.run["id"], "second"]
+
+
+def test_merge_notes_one_line_per_pair_of_inputs() -> None:
+    """Three runs over the same providers: the second replaces the first, the third both."""
+    runs = [synthetic_run(2, 5), synthetic_run(2, 5), synthetic_run(1, 5)]
+    for i, data in enumerate(runs):
+        data.run = {**data.run, "id": f"r{i}"}
+    runs[1].results = runs[1].results[:7]  # prov00's 5 results and 2 of prov01's
+    merged, notes = merge_runs(runs, "m", ["dir/a", "dir/b", "dir/c"])
+    assert notes == [
+        "7 results of run r0 from dir/a (providers prov00, prov01) replaced by run r1 from dir/b",
+        "5 results of run r1 from dir/b (provider prov00) replaced by run r2 from dir/c",
+    ]
+    assert len(merged.results) == 10
 
 
 def test_terminal_summary_still_renders() -> None:

@@ -134,12 +134,40 @@ def test_baseline_marks_matrix_and_summary(runs: Runs, tmp_path: Path) -> None:
     assert 'class="mark m-regression"' in (report / "matrix.html").read_text()
 
 
-def test_baseline_without_regression_exits_0(other: RunOutput) -> None:
-    """Another provider measured against the base run: nothing that passed there fails now
-    (the base's provider is simply absent), so the run exits 0."""
-    assert other.returncode == 0, other.stdout[-2000:]
-    assert "0 regressions, 0 fixes, 0 other changes" in other.stdout
-    assert "new providers: other" in other.stdout and "removed providers: relay" in other.stdout
+def test_baseline_with_its_provider_missing_exits_1(other: RunOutput, runs: Runs) -> None:
+    """Another provider measured against the base run: the base's provider did not run, so
+    none of what passed for it is known to pass now — each is a regression, and the run
+    exits 1."""
+    passed = {c for (_, c), (o, _) in runs.base.outcomes().items() if o == "pass"}
+    assert other.returncode == 1, other.stdout[-2000:]
+    assert f"{len(passed)} regressions, 0 fixes, 0 other changes" in other.stdout
+    assert re.search(r"stop\.string +\[relay\]  ✓ pass → · not run  not run: provider relay "
+                     r"missing from the new run\n", other.stdout)
+    assert "new providers: other" in other.stdout
+    assert "providers missing from the new run: relay" in other.stdout
+
+
+def test_baseline_of_a_selected_provider_ignores_the_others(other: RunOutput, runs: Runs
+                                                           ) -> None:
+    """A nightly job runs one provider (--provider) against the merged baseline of all: the
+    providers it did not select are not missing, so nothing regressed."""
+    merged = runs.tmp / "merged-for-select"
+    assert run_cli(["merge", str(merged), str(runs.base.report_dir), str(other.report_dir)],
+                   cwd=runs.tmp).returncode == 0
+    out = run_suite(runs.tmp / "good.yaml", runs.tmp / "select", "-m", FAMILIES,
+                    "--provider", "relay", "--baseline", str(merged))
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "0 regressions" in out.stdout and "missing from the new run" not in out.stdout
+
+
+def test_run_json_records_the_plan_serially_and_under_xdist(runs: Runs) -> None:
+    """run.json lists every (check, provider) pair the run set out to judge, also when the
+    controller leaves the running to xdist workers (the broken run used -n 2)."""
+    for out in (runs.base, runs.broken):
+        planned = json.loads((out.report_dir / "run.json").read_text())["planned"]
+        assert sorted(map(tuple, planned)) == sorted(
+            (r["check"], r["provider"]) for r in out.data["results"])
+        assert len(planned) == 8 and "incomplete" not in out.data["run"]
 
 
 def test_diff_command(runs: Runs) -> None:
@@ -192,6 +220,20 @@ def test_nightly_merge_then_diff_against_last_night(runs: Runs, other: RunOutput
     assert 'class="mark m-regression"' in html and ">other<" in html
     diff = run_cli(["diff", str(night1), str(night2)], cwd=runs.tmp)
     assert diff.returncode == 1
+
+
+def test_merge_of_overlapping_runs_prints_one_note(runs: Runs) -> None:
+    """Two runs of the same provider: every result of the first is replaced, in one line."""
+    proc = run_cli(["merge", str(runs.tmp / "overlap"), str(runs.base.report_dir),
+                    str(runs.broken.report_dir)], cwd=runs.tmp)
+    assert proc.returncode == 0, proc.stderr
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("note:")]
+    total = len(runs.broken.data["results"])
+    assert notes == [
+        f"note: {total} results of run {runs.base.data['run']['id']} from "
+        f"{runs.base.report_dir} (provider relay) replaced by run "
+        f"{runs.broken.data['run']['id']} from {runs.broken.report_dir}"]
+    assert len(proc.stderr.splitlines()) == 1
 
 
 # -- allure -----------------------------------------------------------------------------------
@@ -256,6 +298,31 @@ def test_allure_results_carry_labels_status_and_evidence(reference_server: Refer
     # No configured key in any file of the run: allure results, attachments, reports.
     for path in [*alluredir.iterdir(), *out.report_dir.iterdir()]:
         assert SELFTEST_KEY not in path.read_text(errors="replace"), path
+
+
+def test_allure_history_id_tells_providers_apart_and_is_stable(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """Two providers serving the same model (like apiyi and ezmodel, both gpt-4o-mini): each
+    check's historyId differs between them (allure would show one as a retry of the other)
+    and stays the same from one run to the next (serial, then under xdist)."""
+    config = write_providers(tmp_path / "providers.yaml", [
+        external("apiyi", reference_server.base_url),
+        external("ezmodel", reference_server.base_url)])
+    history: list[dict[str, str]] = []
+    for run, extra in (("one", ()), ("two", ("-n", "2"))):
+        out = run_suite(config, tmp_path / run, "-m", "stop",
+                        "--alluredir", str(tmp_path / f"allure-{run}"), *extra)
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+        results = _allure_results(tmp_path / f"allure-{run}")
+        assert len(results) == 3 * 2
+        history.append({name: r["historyId"] for name, r in results.items()})
+    first, second = history
+    for check in ("stop.string", "stop.list", "stop.stream"):
+        assert first[f"{check}[apiyi]"] != first[f"{check}[ezmodel]"], check
+    assert len(set(first.values())) == 6
+    assert first == second
+    assert {p["name"]: p["value"] for p in results["stop.list[ezmodel]"]["parameters"]} == \
+        {"provider": "'ezmodel'", "model": "'ref-1'"}
 
 
 def test_without_alluredir_nothing_allure_is_written(runs: Runs) -> None:

@@ -1,11 +1,17 @@
 """allure labels and attachments for a check item (used only when ``--alluredir`` is given).
 
 Labels: epic = behaviour family, feature = check id, suite = provider (under parent suite
-"conformance", sub-suite = family), parameter ``model``; tag ``unsupported`` on a declined
-feature (pytest reports it as skipped with an ``unsupported:`` reason).  Every exchange of the
-evidence is attached as JSON (already redacted) and, for a stream, as SSE text rebuilt from the
-recorded events with their timing as SSE comments.  Status mapping is pytest's: ``fail`` is an
-``AssertionError`` (allure "failed"), ``error`` is raised in setup (allure "broken").
+"conformance", sub-suite = family), parameters ``provider`` and ``model``; tag ``unsupported``
+on a declined feature (pytest reports it as skipped with an ``unsupported:`` reason).  Every
+exchange of the evidence is attached as JSON (already redacted) and, for a stream, as SSE
+text rebuilt from the recorded events with their timing as SSE comments.  Status mapping is
+pytest's: ``fail`` is an ``AssertionError`` (allure "failed"), ``error`` is raised in setup
+(allure "broken").
+
+allure-pytest derives a result's ``historyId`` (what allure matches across runs, and treats as
+retries within one) from the item's full name — module and check id, not the provider — and
+its parameters; the ``provider`` parameter keeps one check on two providers with the same model
+apart.
 
 This module imports ``allure`` lazily and never imports pytest; the pytest layer turns
 :func:`static_labels` into markers.
@@ -61,9 +67,11 @@ def exchange_name(exchange: Mapping[str, Any], index: int) -> str:
 
 
 def annotate(result: Result) -> None:
-    """Add the model parameter, the unsupported tag and the evidence to the running test."""
+    """Add the provider and model parameters, the unsupported tag and the evidence to the
+    running test."""
     import allure
 
+    allure.dynamic.parameter("provider", result.provider)
     allure.dynamic.parameter("model", result.model)
     if result.outcome == "unsupported":
         allure.dynamic.tag("unsupported")  # type: ignore[no-untyped-call]

@@ -51,9 +51,9 @@ def outcome_label(outcome: Outcome | str | None) -> str:
 
 
 def ran_providers(data: RunData) -> list[dict[str, object]]:
-    """Provider entries that have at least one result, in run order (deduplicated by name),
-    followed by any provider that only appears in the results."""
-    with_results = {r.provider for r in data.results}
+    """Provider entries that have at least one result or planned check, in run order
+    (deduplicated by name), followed by any provider that only appears in the results."""
+    with_results = {r.provider for r in data.results} | {p for _, p in data.planned or []}
     seen: set[str] = set()
     out: list[dict[str, object]] = []
     for entry in data.providers:
@@ -66,13 +66,17 @@ def ran_providers(data: RunData) -> list[dict[str, object]]:
             seen.add(result.provider)
             out.append({"name": result.provider, "base_url": "",
                         "models": {"default": result.model}})
+    for _, provider in data.not_run:
+        if provider not in seen:
+            seen.add(provider)
+            out.append({"name": provider, "base_url": "", "models": {}})
     return out
 
 
 def ran_checks(data: RunData) -> list[dict[str, str]]:
-    """Catalogue entries of the checks that have a result (catalogue order), then any check
-    only known from the results."""
-    with_results = {r.check for r in data.results}
+    """Catalogue entries of the checks that have a result or were planned (catalogue order),
+    then any check only known from the results."""
+    with_results = {r.check for r in data.results} | {c for c, _ in data.planned or []}
     seen: set[str] = set()
     out: list[dict[str, str]] = []
     for entry in data.checks:
@@ -85,4 +89,28 @@ def ran_checks(data: RunData) -> list[dict[str, str]]:
             seen.add(result.check)
             out.append({"id": result.check, "behavior": result.behavior, "title": result.check,
                         "spec": "", "proves": ""})
+    for check, _ in data.not_run:
+        if check not in seen:
+            seen.add(check)
+            out.append({"id": check, "behavior": check.split(".")[0], "title": check,
+                        "spec": "", "proves": ""})
     return out
+
+
+def incomplete_note(data: RunData) -> str | None:
+    """``Incomplete run: 40 of 92 checks finished`` for a run that did not finish or did not
+    judge every planned check; None for a complete run."""
+    if not data.incomplete:
+        return None
+    finished, planned = data.progress()
+    if planned is None:
+        return f"Incomplete run: {finished} checks finished (how many were planned is unknown)"
+    return f"Incomplete run: {finished} of {planned} checks finished"
+
+
+def not_run_by_provider(data: RunData) -> dict[str, int]:
+    """Planned checks without a result, counted per provider (run order)."""
+    counts: dict[str, int] = {}
+    for _, provider in data.not_run:
+        counts[provider] = counts.get(provider, 0) + 1
+    return counts

@@ -1,17 +1,20 @@
-"""Run-to-run comparison: regressions, fixes, new and removed checks and providers.
+"""Run-to-run comparison: regressions, fixes, new and removed checks, new and missing providers.
 
-A *regression* is a check that passed in the baseline and does not now, for a provider present
-in both runs (CONTRACT.md: ``conformance run --baseline DIR`` exits 1 on one).  A *fix* is the
-reverse.  Comparisons work on :class:`Snapshot`\\ s — the outcomes of a run without evidence —
-so a baseline can be stored next to a run as ``baseline.json`` and the matrix re-rendered
-with its change marks later.
+A *regression* is a check that passed in the baseline and does not now (CONTRACT.md:
+``conformance run --baseline DIR`` exits 1 on one), including a check of a provider missing
+from the new run (a nightly job that did not run is no verdict of "still passes") or planned
+there but not finished (a killed or interrupted run); only a check removed from the suite's
+catalogue is merely reported as removed.  A *fix* is the reverse.
+Comparisons work on :class:`Snapshot`\\ s — the outcomes of a run without evidence — so a
+baseline can be stored next to a run as ``baseline.json`` and the matrix re-rendered with its
+change marks later.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +45,8 @@ class Snapshot:
     checks: list[str]
     outcomes: dict[tuple[str, str], tuple[str, str]]  # (provider, check) → (outcome, message)
     source: str = ""
+    #: (provider, check) pairs the run planned but did not finish.
+    not_run: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -50,15 +55,25 @@ class Snapshot:
     @classmethod
     def from_run(cls, data: RunData, source: str = "") -> Snapshot:
         outcomes = {(r.provider, r.check): (str(r.outcome), r.message) for r in data.results}
-        providers = list(dict.fromkeys(r.provider for r in data.results))
+        providers = list(dict.fromkeys(
+            [r.provider for r in data.results] + [p for _, p in data.planned or []]))
         checks = list(dict.fromkeys(
             [str(c["id"]) for c in data.checks] + [r.check for r in data.results]))
         run = {k: data.run.get(k) for k in ("id", "started_at", "finished_at", "suite_version")}
         return cls(run=run, providers=providers, checks=checks, outcomes=outcomes,
-                   source=source)
+                   source=source, not_run=[(p, c) for c, p in data.not_run])
+
+    def only(self, providers: Iterable[str]) -> Snapshot:
+        """This snapshot restricted to ``providers`` (a run that selected them on purpose,
+        ``--provider``, is compared with their part of the baseline only)."""
+        keep = set(providers)
+        return replace(
+            self, providers=[p for p in self.providers if p in keep],
+            outcomes={k: v for k, v in self.outcomes.items() if k[0] in keep},
+            not_run=[(p, c) for p, c in self.not_run if p in keep])
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": SNAPSHOT_FORMAT,
             "source": self.source,
             "run": self.run,
@@ -69,6 +84,9 @@ class Snapshot:
                 for (p, c), (o, m) in self.outcomes.items()
             ],
         }
+        if self.not_run:
+            out["not_run"] = [{"provider": p, "check": c} for p, c in self.not_run]
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Snapshot:
@@ -82,6 +100,7 @@ class Snapshot:
                       (str(r["outcome"]), str(r.get("message", "")))
                       for r in data.get("results", [])},
             source=str(data.get("source", "")),
+            not_run=[(str(r["provider"]), str(r["check"])) for r in data.get("not_run", [])],
         )
 
 
@@ -114,13 +133,17 @@ class Change:
     new: str | None
     message: str = ""
     old_message: str = ""
+    #: A pair that passed in the baseline has no result now and that counts as a regression
+    #: (its provider is missing from the new run, or the run did not finish it); ``message``
+    #: says which.
+    not_run: bool = False
 
     @property
     def kind(self) -> Kind:
         if self.old is None:
             return "added"
         if self.new is None:
-            return "dropped"
+            return "regression" if self.not_run and self.old == "pass" else "dropped"
         if self.old == "pass":
             return "regression"
         if self.new == "pass":
@@ -161,7 +184,8 @@ class RunDiff:
         return {kind: len(self.of_kind(kind)) for kind in kinds}
 
     def headline(self) -> str:
-        """``2 regressions, 1 fix, 0 other changes`` (plus new/removed checks and providers)."""
+        """``2 regressions, 1 fix, 0 other changes`` (plus new/removed checks, new/missing
+        providers)."""
         return ", ".join(self.headline_parts())
 
     def headline_parts(self) -> list[str]:
@@ -174,7 +198,7 @@ class RunDiff:
         for items, what in ((self.new_checks, "new check"),
                             (self.removed_checks, "removed check"),
                             (self.new_providers, "new provider"),
-                            (self.removed_providers, "removed provider")):
+                            (self.removed_providers, "missing provider")):
             if items:
                 parts.append(_plural(len(items), what))
         return parts
@@ -205,6 +229,7 @@ def diff_runs(old: Snapshot, new: Snapshot) -> RunDiff:
         removed_providers=[p for p in old.providers if p not in set(new.providers)],
     )
     removed_checks, removed_providers = set(result.removed_checks), set(result.removed_providers)
+    unfinished = set(new.not_run)
     new_checks, new_providers = set(result.new_checks), set(result.new_providers)
     for key, (outcome, message) in new.outcomes.items():
         before = old.outcomes.get(key)
@@ -216,11 +241,29 @@ def diff_runs(old: Snapshot, new: Snapshot) -> RunDiff:
             result.changes.append(Change(*key, before[0], outcome, message, before[1]))
     for key, (outcome, message) in old.outcomes.items():
         provider, check = key
-        # A whole removed check or provider is reported once, not pair by pair.
-        if key not in new.outcomes and check not in removed_checks \
-                and provider not in removed_providers:
-            result.changes.append(Change(provider, check, outcome, None, "", message))
+        if key in new.outcomes or check in removed_checks:
+            continue  # a check removed from the catalogue is reported once, as removed
+        if provider in removed_providers:
+            # What passed there is not known to pass any more; the rest of a missing
+            # provider is reported once, as missing.
+            if outcome == "pass":
+                result.changes.append(Change(
+                    provider, check, outcome, None,
+                    f"not run: provider {provider} missing from the new run", message,
+                    not_run=True))
+            continue
+        if key in unfinished and outcome == "pass":
+            result.changes.append(Change(provider, check, outcome, None,
+                                         "not run: the run did not finish", message,
+                                         not_run=True))
+            continue
+        result.changes.append(Change(provider, check, outcome, None, "", message))
     return result
+
+
+def _shown_message(change: Change) -> str:
+    """The message a change is listed with: the new one, or why the pair is gone."""
+    return change.message if change.new is not None or change.not_run else change.old_message
 
 
 # -- text ----------------------------------------------------------------------------------
@@ -249,14 +292,14 @@ def render_text(diff: RunDiff) -> str:
         lines.append(f"{MARKS[kind]} {title}: {len(changes)}")
         width = max((len(c.check) for c in changes), default=0)
         for c in changes:
-            message = c.message if c.new is not None else c.old_message
+            message = _shown_message(c)
             tail = f"  {one_line(message, 160)}" if message else ""
             lines.append(f"    {c.check:<{width}}  [{c.provider}]  "
                          f"{outcome_label(c.old)} → {outcome_label(c.new)}{tail}")
     for items, title in ((diff.new_checks, "new checks"),
                          (diff.removed_checks, "removed checks"),
                          (diff.new_providers, "new providers"),
-                         (diff.removed_providers, "removed providers")):
+                         (diff.removed_providers, "providers missing from the new run")):
         if items:
             lines.append(f"{title}: {', '.join(items)}")
     lines += ["", diff.headline()]
@@ -283,7 +326,7 @@ def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") ->
     if shown:
         lines += ["| | check | provider | was | now | message |", "|---|---|---|---|---|---|"]
         for c in shown[:limit]:
-            message = c.message if c.new is not None else c.old_message
+            message = _shown_message(c)
             lines.append(
                 f"| {MARKS[c.kind]} {c.kind} | `{md_cell(c.check)}` | {md_cell(c.provider)} | "
                 f"{outcome_label(c.old)} | {outcome_label(c.new)} | {md_cell(message)} |")
@@ -293,7 +336,7 @@ def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") ->
     for items, title in ((diff.new_checks, "New checks"),
                          (diff.removed_checks, "Removed checks"),
                          (diff.new_providers, "New providers"),
-                         (diff.removed_providers, "Removed providers")):
+                         (diff.removed_providers, "Providers missing from the new run")):
         if items:
             lines.append(f"{title}: " + ", ".join(f"`{md_cell(i)}`" for i in items) + "  ")
     return "\n".join(lines).rstrip() + "\n"

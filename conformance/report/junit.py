@@ -1,7 +1,10 @@
 """junit.xml: one <testsuite> per provider, one <testcase> per check (classname = family).
 
 ``fail`` → <failure>, ``error`` → <error>, ``skip`` and ``unsupported`` → <skipped> (the latter
-with an "unsupported:" message prefix), as CI dashboards expect.
+with an "unsupported:" message prefix), as CI dashboards expect.  A planned check without a
+result (the run was killed, interrupted or stopped by ``-x``) is an <error> "not run: the run
+did not finish"; a killed run that did not record its plan gets one <error> testcase saying
+so.  An unfinished run never reads as a green one.
 """
 
 from __future__ import annotations
@@ -9,21 +12,29 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
+from conformance.report.common import ran_providers
 from conformance.results import Result, RunData
+
+NOT_RUN = "not run: the run did not finish"
 
 
 def render_junit(data: RunData) -> str:
     by_provider: dict[str, list[Result]] = defaultdict(list)
     for result in data.results:
         by_provider[result.provider].append(result)
+    not_run: dict[str, list[str]] = defaultdict(list)
+    for check, provider in data.not_run:
+        not_run[provider].append(check)
+    behavior = {str(c.get("id")): str(c.get("behavior", "")) for c in data.checks}
     root = ET.Element("testsuites", name=f"conformance {data.run.get('id', '')}".strip())
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    for provider in [p["name"] for p in data.providers if p["name"] in by_provider]:
+    for provider in [str(p["name"]) for p in ran_providers(data)]:
         results = by_provider[provider]
+        missing = not_run[provider]
         counts = {
-            "tests": len(results),
+            "tests": len(results) + len(missing),
             "failures": sum(r.outcome == "fail" for r in results),
-            "errors": sum(r.outcome == "error" for r in results),
+            "errors": sum(r.outcome == "error" for r in results) + len(missing),
             "skipped": sum(r.outcome in ("skip", "unsupported") for r in results),
         }
         for key, value in counts.items():
@@ -53,6 +64,24 @@ def render_junit(data: RunData) -> str:
                 ET.SubElement(case, "skipped", message=f"unsupported: {result.message}")
             elif result.outcome == "skip":
                 ET.SubElement(case, "skipped", message=result.message)
+        for check in missing:
+            family = behavior.get(check) or check.split(".")[0]
+            case = ET.SubElement(suite, "testcase", classname=f"{provider}.{family}",
+                                 name=check, time="0.000")
+            props = ET.SubElement(case, "properties")
+            ET.SubElement(props, "property", name="outcome", value="not run")
+            ET.SubElement(case, "error", message=NOT_RUN, type="not-run").text = NOT_RUN
+    if data.incomplete and data.planned is None:
+        # A killed run that did not record its plan: one error says the rest is unknown.
+        message = (f"the run did not finish: {len(data.results)} checks finished, which "
+                   "others were planned is unknown")
+        suite = ET.SubElement(root, "testsuite", name="conformance", tests="1", failures="0",
+                              errors="1", skipped="0", time="0.000")
+        case = ET.SubElement(suite, "testcase", classname="conformance", name="run",
+                             time="0.000")
+        ET.SubElement(case, "error", message=message, type="not-run").text = message
+        totals["tests"] += 1
+        totals["errors"] += 1
     for key, value in totals.items():
         root.set(key, str(value))
     ET.indent(root)

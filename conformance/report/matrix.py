@@ -24,6 +24,7 @@ from conformance.report.common import (
     SCORE_EXPLAINED,
     SCORE_FORMULA,
     SYMBOLS,
+    incomplete_note,
     ran_checks,
     ran_providers,
     score,
@@ -86,6 +87,7 @@ class Cell:
     index: int | None = None
     outcome: str | None = None
     mark: str | None = None
+    not_run: bool = False  # planned, but the run ended before it
 
 
 @dataclass
@@ -194,6 +196,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         ))
 
     cells_by_key = {(r.check, r.provider): r for r in data.results}
+    not_run = set(data.not_run)
     exchanges = _Exchanges()
     payload_results: list[dict[str, Any]] = []
     families: dict[str, Family] = {}
@@ -203,7 +206,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         for column in columns:
             found = cells_by_key.get((check["id"], column.name))
             if found is None:
-                cells.append(Cell())
+                cells.append(Cell(not_run=(check["id"], column.name) in not_run))
                 continue
             result = found
             change = marks.get((column.name, check["id"]))
@@ -256,7 +259,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
     total_tokens = sum(c.tokens for c in columns)
     return {
         "run": run,
-        "complete": data.complete,
+        "incomplete": incomplete_note(data),
         "columns": columns,
         "families": list(families.values()),
         "outcomes": OUTCOMES,

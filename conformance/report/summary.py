@@ -10,6 +10,8 @@ from conformance.report.common import (
     DEVIATIONS,
     SCORE_EXPLAINED,
     SYMBOLS,
+    incomplete_note,
+    not_run_by_provider,
     ran_checks,
     ran_providers,
     score,
@@ -36,6 +38,13 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     tokens = token_totals(data.results)
     judged = totals["pass"] + totals["fail"]
     lines = [f"## Conformance matrix — run `{md_cell(str(run.get('id', '?')))}`", ""]
+    note = incomplete_note(data)
+    if note is not None:
+        missing = not_run_by_provider(data)
+        where = ("; not run: " + ", ".join(f"{md_cell(p)} {n}" for p, n in missing.items())
+                 if missing else "")
+        lines += [f"> **{note}**{where}. The run did not finish: only the checks that "
+                  "finished are counted.", ""]
     facts = [f"suite {md_cell(str(run.get('suite_version', '?')))}",
              f"started {md_cell(str(run.get('started_at') or '?'))}"]
     if _duration(run.get("duration_ms")):
@@ -43,9 +52,6 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     facts.append(f"{len(providers)} providers × {len(checks)} checks")
     lines.append(" · ".join(facts))
     lines.append("")
-    if not data.complete:
-        lines += ["> **This run did not finish**: only the checks that completed are counted.",
-                  ""]
     lines.append(f"**Overall compatibility: {score(totals)}** — {totals['pass']} of {judged} "
                  f"judged checks pass. {SCORE_EXPLAINED}")
     lines.append("")

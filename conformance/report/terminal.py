@@ -8,7 +8,14 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from conformance.report.common import SCORE_FORMULA, SYMBOLS, ran_providers, score
+from conformance.report.common import (
+    SCORE_FORMULA,
+    SYMBOLS,
+    incomplete_note,
+    not_run_by_provider,
+    ran_providers,
+    score,
+)
 from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
 
 STYLES = {"pass": "green", "fail": "bold red", "unsupported": "magenta", "skip": "dim",
@@ -53,6 +60,13 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
             console.print(f"{entry['name']}: skipped ({entry['skipped']})")
     for provider, (message, count) in provider_problems(data).items():
         console.print(f"{provider}: {message} ({count} checks not run)", markup=False)
+    note = incomplete_note(data)
+    if note is not None:
+        missing = not_run_by_provider(data)
+        where = ("; not run: " + ", ".join(f"{p} {n}" for p, n in missing.items())
+                 if missing else "")
+        console.print(f"[bold yellow]{note}{where}[/]" if color else f"{note}{where}",
+                      markup=color)
     return buffer.getvalue()
 
 
