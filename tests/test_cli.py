@@ -259,7 +259,7 @@ def test_checks_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     """`conformance checks --markdown | head -1`: ~25 KiB of output, most of it after the
     reader has gone."""
     code, first, stderr = run_with_reader_gone(["checks", "--markdown"], tmp_path)
-    assert first == b"| check | family | what it proves |\n"
+    assert first == b"| check | family | severity | what it proves |\n"
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
     assert stderr == "" and code == 0
 
