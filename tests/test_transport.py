@@ -7,7 +7,6 @@ import asyncio
 import socket
 from collections.abc import Iterator
 from types import MappingProxyType
-from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -18,6 +17,7 @@ from starlette.routing import Route
 from conformance.config import ProviderConfig, Timeouts
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled
 from conformance.redact import Redactor
+from conformance.reference.app import CutStream
 from conformance.reference.server import ThreadedServer
 from conformance.transport import Exchange, ProviderClient
 from tests.conftest import provider_config
@@ -60,21 +60,6 @@ async def slow(request: Request) -> Response:
     return JSONResponse({"late": True})
 
 
-class CutAfter(Response):
-    """Sends ``pieces`` of a chunked body, then returns without finishing it: uvicorn closes
-    the connection mid-body, as a relay that cuts a stream does."""
-
-    def __init__(self, pieces: list[bytes], media: str) -> None:
-        super().__init__(media_type=media)
-        self.pieces = pieces
-
-    async def __call__(self, scope: object, receive: object, send: Any) -> None:
-        headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        for piece in self.pieces:
-            await send({"type": "http.response.body", "body": piece, "more_body": True})
-
-
 async def cut(request: Request) -> Response:
     """``/cut/<name>/<times>``: the first ``times`` calls are cut after one event."""
     name, times = request.path_params["name"], int(request.path_params["times"])
@@ -82,10 +67,10 @@ async def cut(request: Request) -> Response:
     events = [b'data: {"n": 1}\n\n', b'data: {"n": 2}\n\n', b"data: [DONE]\n\n"]
     if request.headers.get("accept") != "text/event-stream":
         if calls[name] <= times:
-            return CutAfter([b'{"choices": [{"ind'], "application/json")
+            return CutStream([b'{"choices": [{"ind'], "application/json", {})
         return JSONResponse({"choices": [], "attempt": calls[name]})
     if calls[name] <= times:
-        return CutAfter(events[:1], "text/event-stream")
+        return CutStream(events[:1], "text/event-stream", {})
     return StreamingResponse(iter(events), media_type="text/event-stream")
 
 

@@ -857,14 +857,15 @@ def _event_stream(events: Iterable[SSEItem], variant: Variant,
     pieces = _sse_pieces(events, variant)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     if "stream_cut" in variant:
-        return _CutStream(pieces[:max(2, len(pieces) // 2)], media, headers)
+        return CutStream(pieces[:max(2, len(pieces) // 2)], media, headers)
     return StreamingResponse(_aiter(pieces, "split_writes" in variant), media_type=media,
                              headers=headers)
 
 
-class _CutStream(Response):
-    """The ``stream_cut`` fault: sends the first pieces of a stream, then returns without
-    finishing the body, so the server closes the connection mid-stream (no final chunk)."""
+class CutStream(Response):
+    """Sends ``pieces`` of a chunked body, then returns without finishing it, so the server
+    closes the connection mid-body (no final chunk): the ``stream_cut`` fault, and the cut
+    answers of the transport tests."""
 
     def __init__(self, pieces: list[bytes], media: str, headers: dict[str, str]) -> None:
         super().__init__(media_type=media, headers=headers)
