@@ -16,7 +16,16 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from conformance.reference.server import ReferenceServer, ThreadedServer
-from tests.conftest import REPO, SELFTEST_KEY, external, run_cli, run_suite, write_providers
+from tests.conftest import (
+    PACKAGE_DIR,
+    REPO,
+    SELFTEST_KEY,
+    external,
+    run_cli,
+    run_pytest,
+    run_suite,
+    write_providers,
+)
 
 
 def test_default_providers_file_runs_builtin_reference_and_skips_relays(tmp_path: Path) -> None:
@@ -58,6 +67,24 @@ def test_bad_providers_file_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "providers.yaml:5" in lines[0] and "modle" in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path / "reports").exists()
+
+
+def test_misspelled_fault_is_a_config_error_exit_2(tmp_path: Path) -> None:
+    """Not an INTERNALERROR traceback when the builtin reference starts (exit 3)."""
+    path = tmp_path / "providers.yaml"
+    path.write_text("providers:\n  - name: reference\n    builtin: reference\n"
+                    "    faults: [ignore_stop, ignor_stop]\n")
+    expected = ("providers.yaml:4: providers[0].faults[1]: unknown fault 'ignor_stop'; "
+                "did you mean 'ignore_stop'?")
+    proc = run_cli(["run", "--providers", "providers.yaml", "-p", "no:cacheprovider"],
+                   cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (2, f"conformance: {expected}\n")
+    assert "INTERNALERROR" not in proc.stdout
+    plain = run_pytest([str(PACKAGE_DIR), "--providers", "providers.yaml",
+                        "-p", "no:cacheprovider"], cwd=tmp_path)
+    assert plain.returncode == 4  # pytest's usage error
+    assert plain.stderr.strip().splitlines() == [f"ERROR: {expected}"]
+    assert "INTERNALERROR" not in plain.stdout and not (tmp_path / "reports").exists()
 
 
 def test_unknown_provider_name_exit_2(tmp_path: Path) -> None:
