@@ -177,9 +177,12 @@ class CheckFile(pytest.File):
             if check.module != self.path.stem:
                 continue
             for provider in run.config.names():
-                yield CheckItem.from_parent(
-                    self, name=f"{check.id}[{provider}]", check=check, provider=provider
-                )
+                name = f"{check.id}[{provider}]"
+                # The node id given as text, so pytest >= 9 parses it as <name>[<params>]
+                # like the ids it reads back from its cache; derived from the parent it would
+                # be one opaque name, and --lf/--ff would never match it.
+                yield CheckItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}",
+                                            check=check, provider=provider)
 
 
 class ConformanceSession:

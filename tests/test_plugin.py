@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from tests.conftest import (
     SELFTEST_KEY,
     RunOutput,
     external,
+    run_cli,
     run_suite,
     write_providers,
 )
@@ -94,3 +97,29 @@ def test_xdist_gives_the_same_results_as_a_serial_run(reference_server: Referenc
     assert not list((tmp_path / "parallel").glob("results.gw*.jsonl"))  # merged
     lines = (tmp_path / "parallel" / "results.jsonl").read_text().splitlines()
     assert len(lines) == len(parallel.data["results"])
+
+
+def test_last_failed_reruns_only_the_failed_checks(reference_server: ReferenceServer,
+                                                    tmp_path: Path) -> None:
+    """--lf selects the checks that failed last time (and sends nothing else); --ff runs
+    them first. The cache goes to tmp_path, not to the checkout's rootdir."""
+    providers = write_providers(tmp_path / "providers.yaml", [
+        external("good", reference_server.base_url),
+        external("nostop", reference_server.variant_url(["ignore_stop"]))])
+    cache = ["-o", f"cache_dir={tmp_path / 'cache'}", "-m", "stop or chat"]
+
+    def run(report: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+        proc = run_cli(["run", "--providers", str(providers), "--report-dir", report,
+                        *cache, *extra], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        lines = (tmp_path / report / "results.jsonl").read_text().splitlines()
+        return proc, [f"{r['check']}[{r['provider']}]" for r in map(json.loads, lines)]
+
+    failed = ["stop.string[nostop]", "stop.list[nostop]", "stop.stream[nostop]"]
+    _, first = run("first")
+    assert len(first) == 16 and set(failed) <= set(first)
+    proc, again = run("again", "--lf")
+    assert again == failed
+    assert "rerun previous 3 failures" in proc.stdout and "3 failed" in proc.stdout
+    _, ordered = run("ordered", "--ff")
+    assert ordered[:3] == failed and sorted(ordered) == sorted(first)
