@@ -7,6 +7,8 @@ environment are unaffected.  The work happens in :mod:`conformance.pytest_suppor
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from conformance.pytest_support import (
@@ -25,6 +27,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=[], help="run only this provider (repeatable)")
     group.addoption("--report-dir", dest="conformance_report_dir", metavar="DIR", default=None,
                     help="where result files go (default: reports/<run-id>)")
+    # Set by `conformance run` only: the run id it named the report dir after, and that the
+    # run writes its own baseline.json (--baseline), so the one in the dir is not stale.
+    group.addoption("--conformance-run-id", dest="conformance_run_id", default=None,
+                    help=argparse.SUPPRESS)
+    group.addoption("--conformance-keep-baseline", dest="conformance_keep_baseline",
+                    action="store_true", default=False, help=argparse.SUPPRESS)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,6 +11,7 @@ result from the engine; the outcome maps onto pytest's: ``fail`` → failed (a
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from conformance.report.allure import annotate as allure_annotate
 from conformance.report.allure import description as allure_description
 from conformance.report.allure import static_labels as allure_labels
 from conformance.report.terminal import render_summary
-from conformance.results import Result
+from conformance.results import Result, clear_run_files, read_jsonl
 from conformance.run import Run, new_run_id
 
 RUN_KEY = pytest.StashKey[Run]()
@@ -198,7 +199,7 @@ class ConformanceSession:
             report_dir = Path(workerinput["conformance_report_dir"])
             started = workerinput["conformance_started_at"]
         else:
-            run_id = new_run_id()
+            run_id = config.getoption("conformance_run_id") or new_run_id()
             option = config.getoption("conformance_report_dir")
             report_dir = Path(option) if option else Path("reports") / run_id
             if not report_dir.is_absolute():
@@ -206,7 +207,15 @@ class ConformanceSession:
             started = None
         self.run = Run(providers, report_dir, run_id, worker=self.worker, started_at=started)
         self.worker_results: list[Result] = []
+        #: Checks selected for this run (known once collected; set by the controller).
+        self.planned: int | None = None
+        self.interrupted = False
         config.stash[RUN_KEY] = self.run
+
+    @property
+    def finished(self) -> int:
+        """Checks with a result in this run's files."""
+        return len(self.run.data.results) if self.run.data else 0
 
     # -- collection -----------------------------------------------------------------------
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> CheckFile | None:
@@ -217,11 +226,22 @@ class ConformanceSession:
     # -- running --------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
-        if self.worker is None and not session.config.option.collectonly:
-            self.run.submit(
-                (item.check, item.provider) for item in session.items
-                if isinstance(item, CheckItem)
-            )
+        if self.worker is not None or session.config.option.collectonly:
+            return
+        self._clear_earlier_run(session.config)
+        items = [item for item in session.items if isinstance(item, CheckItem)]
+        if items:  # under xdist the controller collects nothing: XdistHooks counts
+            self.planned = len(items)
+        self.run.submit((item.check, item.provider) for item in items)
+
+    def _clear_earlier_run(self, config: pytest.Config) -> None:
+        """A reused --report-dir: remove the earlier run's files (before any worker writes)."""
+        directory = self.run.report_dir
+        removed = clear_run_files(
+            directory, keep_baseline=config.getoption("conformance_keep_baseline"))
+        if removed:
+            _say(config, f"conformance: {_display(directory)}{os.sep} held an earlier run; "
+                         f"removed its {', '.join(removed)}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -243,15 +263,34 @@ class ConformanceSession:
         return report
 
     # -- finishing ------------------------------------------------------------------------
+    def pytest_keyboard_interrupt(self) -> None:
+        self.interrupted = True
+
+    # trylast: after xdist has shut its workers down, so their files are complete.
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         try:
+            if self.interrupted:
+                self.run.record_finished()
             if self.worker is not None:
                 workeroutput: dict[str, Any] = getattr(session.config, "workeroutput", {})
                 workeroutput["conformance_results"] = [r.to_json() for r in self.run.results]
             else:
+                if self.interrupted:
+                    self._read_worker_files()
                 self.run.finish(self.worker_results)
         finally:
             self.run.close()
+
+    def _read_worker_files(self) -> None:
+        """After Ctrl-C xdist may not deliver the workers' output: take the results their
+        ``results.<worker>.jsonl`` files hold."""
+        known = {(r.check, r.provider) for r in self.worker_results}
+        for path in sorted(self.run.report_dir.glob("results.*.jsonl")):
+            for result in read_jsonl(path):
+                if (result.check, result.provider) not in known:
+                    known.add((result.check, result.provider))
+                    self.worker_results.append(result)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         data = self.run.data
@@ -260,7 +299,11 @@ class ConformanceSession:
         tw = terminalreporter._tw
         terminalreporter.write_sep("=", "conformance")
         terminalreporter.write(render_summary(data, width=tw.fullwidth, color=tw.hasmarkup))
-        terminalreporter.write_line(f"report: {_display(self.run.report_dir)}{os.sep}")
+        partial = ""
+        if self.interrupted:
+            of = f" of {self.planned}" if self.planned else ""
+            partial = f" (partial: interrupted, {self.finished}{of} checks finished)"
+        terminalreporter.write_line(f"report: {_display(self.run.report_dir)}{os.sep}{partial}")
 
 
 class XdistHooks:
@@ -274,6 +317,9 @@ class XdistHooks:
         node.workerinput["conformance_run_id"] = run.run_id
         node.workerinput["conformance_report_dir"] = str(run.report_dir)
         node.workerinput["conformance_started_at"] = run.started_at
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.session.planned = len(ids)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {}) or {}
@@ -293,6 +339,37 @@ def _worker_pending(session: pytest.Session) -> list[CheckItem]:
             items = [session.items[i] for i in indices if i < len(session.items)]
             return [item for item in items if isinstance(item, CheckItem)]
     return []
+
+
+class RunWatch:
+    """Handed to ``pytest.main`` by ``conformance run``, which reads the session from it
+    afterwards (checks selected and finished, the report dir)."""
+
+    def __init__(self) -> None:
+        self.session: ConformanceSession | None = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        plugin = session.config.pluginmanager.get_plugin("conformance-session")
+        self.session = plugin if isinstance(plugin, ConformanceSession) else None
+
+    def interrupted_line(self) -> str:
+        """What an interrupted run finished and where its partial report is, in one line."""
+        session = self.session
+        if session is None or session.planned is None:
+            return "interrupted before any check started"
+        done = f"{session.finished} of {session.planned} checks finished"
+        if not session.finished:
+            return f"interrupted: {done}; nothing written"
+        return f"interrupted: {done}; partial report in {_display(session.run.report_dir)}{os.sep}"
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    """One line on the terminal (pytest's, when it has one)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        print(line, file=sys.stderr)
 
 
 def _display(path: Path) -> str:

@@ -78,7 +78,9 @@ class RunOutput:
                 for r in self.data["results"]}
 
 
-def _child_env(env: Mapping[str, str] | None) -> dict[str, str]:
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a suite subprocess: the self-test key set, xdist's and the test
+    run's pytest settings removed."""
     full_env = {**os.environ, KEY_ENV: SELFTEST_KEY, **(env or {})}
     full_env.pop("PYTEST_XDIST_WORKER", None)
     full_env.pop("PYTEST_ADDOPTS", None)
@@ -88,7 +90,7 @@ def _child_env(env: Mapping[str, str] | None) -> dict[str, str]:
 def run_cli(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
             timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "conformance", *args], cwd=cwd, env=_child_env(env),
+        [sys.executable, "-m", "conformance", *args], cwd=cwd, env=child_env(env),
         capture_output=True, text=True, timeout=timeout, check=False,
     )
 
@@ -97,7 +99,7 @@ def run_pytest(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None 
                timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Plain ``python -m pytest ARGS`` in a subprocess, as a user would run it."""
     return subprocess.run(
-        [sys.executable, "-m", "pytest", *args], cwd=cwd, env=_child_env(env),
+        [sys.executable, "-m", "pytest", *args], cwd=cwd, env=child_env(env),
         capture_output=True, text=True, timeout=timeout, check=False,
     )
 
