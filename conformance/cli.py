@@ -77,6 +77,10 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         # Stored before the run, so that an interrupted run re-renders against it too.
         save_baseline(report_dir, baseline)
         argv.append("--conformance-keep-baseline")
+    if not any(arg == "--rootdir" or arg.startswith("--rootdir=") for arg in pytest_args):
+        # As for `pytest conformance` run here: pytest's cache (--lf, --ff) and node ids are
+        # the working directory's, not derived from where the package is installed.
+        argv += ["--rootdir", os.getcwd()]
     for name in args.provider or []:
         argv += ["--provider", name]
     argv += pytest_args

@@ -14,6 +14,7 @@ import pytest
 from conformance.pytest_support import (
     ConformanceSession,
     XdistHooks,
+    installed_suite_args,
     register_markers,
     targets_suite,
 )
@@ -37,6 +38,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     register_markers(config)
+    # config.args holds only the positional arguments (the raw args of
+    # pytest_load_initial_conftests also hold option values such as `--report-dir conformance`),
+    # and the session collects from it after this hook.
+    if not config.option.pyargs:
+        config.args[:] = installed_suite_args(config.args, config.invocation_params.dir)
     if not targets_suite(config):
         return
     session = ConformanceSession(config)

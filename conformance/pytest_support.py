@@ -86,6 +86,23 @@ def targets_suite(config: pytest.Config) -> bool:
     return False
 
 
+def installed_suite_args(args: list[str], invocation_dir: Path) -> list[str]:
+    """``args`` with ``conformance`` (or a path below it, e.g. ``conformance/checks/stop.py``)
+    pointing at this package when no such path exists where pytest was started: after
+    ``pip install .``, ``pytest conformance`` means the installed suite."""
+    package = Path(__file__).resolve().parent
+    out = []
+    for arg in args:
+        target, sep, rest = arg.partition("::")
+        parts = Path(target).parts
+        if parts and parts[0] == "conformance" and not (invocation_dir / target).exists():
+            installed = package.joinpath(*parts[1:])
+            if installed.exists():
+                arg = f"{installed}{sep}{rest}"
+        out.append(arg)
+    return out
+
+
 def is_check_module(path: Path) -> bool:
     return (
         path.suffix == ".py"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.pytest_support import installed_suite_args
 from conformance.reference.server import ReferenceServer
 from tests.conftest import (
     KEY_ENV,
@@ -16,6 +17,7 @@ from tests.conftest import (
     RunOutput,
     external,
     run_cli,
+    run_pytest,
     run_suite,
     write_providers,
 )
@@ -102,15 +104,16 @@ def test_xdist_gives_the_same_results_as_a_serial_run(reference_server: Referenc
 def test_last_failed_reruns_only_the_failed_checks(reference_server: ReferenceServer,
                                                     tmp_path: Path) -> None:
     """--lf selects the checks that failed last time (and sends nothing else); --ff runs
-    them first. The cache goes to tmp_path, not to the checkout's rootdir."""
+    them first. pytest's cache is the working directory's, as for `pytest conformance` there,
+    not the checkout's (or site-packages') that the package dir would imply."""
     providers = write_providers(tmp_path / "providers.yaml", [
         external("good", reference_server.base_url),
         external("nostop", reference_server.variant_url(["ignore_stop"]))])
-    cache = ["-o", f"cache_dir={tmp_path / 'cache'}", "-m", "stop or chat"]
+    select = ["-m", "stop or chat"]
 
     def run(report: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
         proc = run_cli(["run", "--providers", str(providers), "--report-dir", report,
-                        *cache, *extra], cwd=tmp_path)
+                        *select, *extra], cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         lines = (tmp_path / report / "results.jsonl").read_text().splitlines()
         return proc, [f"{r['check']}[{r['provider']}]" for r in map(json.loads, lines)]
@@ -118,8 +121,38 @@ def test_last_failed_reruns_only_the_failed_checks(reference_server: ReferenceSe
     failed = ["stop.string[nostop]", "stop.list[nostop]", "stop.stream[nostop]"]
     _, first = run("first")
     assert len(first) == 16 and set(failed) <= set(first)
+    assert (tmp_path / ".pytest_cache" / "v" / "cache" / "lastfailed").is_file()
     proc, again = run("again", "--lf")
     assert again == failed
     assert "rerun previous 3 failures" in proc.stdout and "3 failed" in proc.stdout
     _, ordered = run("ordered", "--ff")
     assert ordered[:3] == failed and sorted(ordered) == sorted(first)
+
+
+def test_pytest_conformance_finds_the_installed_suite_from_any_directory(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """The README's `pytest conformance --providers ...` after `pip install .`, run where
+    there is no `conformance` directory; `--pyargs conformance` keeps working."""
+    write_providers(tmp_path / "providers.yaml", [external("ref", reference_server.base_url)])
+    common = ["--providers", "providers.yaml", "-p", "no:cacheprovider"]
+    for report, args, ran in (
+            ("a", ["conformance", "-m", "stop"], 3),
+            ("b", ["conformance/checks/stop.py::stop.list"], 1),
+            ("c", ["--pyargs", "conformance", "-m", "stop"], 3)):
+        proc = run_pytest([*args, *common, "--report-dir", report], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert f"{ran} passed" in proc.stdout
+        data = json.loads((tmp_path / report / "results.json").read_text())
+        assert len(data["results"]) == ran
+
+
+def test_only_a_missing_conformance_path_means_the_installed_suite(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert installed_suite_args(
+        ["conformance", "conformance/checks/stop.py::stop.list", "conformance/nope.py",
+         "/abs/conformance", "tests"], elsewhere) == [
+        str(PACKAGE_DIR), f"{PACKAGE_DIR / 'checks' / 'stop.py'}::stop.list",
+        "conformance/nope.py", "/abs/conformance", "tests"]
+    (tmp_path / "conformance").mkdir()  # the user's own directory of that name wins
+    assert installed_suite_args(["conformance"], tmp_path) == ["conformance"]
