@@ -11,6 +11,7 @@ result from the engine; the outcome maps onto pytest's: ``fail`` → failed (a
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from _pytest._code.code import ReprFileLocation, TerminalRepr
 from _pytest._io import TerminalWriter
+from xdist.scheduler import LoadGroupScheduling
 
 from conformance.checks.registry import Check, all_checks
 from conformance.config import FAMILIES, ProvidersConfig, load_providers
@@ -137,6 +139,8 @@ class CheckItem(pytest.Item):
         self.provider = provider
         self.result: Result | None = None
         self.add_marker(check.behavior)
+        # The group of `--dist loadgroup`; ProviderScheduling keeps it under plain -n too.
+        self.add_marker(pytest.mark.xdist_group(provider))
         self.user_properties.append(("check", check.id))
         self.user_properties.append(("provider", provider))
         if allure_active(self.config):
@@ -323,11 +327,41 @@ class ConformanceSession:
         terminalreporter.write_line(f"report: {_display(self.run.report_dir)}{os.sep}{partial}")
 
 
+class ProviderScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is untyped
+    """xdist's ``loadgroup`` where a check's group is its provider: each provider's checks
+    run in one worker, so the requests they share (``share=True``) are sent once, as in a
+    serial run.  The group is read from the node id: xdist 3.8 adds its ``@group`` suffix
+    by setting ``item._nodeid``, which pytest 9 no longer reads."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        scope: str = super()._split_scope(nodeid)  # a group suffix, where xdist added one
+        if scope != nodeid:
+            return scope
+        match = _PROVIDER_OF_NODEID.search(nodeid)
+        return f"provider {match.group(1)}" if match else nodeid
+
+
+_PROVIDER_OF_NODEID = re.compile(r"::[^:\[]+\[([a-z0-9._-]+)\]$")
+
+
+def groups_by_provider(config: pytest.Config) -> bool:
+    """Whether ``-n`` runs with :class:`ProviderScheduling`: under ``--dist loadgroup``, and
+    under xdist's default ``load`` when the user chose no ``--dist`` (nor ``-d``)."""
+    dist = config.getoption("dist", None)
+    asked = config.known_args_namespace
+    chosen = getattr(asked, "dist", "no") != "no" or getattr(asked, "distload", False)
+    return dist == "loadgroup" or (dist == "load" and not chosen)
+
+
 class XdistHooks:
-    """Controller-side xdist wiring: hand the run id to workers, collect their results."""
+    """Controller-side xdist wiring: hand the run id to workers, collect their results, keep
+    each provider's checks in one worker."""
 
     def __init__(self, session: ConformanceSession) -> None:
         self.session = session
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        return ProviderScheduling(config, log) if groups_by_provider(config) else None
 
     def pytest_configure_node(self, node: Any) -> None:
         run = self.session.run
@@ -400,3 +434,5 @@ def _display(path: Path) -> str:
 def register_markers(config: pytest.Config) -> None:
     for family in FAMILIES:
         config.addinivalue_line("markers", f"{family}: conformance checks of the {family} family")
+    if not config.pluginmanager.hasplugin("xdist"):  # `-p no:xdist` with --strict-markers
+        config.addinivalue_line("markers", "xdist_group: the provider of a conformance check")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.pytest_support import installed_suite_args
+from conformance.pytest_support import ProviderScheduling, installed_suite_args
 from conformance.reference.server import ReferenceServer
 from tests.conftest import (
     KEY_ENV,
@@ -95,6 +95,8 @@ def test_xdist_gives_the_same_results_as_a_serial_run(reference_server: Referenc
         return {k: v[0] for k, v in out.outcomes().items()}
 
     assert verdicts(parallel) == verdicts(serial)
+    # Each provider's checks run in one worker, so shared requests are not sent twice.
+    assert parallel.data["run"]["tokens"] == serial.data["run"]["tokens"]
     assert any(v == "fail" for v in verdicts(serial).values())
     assert not list((tmp_path / "parallel").glob("results.gw*.jsonl"))  # merged
     lines = (tmp_path / "parallel" / "results.jsonl").read_text().splitlines()
@@ -156,3 +158,13 @@ def test_only_a_missing_conformance_path_means_the_installed_suite(tmp_path: Pat
         "conformance/nope.py", "/abs/conformance", "tests"]
     (tmp_path / "conformance").mkdir()  # the user's own directory of that name wins
     assert installed_suite_args(["conformance"], tmp_path) == ["conformance"]
+
+
+def test_provider_scheduling_groups_a_providers_checks() -> None:
+    scheduler = object.__new__(ProviderScheduling)  # _split_scope needs no state
+    assert scheduler._split_scope("conformance/checks/stop.py::stop.list[a.b-1]") == \
+        "provider a.b-1"
+    assert scheduler._split_scope("checks/chat.py::chat.basic[a.b-1]") == "provider a.b-1"
+    # Other tests in the same run keep one scope each; an xdist group suffix is honoured.
+    assert scheduler._split_scope("tests/test_x.py::test_y") == "tests/test_x.py::test_y"
+    assert scheduler._split_scope("tests/test_x.py::test_y[1]@g") == "g"
