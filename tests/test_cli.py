@@ -124,7 +124,7 @@ def test_unreachable_provider_is_error_not_fail(tmp_path: Path) -> None:
     assert out.returncode == 0
     outcomes = out.outcomes()
     assert outcomes and {o for o, _ in outcomes.values()} == {"error"}
-    assert all("cannot connect" in m for _, m in outcomes.values())
+    assert all("cannot connect" in m for _, m in outcomes.values()), outcomes
     assert " error" in out.stdout  # pytest reports them as errors, not failures
 
 
