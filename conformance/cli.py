@@ -5,9 +5,9 @@
 CI job per provider) into one; ``checks`` lists the catalogue.  Exit codes: 0 the run
 completed, 1 ``--strict`` and a ``fail``, or ``--baseline`` and a regression (a check that
 passed in the baseline and does not now), 2 bad configuration or arguments (one line, no
-traceback), 3 an internal error.  When the reader of stdout goes away early
-(``conformance checks | head``), the rest of the output is discarded and the command ends
-as usual, without a BrokenPipeError.
+traceback), 3 an internal error, 130 interrupted with Ctrl-C (partial results are kept).
+When the reader of stdout goes away early (``conformance checks | head``), the rest of the
+output is discarded and the command ends as usual, without a BrokenPipeError.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from conformance import __version__
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
     from conformance.results import RunData
 
 EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3
+#: Ctrl-C: the shell's convention for SIGINT (128 + 2), an extension of the contract's codes.
+EXIT_INTERRUPTED = 130
 
 
 def _package_dir() -> Path:
@@ -44,7 +48,8 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     import pytest
 
     from conformance.config import load_providers
-    from conformance.pytest_support import DEFAULT_PROVIDERS, packaged_providers
+    from conformance.pytest_support import DEFAULT_PROVIDERS, RunWatch, packaged_providers
+    from conformance.report.diff import save_baseline
     from conformance.run import new_run_id
 
     providers_path = args.providers
@@ -65,19 +70,32 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
             return _die(str(exc))
         if args.provider:  # the other providers were left out on purpose, not lost
             baseline = baseline.only(args.provider)
-    report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / new_run_id()
+    run_id = new_run_id()
+    report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / run_id
     argv = [str(_package_dir()), "--providers", str(providers_path), "--report-dir",
-            str(report_dir),
+            str(report_dir), "--conformance-run-id", run_id,
             # This process imported the plugin (and httpx's anyio) before pytest could
             # rewrite their asserts; they have none worth rewriting (findings are raised as
             # Failure, not asserted), so rewriting is off: it cost seconds at every start.
             "-W", "ignore::pytest.PytestAssertRewriteWarning", "--assert=plain",
             # hypothesis (a test dependency) would be imported for its summary line alone.
             "-p", "no:hypothesispytest"]
+    if baseline is not None:
+        # Stored before the run, so that an interrupted run re-renders against it too.
+        save_baseline(report_dir, baseline)
+        argv.append("--conformance-keep-baseline")
+    if not any(arg == "--rootdir" or arg.startswith("--rootdir=") for arg in pytest_args):
+        # As for `pytest conformance` run here: pytest's cache (--lf, --ff) and node ids are
+        # the working directory's, not derived from where the package is installed.
+        argv += ["--rootdir", os.getcwd()]
     for name in args.provider or []:
         argv += ["--provider", name]
     argv += pytest_args
-    code = pytest.main(argv)
+    watch = RunWatch()
+    with _noting_sigint() as sigint:
+        code = pytest.main(argv, plugins=[watch])
+    if sigint.seen:
+        return _die(watch.interrupted_line(), EXIT_INTERRUPTED)
     results = report_dir / "results.json"
     if not results.exists():
         print("report: no check ran, nothing written")
@@ -95,6 +113,32 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_CONFIG
     return EXIT_INTERNAL
+
+
+class _SigintSeen:
+    seen = False
+
+
+@contextlib.contextmanager
+def _noting_sigint() -> Iterator[_SigintSeen]:
+    """Note whether Ctrl-C (SIGINT) arrived; it still raises KeyboardInterrupt, which pytest
+    turns into its 'interrupted' exit (as do other stops, e.g. xdist's after ``-x``)."""
+    state = _SigintSeen()
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        __tracebackhide__ = True  # pytest shows where the run was, not this handler
+        state.seen = True
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:  # ignored (nohup, a background job)
+        yield state
+        return
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_serve_reference(args: argparse.Namespace) -> int:
@@ -397,4 +441,4 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_merge(args)
         return cmd_checks(args)
     except KeyboardInterrupt:
-        return _die("interrupted", EXIT_INTERNAL)
+        return _die("interrupted", EXIT_INTERRUPTED)

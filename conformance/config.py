@@ -637,7 +637,7 @@ class _ProviderBuilder:
             retries=int(self.setting("retries", 2)),
             headers=MappingProxyType(headers),
             vision_url=vision_url,
-            faults=tuple(raw.get("faults", ())),
+            faults=self.faults(),
             latency_ms=int(raw.get("latency_ms", 0)),
             request_defaults=MappingProxyType(request),
             docs=raw.get("docs"),
@@ -646,6 +646,31 @@ class _ProviderBuilder:
             source=f"{self.doc.filename}:{self.doc.line(base)}",
             key_variables=tuple(dict.fromkeys(key_variables)),
         )
+
+    def faults(self) -> tuple[str, ...]:
+        """The ``faults:`` of a builtin reference, each a name the reference provider knows."""
+        names: list[str] = self.raw.get("faults", [])
+        if not names:
+            return ()
+        # The names live with the reference provider that applies them. faults.py is pure
+        # data (no server imports), so importing it here is cheap; repeating its ~110 names
+        # as a schema enum would need a sync test and give no did-you-mean.
+        from conformance.reference.faults import FAULTS, QUIRKS
+
+        known = [*FAULTS, *QUIRKS]
+        for index, name in enumerate(names):
+            if name in known:
+                continue
+            path = (*self.base, "faults", index)
+            latency = re.fullmatch(r"latency[-_]?(\d*)(?:ms)?", name)
+            if latency:
+                hint = f"; latency is its own key: 'latency_ms: {latency.group(1) or 'N'}'"
+            else:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = (f"; did you mean {close[0]!r}?" if close
+                        else " (the names are listed in conformance/reference/faults.py)")
+            raise self.doc.error(path, f"unknown fault {name!r}{hint}")
+        return tuple(names)
 
     def model(self, path: _KeyPath, raw: str) -> str:
         value = self.expand(path, raw)

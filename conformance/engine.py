@@ -86,6 +86,13 @@ class Engine:
         """Block until ``check`` has been judged against ``provider``."""
         return self.submit(check, provider).result()
 
+    def finished(self) -> list[Result]:
+        """The results judged so far, in submission order (what an interrupted run keeps)."""
+        with self._lock:
+            futures = list(self._futures.values())
+        return [future.result() for future in futures
+                if future.done() and not future.cancelled() and future.exception() is None]
+
     def _runtime(self, provider: ProviderConfig) -> ProviderRuntime:
         runtime = self._runtimes.get(provider.name)
         if runtime is None:

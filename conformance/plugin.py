@@ -7,11 +7,14 @@ environment are unaffected.  The work happens in :mod:`conformance.pytest_suppor
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from conformance.pytest_support import (
     ConformanceSession,
     XdistHooks,
+    installed_suite_args,
     register_markers,
     targets_suite,
 )
@@ -25,10 +28,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=[], help="run only this provider (repeatable)")
     group.addoption("--report-dir", dest="conformance_report_dir", metavar="DIR", default=None,
                     help="where result files go (default: reports/<run-id>)")
+    # Set by `conformance run` only: the run id it named the report dir after, and that the
+    # run writes its own baseline.json (--baseline), so the one in the dir is not stale.
+    group.addoption("--conformance-run-id", dest="conformance_run_id", default=None,
+                    help=argparse.SUPPRESS)
+    group.addoption("--conformance-keep-baseline", dest="conformance_keep_baseline",
+                    action="store_true", default=False, help=argparse.SUPPRESS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     register_markers(config)
+    # config.args holds only the positional arguments (the raw args of
+    # pytest_load_initial_conftests also hold option values such as `--report-dir conformance`),
+    # and the session collects from it after this hook.
+    if not config.option.pyargs:
+        config.args[:] = installed_suite_args(config.args, config.invocation_params.dir)
     if not targets_suite(config):
         return
     session = ConformanceSession(config)

@@ -11,6 +11,8 @@ result from the engine; the outcome maps onto pytest's: ``fail`` → failed (a
 from __future__ import annotations
 
 import os
+import re
+import sys
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 from _pytest._code.code import ReprFileLocation, TerminalRepr
 from _pytest._io import TerminalWriter
+from xdist.scheduler import LoadGroupScheduling
 
 from conformance.checks.registry import Check, all_checks
 from conformance.config import FAMILIES, ProvidersConfig, load_providers
@@ -26,7 +29,7 @@ from conformance.report.allure import annotate as allure_annotate
 from conformance.report.allure import description as allure_description
 from conformance.report.allure import static_labels as allure_labels
 from conformance.report.terminal import render_summary
-from conformance.results import Result
+from conformance.results import Result, clear_run_files, read_jsonl
 from conformance.run import Run, new_run_id
 
 RUN_KEY = pytest.StashKey[Run]()
@@ -85,6 +88,23 @@ def targets_suite(config: pytest.Config) -> bool:
     return False
 
 
+def installed_suite_args(args: list[str], invocation_dir: Path) -> list[str]:
+    """``args`` with ``conformance`` (or a path below it, e.g. ``conformance/checks/stop.py``)
+    pointing at this package when no such path exists where pytest was started: after
+    ``pip install .``, ``pytest conformance`` means the installed suite."""
+    package = Path(__file__).resolve().parent
+    out = []
+    for arg in args:
+        target, sep, rest = arg.partition("::")
+        parts = Path(target).parts
+        if parts and parts[0] == "conformance" and not (invocation_dir / target).exists():
+            installed = package.joinpath(*parts[1:])
+            if installed.exists():
+                arg = f"{installed}{sep}{rest}"
+        out.append(arg)
+    return out
+
+
 def is_check_module(path: Path) -> bool:
     return (
         path.suffix == ".py"
@@ -119,6 +139,8 @@ class CheckItem(pytest.Item):
         self.provider = provider
         self.result: Result | None = None
         self.add_marker(check.behavior)
+        # The group of `--dist loadgroup`; ProviderScheduling keeps it under plain -n too.
+        self.add_marker(pytest.mark.xdist_group(provider))
         self.user_properties.append(("check", check.id))
         self.user_properties.append(("provider", provider))
         if allure_active(self.config):
@@ -181,9 +203,12 @@ class CheckFile(pytest.File):
             if check.module != self.path.stem:
                 continue
             for provider in run.config.names():
-                yield CheckItem.from_parent(
-                    self, name=f"{check.id}[{provider}]", check=check, provider=provider
-                )
+                name = f"{check.id}[{provider}]"
+                # The node id given as text, so pytest >= 9 parses it as <name>[<params>]
+                # like the ids it reads back from its cache; derived from the parent it would
+                # be one opaque name, and --lf/--ff would never match it.
+                yield CheckItem.from_parent(self, name=name, nodeid=f"{self.nodeid}::{name}",
+                                            check=check, provider=provider)
 
 
 class ConformanceSession:
@@ -199,7 +224,7 @@ class ConformanceSession:
             report_dir = Path(workerinput["conformance_report_dir"])
             started = workerinput["conformance_started_at"]
         else:
-            run_id = new_run_id()
+            run_id = config.getoption("conformance_run_id") or new_run_id()
             option = config.getoption("conformance_report_dir")
             report_dir = Path(option) if option else Path("reports") / run_id
             if not report_dir.is_absolute():
@@ -207,7 +232,15 @@ class ConformanceSession:
             started = None
         self.run = Run(providers, report_dir, run_id, worker=self.worker, started_at=started)
         self.worker_results: list[Result] = []
+        #: Checks selected for this run (known once collected; set by the controller).
+        self.planned: int | None = None
+        self.interrupted = False
         config.stash[RUN_KEY] = self.run
+
+    @property
+    def finished(self) -> int:
+        """Checks with a result in this run's files."""
+        return len(self.run.data.results) if self.run.data else 0
 
     # -- collection -----------------------------------------------------------------------
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> CheckFile | None:
@@ -218,11 +251,22 @@ class ConformanceSession:
     # -- running --------------------------------------------------------------------------
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
-        if self.worker is None and not session.config.option.collectonly:
-            self.run.submit(
-                (item.check, item.provider) for item in session.items
-                if isinstance(item, CheckItem)
-            )
+        if self.worker is not None or session.config.option.collectonly:
+            return
+        self._clear_earlier_run(session.config)
+        items = [item for item in session.items if isinstance(item, CheckItem)]
+        if items:  # under xdist the controller collects nothing: XdistHooks counts
+            self.planned = len(items)
+        self.run.submit((item.check, item.provider) for item in items)
+
+    def _clear_earlier_run(self, config: pytest.Config) -> None:
+        """A reused --report-dir: remove the earlier run's files (before any worker writes)."""
+        directory = self.run.report_dir
+        removed = clear_run_files(
+            directory, keep_baseline=config.getoption("conformance_keep_baseline"))
+        if removed:
+            _say(config, f"conformance: {_display(directory)}{os.sep} held an earlier run; "
+                         f"removed its {', '.join(removed)}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -244,18 +288,37 @@ class ConformanceSession:
         return report
 
     # -- finishing ------------------------------------------------------------------------
+    def pytest_keyboard_interrupt(self) -> None:
+        self.interrupted = True
+
+    # trylast: after xdist has shut its workers down, so their files are complete.
+    @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         try:
+            if self.interrupted:
+                self.run.record_finished()
             if self.worker is not None:
                 workeroutput: dict[str, Any] = getattr(session.config, "workeroutput", {})
                 workeroutput["conformance_results"] = [r.to_json() for r in self.run.results]
             else:
+                if self.interrupted:
+                    self._read_worker_files()
                 data = self.run.finish(self.worker_results)
                 if data is not None and session.exitstatus == pytest.ExitCode.OK and any(
                         provider_problem(r) for r in data.results):
                     session.exitstatus = pytest.ExitCode.TESTS_FAILED
         finally:
             self.run.close()
+
+    def _read_worker_files(self) -> None:
+        """After Ctrl-C xdist may not deliver the workers' output: take the results their
+        ``results.<worker>.jsonl`` files hold."""
+        known = {(r.check, r.provider) for r in self.worker_results}
+        for path in sorted(self.run.report_dir.glob("results.*.jsonl")):
+            for result in read_jsonl(path):
+                if (result.check, result.provider) not in known:
+                    known.add((result.check, result.provider))
+                    self.worker_results.append(result)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         data = self.run.data
@@ -264,7 +327,37 @@ class ConformanceSession:
         tw = terminalreporter._tw
         terminalreporter.write_sep("=", "conformance")
         terminalreporter.write(render_summary(data, width=tw.fullwidth, color=tw.hasmarkup))
-        terminalreporter.write_line(f"report: {_display(self.run.report_dir)}{os.sep}")
+        partial = ""
+        if self.interrupted:
+            of = f" of {self.planned}" if self.planned else ""
+            partial = f" (partial: interrupted, {self.finished}{of} checks finished)"
+        terminalreporter.write_line(f"report: {_display(self.run.report_dir)}{os.sep}{partial}")
+
+
+class ProviderScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is untyped
+    """xdist's ``loadgroup`` where a check's group is its provider: each provider's checks
+    run in one worker, so the requests they share (``share=True``) are sent once, as in a
+    serial run.  The group is read from the node id: xdist 3.8 adds its ``@group`` suffix
+    by setting ``item._nodeid``, which pytest 9 no longer reads."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        scope: str = super()._split_scope(nodeid)  # a group suffix, where xdist added one
+        if scope != nodeid:
+            return scope
+        match = _PROVIDER_OF_NODEID.search(nodeid)
+        return f"provider {match.group(1)}" if match else nodeid
+
+
+_PROVIDER_OF_NODEID = re.compile(r"::[^:\[]+\[([a-z0-9._-]+)\]$")
+
+
+def groups_by_provider(config: pytest.Config) -> bool:
+    """Whether ``-n`` runs with :class:`ProviderScheduling`: under ``--dist loadgroup``, and
+    under xdist's default ``load`` when the user chose no ``--dist`` (nor ``-d``)."""
+    dist = config.getoption("dist", None)
+    asked = config.known_args_namespace
+    chosen = getattr(asked, "dist", "no") != "no" or getattr(asked, "distload", False)
+    return dist == "loadgroup" or (dist == "load" and not chosen)
 
 
 def provider_problem(result: Result) -> str | None:
@@ -275,10 +368,14 @@ def provider_problem(result: Result) -> str | None:
 
 
 class XdistHooks:
-    """Controller-side xdist wiring: hand the run id to workers, collect their results."""
+    """Controller-side xdist wiring: hand the run id to workers, collect their results, keep
+    each provider's checks in one worker."""
 
     def __init__(self, session: ConformanceSession) -> None:
         self.session = session
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        return ProviderScheduling(config, log) if groups_by_provider(config) else None
 
     def pytest_configure_node(self, node: Any) -> None:
         run = self.session.run
@@ -289,6 +386,7 @@ class XdistHooks:
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         """The controller does not submit under xdist: its plan is the workers' collection
         (each worker collects the same items)."""
+        self.session.planned = len(ids)
         if self.session.run.planned is None and not self.session.config.option.collectonly:
             pairs = [_planned_pair(nodeid) for nodeid in ids]
             self.session.run.plan(pair for pair in pairs if pair is not None)
@@ -322,6 +420,37 @@ def _worker_pending(session: pytest.Session) -> list[CheckItem]:
     return []
 
 
+class RunWatch:
+    """Handed to ``pytest.main`` by ``conformance run``, which reads the session from it
+    afterwards (checks selected and finished, the report dir)."""
+
+    def __init__(self) -> None:
+        self.session: ConformanceSession | None = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        plugin = session.config.pluginmanager.get_plugin("conformance-session")
+        self.session = plugin if isinstance(plugin, ConformanceSession) else None
+
+    def interrupted_line(self) -> str:
+        """What an interrupted run finished and where its partial report is, in one line."""
+        session = self.session
+        if session is None or session.planned is None:
+            return "interrupted before any check started"
+        done = f"{session.finished} of {session.planned} checks finished"
+        if not session.finished:
+            return f"interrupted: {done}; nothing written"
+        return f"interrupted: {done}; partial report in {_display(session.run.report_dir)}{os.sep}"
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    """One line on the terminal (pytest's, when it has one)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        print(line, file=sys.stderr)
+
+
 def _display(path: Path) -> str:
     """``path`` relative to the working directory when it is below it."""
     try:
@@ -333,3 +462,5 @@ def _display(path: Path) -> str:
 def register_markers(config: pytest.Config) -> None:
     for family in FAMILIES:
         config.addinivalue_line("markers", f"{family}: conformance checks of the {family} family")
+    if not config.pluginmanager.hasplugin("xdist"):  # `-p no:xdist` with --strict-markers
+        config.addinivalue_line("markers", "xdist_group: the provider of a conformance check")

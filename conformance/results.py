@@ -211,6 +211,30 @@ def write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
+#: What a run writes into its report dir (``baseline.json`` aside, see :func:`clear_run_files`).
+RUN_FILES: tuple[str, ...] = ("results.jsonl", "results.json", "run.json", "junit.xml",
+                              "matrix.html", "summary.md")
+
+
+def clear_run_files(directory: Path, *, keep_baseline: bool = False) -> list[str]:
+    """Remove an earlier run's files from a report dir about to be reused, so that neither
+    this run's results.jsonl nor a later ``conformance report`` mixes two runs; return the
+    names removed. ``baseline.json`` goes too unless this run writes its own. A directory
+    without a run's results or run.json (``--report-dir .``) is left alone."""
+    workers = sorted(p.name for p in directory.glob("results.*.jsonl"))
+    marks = ("results.jsonl", "results.json", "run.json")
+    if not workers and not any((directory / name).is_file() for name in marks):
+        return []
+    names = [*RUN_FILES, *workers, *([] if keep_baseline else ["baseline.json"])]
+    removed = []
+    for name in names:
+        path = directory / name
+        if path.is_file():
+            path.unlink()
+            removed.append(name)
+    return removed
+
+
 def jsonl_files(directory: Path) -> list[Path]:
     """``results.jsonl`` or, when absent, the per-worker ``results.<worker>.jsonl`` files."""
     merged = directory / "results.jsonl"

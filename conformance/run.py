@@ -134,6 +134,16 @@ class Run:
         self.results.append(result)
         self.log.append(result)
 
+    def record_finished(self) -> None:
+        """Record what the engine judged but no item asked for yet: an interrupted run keeps
+        every verdict it paid for."""
+        if self._engine is None:
+            return
+        recorded = {(r.check, r.provider) for r in self.results}
+        for result in self._engine.finished():
+            if (result.check, result.provider) not in recorded:
+                self.record(result)
+
     def finish(self, worker_results: Iterable[Result] = ()) -> RunData | None:
         """Merge, write results.json, results.jsonl, junit.xml and matrix.html; None if no
         check ran (e.g. ``--collect-only``)."""

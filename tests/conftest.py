@@ -78,13 +78,28 @@ class RunOutput:
                 for r in self.data["results"]}
 
 
-def run_cli(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
-            timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a suite subprocess: the self-test key set, xdist's and the test
+    run's pytest settings removed."""
     full_env = {**os.environ, KEY_ENV: SELFTEST_KEY, **(env or {})}
     full_env.pop("PYTEST_XDIST_WORKER", None)
     full_env.pop("PYTEST_ADDOPTS", None)
+    return full_env
+
+
+def run_cli(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
+            timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "conformance", *args], cwd=cwd, env=full_env,
+        [sys.executable, "-m", "conformance", *args], cwd=cwd, env=child_env(env),
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )
+
+
+def run_pytest(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
+               timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Plain ``python -m pytest ARGS`` in a subprocess, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *args], cwd=cwd, env=child_env(env),
         capture_output=True, text=True, timeout=timeout, check=False,
     )
 

@@ -22,12 +22,16 @@ from starlette.routing import Route
 
 from conformance.checks.registry import all_checks
 from conformance.reference.server import ReferenceServer, ThreadedServer
+from conformance.results import clear_run_files
 from tests.conftest import (
     KEY_ENV,
+    PACKAGE_DIR,
     REPO,
     SELFTEST_KEY,
+    child_env,
     external,
     run_cli,
+    run_pytest,
     run_suite,
     write_providers,
 )
@@ -72,6 +76,24 @@ def test_bad_providers_file_is_one_line_exit_2(tmp_path: Path) -> None:
     assert "providers.yaml:5" in lines[0] and "modle" in lines[0]
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not (tmp_path / "reports").exists()
+
+
+def test_misspelled_fault_is_a_config_error_exit_2(tmp_path: Path) -> None:
+    """Not an INTERNALERROR traceback when the builtin reference starts (exit 3)."""
+    path = tmp_path / "providers.yaml"
+    path.write_text("providers:\n  - name: reference\n    builtin: reference\n"
+                    "    faults: [ignore_stop, ignor_stop]\n")
+    expected = ("providers.yaml:4: providers[0].faults[1]: unknown fault 'ignor_stop'; "
+                "did you mean 'ignore_stop'?")
+    proc = run_cli(["run", "--providers", "providers.yaml", "-p", "no:cacheprovider"],
+                   cwd=tmp_path)
+    assert (proc.returncode, proc.stderr) == (2, f"conformance: {expected}\n")
+    assert "INTERNALERROR" not in proc.stdout
+    plain = run_pytest([str(PACKAGE_DIR), "--providers", "providers.yaml",
+                        "-p", "no:cacheprovider"], cwd=tmp_path)
+    assert plain.returncode == 4  # pytest's usage error
+    assert plain.stderr.strip().splitlines() == [f"ERROR: {expected}"]
+    assert "INTERNALERROR" not in plain.stdout and not (tmp_path / "reports").exists()
 
 
 def test_unknown_provider_name_exit_2(tmp_path: Path) -> None:
@@ -278,3 +300,119 @@ def test_run_into_a_closed_pipe_still_writes_its_report(reference_server: Refere
     assert code == 0
     data = json.loads((tmp_path / "r" / "results.json").read_text())
     assert data["results"] and {r["outcome"] for r in data["results"]} == {"pass"}
+
+
+def _builtin(tmp_path: Path, **extra: object) -> Path:
+    return write_providers(tmp_path / "providers.yaml",
+                           [{"name": "reference", "builtin": "reference", **extra}])
+
+
+def _jsonl(directory: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in
+            (directory / "results.jsonl").read_text(encoding="utf-8").splitlines()]
+
+
+def test_default_report_dir_is_named_after_the_run_id(tmp_path: Path) -> None:
+    _builtin(tmp_path)
+    proc = run_cli(["run", "-k", "chat.basic", "-p", "no:cacheprovider"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    [report] = (tmp_path / "reports").iterdir()
+    data = json.loads((report / "results.json").read_text())
+    meta = json.loads((report / "run.json").read_text())
+    assert data["run"]["id"] == meta["run"]["id"] == report.name
+
+
+def test_reused_report_dir_holds_only_the_new_run(tmp_path: Path) -> None:
+    """Result files of an earlier run in --report-dir are removed when the next run starts
+    (also under xdist, where only the controller may do it), so results.jsonl and a
+    re-render hold one run; a stale baseline.json goes unless the run stores its own."""
+    providers = _builtin(tmp_path)
+    report = tmp_path / "r"
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        proc = run_cli(["run", "--providers", str(providers), "--report-dir", str(report),
+                        "-p", "no:cacheprovider", *extra], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        return proc
+
+    run("-k", "chat or stop", "--report-dir", str(tmp_path / "old"))
+    run("-k", "chat", "--baseline", str(tmp_path / "old"))
+    old_id = json.loads((tmp_path / "old" / "results.json").read_text())["run"]["id"]
+    assert json.loads((report / "baseline.json").read_text())["run"]["id"] == old_id
+    first_id = json.loads((report / "results.json").read_text())["run"]["id"]
+    second = run("-m", "stop", "-n", "2")
+    assert f"r{os.sep} held an earlier run; removed its results.jsonl, results.json, " \
+        "run.json, junit.xml, matrix.html, summary.md, baseline.json" in second.stdout
+    data = json.loads((report / "results.json").read_text())
+    assert data["run"]["id"] != first_id
+    assert {r["check"] for r in data["results"]} == {"stop.string", "stop.list", "stop.stream"}
+    assert sorted(r["check"] for r in _jsonl(report)) == sorted(
+        r["check"] for r in data["results"])
+    assert not (report / "baseline.json").exists()
+    rerendered = run_cli(["report", str(report)], cwd=tmp_path)
+    assert rerendered.returncode == 0
+    assert json.loads((report / "results.json").read_text()) == data
+
+
+def test_a_directory_without_a_run_is_not_cleared(tmp_path: Path) -> None:
+    """`--report-dir .` in a project must not delete its own summary.md or junit.xml."""
+    for name in ("summary.md", "junit.xml", "baseline.json", "notes.txt"):
+        (tmp_path / name).write_text("mine")
+    assert clear_run_files(tmp_path) == []
+    assert len(list(tmp_path.iterdir())) == 4
+    (tmp_path / "results.gw0.jsonl").write_text("")
+    assert clear_run_files(tmp_path, keep_baseline=True) == [
+        "junit.xml", "summary.md", "results.gw0.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["baseline.json", "notes.txt"]
+
+
+def _interrupt(args: list[str], report: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Start ``python -m ARGS``, send SIGINT (Ctrl-C) once a few checks have finished."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", *args], cwd=cwd, env=child_env(), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+        # The test runner may ignore SIGINT (an xdist worker does), which a child inherits;
+        # a user's shell does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 60
+        log = report / "results.jsonl"
+        while not (log.exists() and len(log.read_text().splitlines()) >= 5):
+            assert process.poll() is None and time.monotonic() < deadline, "no progress"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+def test_ctrl_c_is_one_line_with_a_partial_report_exit_130(tmp_path: Path) -> None:
+    """The builtin reference is slow (latency), so Ctrl-C comes mid-run with requests in
+    flight: what finished is written, the last line says so, no server traceback."""
+    providers = _builtin(tmp_path, latency_ms=150, concurrency=2)
+    report = tmp_path / "r"
+    proc = _interrupt(["conformance", "run", "--providers", str(providers), "--report-dir",
+                       "r", "-p", "no:cacheprovider"], report, tmp_path)
+    assert proc.returncode == 130, proc.stdout[-2000:] + proc.stderr[-3000:]
+    data = json.loads((report / "results.json").read_text())
+    finished = len(data["results"])
+    assert 5 <= finished < 92 and len(_jsonl(report)) == finished
+    assert proc.stderr == (f"conformance: interrupted: {finished} of 92 checks finished; "
+                           f"partial report in r{os.sep}\n")
+    assert "Traceback" not in proc.stdout
+    assert f"report: r{os.sep} (partial: interrupted, {finished} of 92" in proc.stdout
+
+
+def test_ctrl_c_under_plain_pytest_keeps_pytests_handling(tmp_path: Path) -> None:
+    providers = _builtin(tmp_path, latency_ms=150, concurrency=2)
+    report = tmp_path / "r"
+    proc = _interrupt(["pytest", str(PACKAGE_DIR), "--providers", str(providers),
+                       "--report-dir", "r", "-p", "no:cacheprovider"], report, tmp_path)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]  # pytest's
+    assert "KeyboardInterrupt" in proc.stdout
+    assert proc.stderr == ""  # no server traceback (uvicorn logged ClientDisconnect)
+    data = json.loads((report / "results.json").read_text())
+    assert len(_jsonl(report)) == len(data["results"]) >= 5

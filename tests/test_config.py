@@ -56,7 +56,7 @@ defaults:
 providers:
   - name: reference
     builtin: reference
-    faults: [drop-usage, bad-sse]
+    faults: [no_usage, sse_crlf]
     latency_ms: 25
   - name: apiyi
     base_url: https://api.apiyi.com/v1/
@@ -88,7 +88,7 @@ def test_full_file_round_trip(tmp_path: Path) -> None:
     assert ref.builtin == "reference"
     assert ref.base_url is None and ref.api_key is None
     assert ref.model == DEFAULT_REFERENCE_MODEL
-    assert ref.faults == ("drop-usage", "bad-sse")
+    assert ref.faults == ("no_usage", "sse_crlf")
     assert ref.latency_ms == 25
     assert ref.concurrency == 8 and ref.retries == 3
     assert ref.timeouts == Timeouts(connect=5.0, read=60.0, total=180.0, stall=12.5)
@@ -364,6 +364,40 @@ ERRORS = [
             faults: [slow]
         """, 5, "providers[0].faults", "only allowed with 'builtin: reference'",
         id="faults-without-builtin"),
+    pytest.param(
+        """
+        providers:
+          - name: ref
+            builtin: reference
+            faults:
+              - no_done
+              - ignor_stop
+        """, 6, "providers[0].faults[1]", "unknown fault 'ignor_stop'; did you mean "
+        "'ignore_stop'?", id="misspelled-fault"),
+    pytest.param(
+        """
+        providers:
+          - name: ref
+            builtin: reference
+            faults: [sse_crlff]
+        """, 4, "providers[0].faults[0]", "unknown fault 'sse_crlff'; did you mean 'sse_crlf'?",
+        id="misspelled-quirk"),
+    pytest.param(
+        """
+        providers:
+          - name: ref
+            builtin: reference
+            faults: [latency-50]
+        """, 4, "providers[0].faults[0]", "unknown fault 'latency-50'; latency is its own key: "
+        "'latency_ms: 50'", id="latency-as-fault"),
+    pytest.param(
+        """
+        providers:
+          - name: ref
+            builtin: reference
+            faults: [zzz]
+        """, 4, "providers[0].faults[0]", "unknown fault 'zzz' (the names are listed in "
+        "conformance/reference/faults.py)", id="unknown-fault"),
     pytest.param(
         """
         providers:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
+from conformance.pytest_support import ProviderScheduling, installed_suite_args
 from conformance.reference.server import ReferenceServer
 from tests.conftest import (
     KEY_ENV,
@@ -13,6 +16,8 @@ from tests.conftest import (
     SELFTEST_KEY,
     RunOutput,
     external,
+    run_cli,
+    run_pytest,
     run_suite,
     write_providers,
 )
@@ -90,7 +95,76 @@ def test_xdist_gives_the_same_results_as_a_serial_run(reference_server: Referenc
         return {k: v[0] for k, v in out.outcomes().items()}
 
     assert verdicts(parallel) == verdicts(serial)
+    # Each provider's checks run in one worker, so shared requests are not sent twice.
+    assert parallel.data["run"]["tokens"] == serial.data["run"]["tokens"]
     assert any(v == "fail" for v in verdicts(serial).values())
     assert not list((tmp_path / "parallel").glob("results.gw*.jsonl"))  # merged
     lines = (tmp_path / "parallel" / "results.jsonl").read_text().splitlines()
     assert len(lines) == len(parallel.data["results"])
+
+
+def test_last_failed_reruns_only_the_failed_checks(reference_server: ReferenceServer,
+                                                    tmp_path: Path) -> None:
+    """--lf selects the checks that failed last time (and sends nothing else); --ff runs
+    them first. pytest's cache is the working directory's, as for `pytest conformance` there,
+    not the checkout's (or site-packages') that the package dir would imply."""
+    providers = write_providers(tmp_path / "providers.yaml", [
+        external("good", reference_server.base_url),
+        external("nostop", reference_server.variant_url(["ignore_stop"]))])
+    select = ["-m", "stop or chat"]
+
+    def run(report: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+        proc = run_cli(["run", "--providers", str(providers), "--report-dir", report,
+                        *select, *extra], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        lines = (tmp_path / report / "results.jsonl").read_text().splitlines()
+        return proc, [f"{r['check']}[{r['provider']}]" for r in map(json.loads, lines)]
+
+    failed = ["stop.string[nostop]", "stop.list[nostop]", "stop.stream[nostop]"]
+    _, first = run("first")
+    assert len(first) == 16 and set(failed) <= set(first)
+    assert (tmp_path / ".pytest_cache" / "v" / "cache" / "lastfailed").is_file()
+    proc, again = run("again", "--lf")
+    assert again == failed
+    assert "rerun previous 3 failures" in proc.stdout and "3 failed" in proc.stdout
+    _, ordered = run("ordered", "--ff")
+    assert ordered[:3] == failed and sorted(ordered) == sorted(first)
+
+
+def test_pytest_conformance_finds_the_installed_suite_from_any_directory(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """The README's `pytest conformance --providers ...` after `pip install .`, run where
+    there is no `conformance` directory; `--pyargs conformance` keeps working."""
+    write_providers(tmp_path / "providers.yaml", [external("ref", reference_server.base_url)])
+    common = ["--providers", "providers.yaml", "-p", "no:cacheprovider"]
+    for report, args, ran in (
+            ("a", ["conformance", "-m", "stop"], 3),
+            ("b", ["conformance/checks/stop.py::stop.list"], 1),
+            ("c", ["--pyargs", "conformance", "-m", "stop"], 3)):
+        proc = run_pytest([*args, *common, "--report-dir", report], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        assert f"{ran} passed" in proc.stdout
+        data = json.loads((tmp_path / report / "results.json").read_text())
+        assert len(data["results"]) == ran
+
+
+def test_only_a_missing_conformance_path_means_the_installed_suite(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    assert installed_suite_args(
+        ["conformance", "conformance/checks/stop.py::stop.list", "conformance/nope.py",
+         "/abs/conformance", "tests"], elsewhere) == [
+        str(PACKAGE_DIR), f"{PACKAGE_DIR / 'checks' / 'stop.py'}::stop.list",
+        "conformance/nope.py", "/abs/conformance", "tests"]
+    (tmp_path / "conformance").mkdir()  # the user's own directory of that name wins
+    assert installed_suite_args(["conformance"], tmp_path) == ["conformance"]
+
+
+def test_provider_scheduling_groups_a_providers_checks() -> None:
+    scheduler = object.__new__(ProviderScheduling)  # _split_scope needs no state
+    assert scheduler._split_scope("conformance/checks/stop.py::stop.list[a.b-1]") == \
+        "provider a.b-1"
+    assert scheduler._split_scope("checks/chat.py::chat.basic[a.b-1]") == "provider a.b-1"
+    # Other tests in the same run keep one scope each; an xdist group suffix is honoured.
+    assert scheduler._split_scope("tests/test_x.py::test_y") == "tests/test_x.py::test_y"
+    assert scheduler._split_scope("tests/test_x.py::test_y[1]@g") == "g"

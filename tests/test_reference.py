@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -1119,3 +1121,29 @@ def test_quirk_extra_fields(api: Api) -> None:
     _, events = api.stream(COUNT, "extra_fields", stream_options={"include_usage": True})
     assert all("provider" in e for e in events[:-1])
     assert "cost" in events[-2]["usage"]
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
+def test_client_gone_mid_request_is_not_logged_as_an_error(server: ReferenceServer,
+                                                            path: str) -> None:
+    """A client that disconnects before its body has arrived (a run interrupted with Ctrl-C)
+    is no server error: uvicorn used to print a 45-line ClientDisconnect traceback."""
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("uvicorn.error")
+    logger.addHandler(handler)
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\n"
+                    f"x-api-key: {KEY}\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 100\r\n\r\n")
+            sock.sendall(head.encode() + b'{"model":')
+            time.sleep(0.2)  # the handler is now waiting for the rest of the body
+        time.sleep(0.3)
+        # The server is still fine afterwards.
+        ok = httpx.get(server.base_url + "/models", headers={"Authorization": f"Bearer {KEY}"})
+        assert ok.status_code == 200
+    finally:
+        logger.removeHandler(handler)
+    assert [r.getMessage() for r in records] == []

@@ -41,14 +41,16 @@ def test_a_rejected_key_is_one_error_and_never_a_fail(
 
 
 def test_a_closed_port_finishes_fast_with_one_line(tmp_path: Path) -> None:
+    # Bound but not listening: connections are refused, and while it stays bound no server of
+    # a test running in parallel can take the port.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    path = write_providers(tmp_path / "providers.yaml", [
-        external("down", f"http://127.0.0.1:{port}/v1")])
-    started = time.monotonic()
-    out = run_suite(path, tmp_path / "r")
-    elapsed = time.monotonic() - started
+        path = write_providers(tmp_path / "providers.yaml", [
+            external("down", f"http://127.0.0.1:{port}/v1")])
+        started = time.monotonic()
+        out = run_suite(path, tmp_path / "r")
+        elapsed = time.monotonic() - started
     assert out.returncode == 0, out.stderr[-2000:]
     outcomes = out.outcomes()
     assert {o for o, _ in outcomes.values()} == {"error"}

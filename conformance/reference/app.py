@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import (
     HTMLResponse,
     JSONResponse,
@@ -923,6 +923,10 @@ class _Provider:
                 response = await handler(request, variant)
             except ApiError as err:
                 response = self.error(err, variant, anthropic=anthropic)
+            except ClientDisconnect:
+                # The client left before its body arrived (e.g. a run stopped with Ctrl-C):
+                # nothing to answer, and no server error to log. 499 is never sent.
+                return Response(status_code=499)
             if "echo_key" in variant:
                 response.headers["x-echo-key"] = self.api_key or ""
             return response
