@@ -1,4 +1,4 @@
-"""The ``conformance`` command (CONTRACT.md, "Command line").
+"""The ``conformance`` command (docs/CONTRACT.md, "Command line").
 
 ``run`` is a thin front over pytest; ``serve-reference`` serves the reference provider;
 ``report`` re-renders a run directory; ``diff`` compares two runs; ``merge`` combines runs (one

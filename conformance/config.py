@@ -7,7 +7,7 @@ Every problem is a :class:`~conformance.errors.ConfigError` that renders as one 
 ``file:line: key: problem`` and never contains a secret (an API key or an expanded header value).
 
 A provider that references an unset environment variable is not an error: it is kept, with
-``skip_reason = "set VAR"`` (CONTRACT.md), and never sent a request.
+``skip_reason = "set VAR"`` (docs/CONTRACT.md), and never sent a request.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ FAMILIES: tuple[str, ...] = (
     "models", "chat", "streaming", "stop", "max_tokens", "n", "vision", "tools",
     "json_mode", "usage", "errors", "auth", "params", "sdk", "messages_api",
 )
-"""The behaviour families of CONTRACT.md, plus ``sdk`` (the official client parses what the
+"""The behaviour families of docs/CONTRACT.md, plus ``sdk`` (the official client parses what the
 provider sends) and ``messages_api`` (Anthropic's native ``POST /v1/messages``, which relays
 offer next to the OpenAI routes); the only keys a ``models:`` override may use."""
 

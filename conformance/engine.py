@@ -29,7 +29,7 @@ from conformance.transport import Exchange, ProviderClient
 
 
 async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str, object]]:
-    """Run one check function and map what it raised to an outcome (CONTRACT.md)."""
+    """Run one check function and map what it raised to an outcome (docs/CONTRACT.md)."""
     extra: dict[str, object] = {}
     outcome: Outcome
     try:
@@ -184,6 +184,12 @@ class Engine:
             return
 
         async def shutdown() -> None:
+            # What is still in flight (shared requests, preflights, checks of an interrupted
+            # run) is cancelled and awaited, so no task is destroyed while pending.
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
             for runtime in self._runtimes.values():
                 await runtime.client.aclose()
 

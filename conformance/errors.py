@@ -8,7 +8,7 @@ report it as a *failed* test rather than a *broken* one.
 
 *Suite faults* derive from :class:`SuiteError`: the suite could not reach a verdict (network
 failure, timeout, bad configuration, a bug in the suite).  They map to the ``error`` outcome and
-are never used for a provider's wrong answer (CONTRACT.md, "Outcomes").
+are never used for a provider's wrong answer (docs/CONTRACT.md, "Outcomes").
 """
 
 from __future__ import annotations

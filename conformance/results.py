@@ -1,4 +1,4 @@
-"""The result model and the result files of a run (CONTRACT.md, "Results").
+"""The result model and the result files of a run (docs/CONTRACT.md, "Results").
 
 A run directory holds ``run.json`` (written when the checks are submitted: run id, providers,
 check catalogue and the ``planned`` (check, provider) pairs), ``results.jsonl`` (one line per
@@ -32,7 +32,7 @@ MAX_MESSAGE = 600
 
 
 def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
-    """Collapse whitespace and cap the length: messages are one line (CONTRACT.md), but a
+    """Collapse whitespace and cap the length: messages are one line (docs/CONTRACT.md), but a
     provider's text quoted inside them is not."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

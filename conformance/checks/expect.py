@@ -1,6 +1,6 @@
 """Judging helpers shared by the checks: they turn an :class:`Exchange` into data or a verdict.
 
-Outcome rules (CONTRACT.md, docs/CONTRACT.md), written once here for every family:
+Outcome rules (docs/CONTRACT.md, docs/CONTRACT.md), written once here for every family:
 
 * ``unsupported`` is a real decline only: a 404/405 for an optional route that does not exist
   (:func:`raise_for_status` with ``route=``), or a 4xx error whose message or code says the

@@ -49,7 +49,7 @@ class Check:
     """Judged after the provider's other checks (it reads what they observed)."""
 
     def catalogue_entry(self) -> dict[str, str]:
-        """The ``checks[]`` entry of results.json (CONTRACT.md)."""
+        """The ``checks[]`` entry of results.json (docs/CONTRACT.md)."""
         return {
             "id": self.id,
             "behavior": self.behavior,
@@ -94,7 +94,7 @@ def check(
 
 
 def all_checks() -> list[Check]:
-    """Every registered check, in family order (CONTRACT.md) then registration order."""
+    """Every registered check, in family order (docs/CONTRACT.md) then registration order."""
     load_checks()
     order = {family: i for i, family in enumerate(FAMILIES)}
     return sorted(REGISTRY.values(), key=lambda c: order.get(c.behavior, len(order)))

@@ -1,6 +1,6 @@
 """Run-to-run comparison: regressions, fixes, new and removed checks, new and missing providers.
 
-A *regression* is a check that passed in the baseline and does not now (CONTRACT.md:
+A *regression* is a check that passed in the baseline and does not now (docs/CONTRACT.md:
 ``conformance run --baseline DIR`` exits 1 on one), including a check of a provider missing
 from the new run (a nightly job that did not run is no verdict of "still passes") or planned
 there but not finished (a killed or interrupted run); only a check removed from the suite's
