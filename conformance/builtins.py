@@ -8,9 +8,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from conformance.config import ProviderConfig
-from conformance.reference.server import ReferenceServer
+
+if TYPE_CHECKING:  # the server (Starlette, uvicorn) is imported only when a run needs it
+    from conformance.reference.server import ReferenceServer
 
 
 class Builtins:
@@ -37,6 +40,8 @@ class Builtins:
         return out
 
     def _reference(self) -> ReferenceServer:
+        from conformance.reference.server import ReferenceServer
+
         if self._server is None:
             self._server = ReferenceServer(api_key="sk-ref-" + secrets.token_urlsafe(24)).start()
         return self._server

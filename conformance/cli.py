@@ -78,8 +78,9 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
             # rewrite their asserts; they have none worth rewriting (findings are raised as
             # Failure, not asserted), so rewriting is off: it cost seconds at every start.
             "-W", "ignore::pytest.PytestAssertRewriteWarning", "--assert=plain",
-            # hypothesis (a test dependency) would be imported for its summary line alone.
-            "-p", "no:hypothesispytest"]
+            # Plugins of test dependencies the suite does not use: hypothesis would be imported
+            # for its summary line alone, anyio's imports trio where it is installed.
+            "-p", "no:hypothesispytest", "-p", "no:anyio"]
     if baseline is not None:
         # Stored before the run, so that an interrupted run re-renders against it too.
         save_baseline(report_dir, baseline)

@@ -220,7 +220,7 @@ def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
                 except (TypeError, ValueError):
                     pass
     if response is None:  # a failure to connect: a short pause is enough to ride out a blip
-        return float(min(2.0, 0.25 * 2 ** (attempt - 1) + random.random() * 0.1))
+        return float(min(2.0, 0.1 * 2 ** (attempt - 1) + random.random() * 0.05))
     return float(min(8.0, 0.5 * 2 ** (attempt - 1) + random.random() * 0.25))
 
 
