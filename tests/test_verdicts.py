@@ -59,7 +59,11 @@ def test_a_closed_port_finishes_fast_with_one_line(tmp_path: Path) -> None:
     said = [line for line in out.stdout.splitlines() if "unreachable" in line]
     assert len(said) == 1, out.stdout[-3000:]
     assert out.data["run"]["tokens"].get("down", {}).get("requests", 0) <= 1
-    assert elapsed < 5, f"{elapsed:.1f}s"
+    # The run itself (configure to report) within 5 s; the process as a whole, interpreter
+    # start included and sharing the CPU with a parallel test, within 10 s (it took ~35 s of
+    # retries before the preflight).
+    assert out.data["run"]["duration_ms"] < 5000, out.data["run"]["duration_ms"]
+    assert elapsed < 10, f"{elapsed:.1f}s"
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
