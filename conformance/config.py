@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import json
+import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,11 @@ _CREDENTIAL_HEADERS = frozenset(
 )
 
 _KeyPath: TypeAlias = tuple[str | int, ...]
+
+#: Deepest YAML nesting accepted (a providers file needs about 5 levels).
+MAX_DEPTH = 64
+#: Most values a document may hold once its aliases are expanded ("billion laughs").
+MAX_VALUES = 20_000
 
 
 def _empty_map() -> Mapping[str, str]:
@@ -242,6 +248,27 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+class _Loader(yaml.SafeLoader):
+    """A SafeLoader whose composer refuses nesting deeper than :data:`MAX_DEPTH` (PyYAML's
+    composer recurses once per level: a deep document would end in a RecursionError)."""
+
+    def __init__(self, text: str, filename: str) -> None:
+        super().__init__(text)
+        self.filename = filename
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise ConfigError(f"YAML nested deeper than {MAX_DEPTH} levels",
+                                  file=self.filename, line=mark.line + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 class _Document:
     """The composed YAML document as plain data, with the line of every key and list item."""
 
@@ -249,8 +276,10 @@ class _Document:
         self.filename = filename
         self.lines: dict[_KeyPath, int] = {}
         self._constructor = yaml.SafeLoader("")
+        self._values = 0
+        loader = _Loader(text, filename)
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            root = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             problem = exc.problem or exc.context or "invalid YAML"
@@ -269,6 +298,8 @@ class _Document:
         except yaml.YAMLError as exc:
             raise ConfigError(f"YAML syntax error: {_one_line(str(exc))}",
                               file=filename) from None
+        finally:
+            loader.dispose()
         if root is None:
             raise ConfigError("empty file (expected a 'providers:' list)", file=filename)
         self.lines[()] = root.start_mark.line + 1
@@ -293,13 +324,21 @@ class _Document:
         line = node.start_mark.line + 1
         if id(node) in parents:
             raise self.error(path, "recursive YAML alias", line=line)
+        self._values += 1
+        if self._values > MAX_VALUES:
+            # Only aliases get a document this far: each use copies its anchor's values. The
+            # lines inside an expansion are the anchor's: name the top-level key instead.
+            raise self.error(path[:1], f"YAML aliases expand to more than {MAX_VALUES} values")
         if isinstance(node, yaml.ScalarNode):
             try:
-                return self._constructor.construct_object(node)
+                value = self._constructor.construct_object(node)
             except yaml.YAMLError as exc:
                 problem = getattr(exc, "problem", None) or str(exc)
                 raise self.error(path, f"unsupported YAML value: {_one_line(problem)}",
                                  line=line) from None
+            if isinstance(value, float) and not math.isfinite(value):
+                raise self.error(path, "must be a finite number", line=line)
+            return value
         inside = parents | {id(node)}
         if isinstance(node, yaml.SequenceNode):
             if node.tag != "tag:yaml.org,2002:seq":
@@ -347,7 +386,12 @@ class _Document:
         last = path[-1] if path else None
         rank = 0
         line: int | None = None
-        if "propertyNames" in schema_path:
+        if "propertyNames" in schema_path and last == "request_defaults":
+            path = (*path, str(instance))
+            problem = (f"'{instance}' is set by 'model:' (or 'models:' per family), "
+                       "not request_defaults" if instance == "model"
+                       else f"'{instance}' is set by each check, not request_defaults")
+        elif "propertyNames" in schema_path:
             path = (*path, str(instance))
             problem = "not a valid HTTP header name"
         elif kind == "additionalProperties":
@@ -565,7 +609,9 @@ class _ProviderBuilder:
         if missing:
             return None
         if secret == "always" or (secret == "expanded" and used):
-            self.secrets.extend([*used, value])
+            # What is sent is stripped (a variable read from a file often ends in a newline):
+            # the value masked is exactly the value sent.
+            self.secrets.extend(part.strip() for part in [*used, value])
         return value
 
     def merged(self, key: str) -> dict[str, tuple[_KeyPath, Any]]:
@@ -584,16 +630,28 @@ class _ProviderBuilder:
         if raw is None:
             return None
         path = (*self.base, key)
-        value = self.expand(path, raw)
-        if value is None:
+        try:
+            value, missing, used = _expand(raw, self.env)
+        except _BadReference as exc:
+            raise self.doc.error(path, exc.describe(show=True)) from None
+        self.missing.extend(name for name in missing if name not in self.missing)
+        if missing:
             return None
         value = value.strip()
         problem = _url_problem(value, base=base)
         if problem:
             raise self.doc.error(path, f"{problem}: {_shown_url(raw)!r}")
-        password = urlsplit(value).password
-        if password:
-            self.secrets.append(password)
+        parts = urlsplit(value)
+        if parts.username is not None or parts.password is not None:
+            # httpx would send these as Basic auth instead of the configured key.
+            raise self.doc.error(path, f"a URL cannot carry credentials (user:password@); "
+                                 f"use api_key or headers: {_shown_url(raw)!r}")
+        # A ${VAR} in a URL is a secret (e.g. a token in the path), except the part that is
+        # the address itself (scheme://host:port), which every report names.
+        origin = f"{parts.scheme}://{parts.netloc}"
+        for part in used:
+            part = part.strip()
+            self.secrets.append(part[len(origin):] if part.startswith(origin) else part)
         return value.rstrip("/") if base else value
 
     def build(self) -> ProviderConfig:
@@ -607,6 +665,9 @@ class _ProviderBuilder:
             api_key = (self.expand((*base, "api_key"), raw["api_key"], "always") or "").strip()
             key_variables = [m["name"] for m in _REFERENCE.finditer(raw["api_key"])
                              if m["name"]]
+            if any(char in api_key for char in "\r\n\0"):
+                raise self.doc.error((*base, "api_key"), "the key contains a line break "
+                                     "or NUL (not shown)")
 
         model = DEFAULT_REFERENCE_MODEL
         if "model" in raw:
@@ -693,5 +754,9 @@ class _ProviderBuilder:
         for lower, (name, path, raw) in by_lower.items():
             value = self.expand(path, raw,
                                 "always" if lower in _CREDENTIAL_HEADERS else "expanded")
-            headers[name] = raw if value is None else value
+            value = raw if value is None else value.strip()
+            if any(char in value for char in "\r\n\0"):
+                raise self.doc.error(path, "a header value cannot contain a line break "
+                                     "(CR/LF) or NUL (value not shown)")
+            headers[name] = value
         return headers

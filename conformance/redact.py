@@ -4,12 +4,22 @@ Everything a check, a result file or an exception message ever sees has passed t
 :class:`Redactor`: authorisation headers are masked by name, and every configured secret (the API
 key, secret header values) is replaced wherever it appears — request bodies, response bodies
 (providers echo keys inside error messages), SSE text, URLs and exception messages.
+
+A provider may echo a key in any encoding, so each secret is matched, case-insensitively, as
+raw text where every character may also be written as a JSON ``\\uXXXX`` escape (with any number
+of backslashes, for JSON inside JSON), a URL ``%XX`` escape or an HTML character reference; and
+as lower/upper-case hex and standard/URL-safe base64 — for base64, at each of the three byte
+alignments, so ``base64("Bearer " + key)`` and ``base64("user:" + key)`` are caught too.
+Text is masked *before* it is cut to a size limit (:meth:`Redactor.clip`), and a key split over
+several stream events is masked in each event (:meth:`Redactor.stream`).
 """
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 MASK = "***"
@@ -20,21 +30,66 @@ SECRET_HEADERS = frozenset(
 )
 #: Secrets shorter than this are not substituted in free text (too likely to hit by accident).
 MIN_SECRET_LENGTH = 6
+#: Stream fragments shorter than this are not searched for in the raw stream text.
+_MIN_FRAGMENT = 4
+
+
+def _char_pattern(char: str) -> str:
+    """Every way the suite can foresee ``char`` being written inside echoed text."""
+    options = [re.escape(char)]
+    code = ord(char)
+    if code <= 0xFFFF:
+        options.append(rf"\\+u{code:04x}")
+    if code < 0x100:
+        options.append(rf"\\+x{code:02x}")
+    if char in "\"\\/":
+        options.append(r"\\+" + re.escape(char))
+    options.append("".join(f"%{byte:02x}" for byte in char.encode()))
+    if char == " ":
+        options.append(r"\+")
+    options.append(rf"&#0*{code};")
+    options.append(rf"&#x0*{code:x};")
+    return "(?:" + "|".join(options) + ")"
+
+
+def _base64_cores(secret: bytes) -> list[str]:
+    """The base64 characters that depend only on ``secret``, at each of the 3 byte offsets."""
+    out = []
+    for offset, skip in ((0, 0), (1, 2), (2, 3)):
+        padded = b"\0" * offset + secret
+        encoded = base64.b64encode(padded).decode().rstrip("=")
+        if len(padded) % 3:
+            encoded = encoded[:-1]  # its last character mixes in whatever follows
+        core = encoded[skip:]
+        out += [core, core.replace("+", "-").replace("/", "_")]
+    return out
+
+
+def secret_patterns(secret: str) -> list[str]:
+    """Regular expressions (case-insensitive) matching ``secret`` in every foreseen encoding."""
+    raw = secret.encode()
+    patterns = ["".join(_char_pattern(char) for char in secret), re.escape(raw.hex())]
+    patterns += [re.escape(core) for core in _base64_cores(raw)]
+    return patterns
 
 
 class Redactor:
     """Replaces configured secrets and credential headers with ``***``."""
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        variants: set[str] = set()
+        found: set[str] = set()
         for secret in secrets:
-            if not secret or len(secret) < MIN_SECRET_LENGTH:
+            if not secret or len(secret.strip()) < MIN_SECRET_LENGTH:
                 continue
-            variants.add(secret)
-            # The same secret as it appears inside a JSON string literal.
-            variants.add(json.dumps(secret)[1:-1])
+            found.add(secret)
+            found.add(secret.strip())
         # Longest first, so a secret that contains another is masked whole.
-        self._secrets = tuple(sorted(variants, key=len, reverse=True))
+        self._secrets = tuple(sorted(found, key=lambda s: (-len(s), s)))
+        patterns = [p for s in self._secrets for p in secret_patterns(s)]
+        self._pattern = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
+        #: How far a secret can reach past a cut: text this much beyond a limit is enough
+        #: to tell whether a secret straddles it.
+        self.margin = max((len(s) * 12 for s in self._secrets), default=0)
 
     @property
     def active(self) -> bool:
@@ -42,10 +97,24 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """Mask every secret occurring in ``value``."""
-        for secret in self._secrets:
-            if secret in value:
-                value = value.replace(secret, MASK)
-        return value
+        if self._pattern is None:
+            return value
+        return self._pattern.sub(MASK, value)
+
+    def clip(self, value: str, limit: int) -> str:
+        """``value`` masked, then cut to about ``limit`` characters of the original.
+
+        The cut moves past a secret that straddles it, so no fragment is left at the end;
+        ``value`` should extend :attr:`margin` characters past ``limit`` when it is longer.
+        """
+        if self._pattern is None:
+            return value[:limit]
+        cut = limit
+        for match in self._pattern.finditer(value, 0, limit + self.margin):
+            if match.start() >= limit:
+                break
+            cut = max(cut, match.end())
+        return self._pattern.sub(MASK, value[:cut])
 
     def headers(self, headers: Mapping[str, str] | Iterable[tuple[str, str]]) -> dict[str, str]:
         """Lower-cased header dict with credential headers masked and secrets removed."""
@@ -71,3 +140,92 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+    def stream(self, datas: Sequence[str], text: str = "") -> tuple[list[str], str]:
+        """Mask the event data of one stream, and its raw text, as a whole.
+
+        Each event's data is masked on its own; besides, a secret split over several events
+        (a client joins the string at each JSON path — ``choices.0.delta.content`` — and the
+        data of non-JSON events) is masked in every event holding a piece of it, and the pieces
+        (those of at least 4 characters) in ``text``, the raw stream. Returns both, masked.
+        """
+        masked = [self.text(data) for data in datas]
+        if self._pattern is None or len(datas) < 2:
+            return masked, self.text(text)
+        parsed: list[Any] = []
+        # path -> [(event index, leaf string)] in stream order
+        joined: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
+        for index, data in enumerate(datas):
+            try:
+                value = json.loads(data)
+            except ValueError:
+                value = data
+            parsed.append(value)
+            for path, leaf in _leaves(value, ()):
+                joined.setdefault(path, []).append((index, leaf))
+        # (event index, path) -> [(start, end)] of the leaf to mask
+        spans: dict[tuple[int, tuple[Any, ...]], list[tuple[int, int]]] = {}
+        fragments: set[str] = set()
+        for path, pieces in joined.items():
+            if len(pieces) < 2:
+                continue
+            whole = "".join(leaf for _, leaf in pieces)
+            starts, position = [], 0
+            for _, leaf in pieces:
+                starts.append(position)
+                position += len(leaf)
+            for match in self._pattern.finditer(whole):
+                hit = [(index, leaf, start) for (index, leaf), start in zip(pieces, starts,
+                                                                            strict=True)
+                       if start < match.end() and match.start() < start + len(leaf)]
+                if len(hit) < 2:
+                    continue  # inside one event: its own masking catches it
+                for index, leaf, start in hit:
+                    lo = max(match.start(), start) - start
+                    hi = min(match.end(), start + len(leaf)) - start
+                    spans.setdefault((index, path), []).append((lo, hi))
+                    fragments.add(leaf[lo:hi])
+        for index in sorted({index for index, _ in spans}):
+            value = parsed[index]
+            for (where, path), ranges in spans.items():
+                if where == index:
+                    value = _mask_leaf(value, path, ranges)
+            if isinstance(value, str):
+                masked[index] = self.text(value)
+            else:
+                masked[index] = self.text(json.dumps(value, ensure_ascii=False))
+        for fragment in sorted(fragments, key=len, reverse=True):
+            if len(fragment) >= _MIN_FRAGMENT:
+                pattern = "".join(_char_pattern(char) for char in fragment)
+                text = re.sub(pattern, MASK, text, flags=re.IGNORECASE)
+        return masked, self.text(text)
+
+
+def _leaves(value: Any, path: tuple[Any, ...]) -> Iterable[tuple[tuple[Any, ...], str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+
+
+def _mask_leaf(value: Any, path: tuple[Any, ...], ranges: list[tuple[int, int]]) -> Any:
+    """``value`` with the string at ``path`` masked over ``ranges``."""
+    if not path:
+        assert isinstance(value, str)
+        out, position = [], 0
+        for lo, hi in sorted(ranges):
+            if lo < position:
+                lo = position
+            if lo >= hi:
+                continue
+            out += [value[position:lo], MASK]
+            position = hi
+        return "".join([*out, value[position:]])
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {k: _mask_leaf(v, rest, ranges) if k == head else v for k, v in value.items()}
+    return [_mask_leaf(v, rest, ranges) if i == head else v for i, v in enumerate(value)]

@@ -192,6 +192,15 @@ def _with_openai_names(usage: dict[str, Any]) -> dict[str, Any]:
     return usage
 
 
+def _redact_stream(exchange: Exchange, data: list[str], text: str, redactor: Redactor) -> None:
+    """Mask a stream's events (``data``: each one's raw data) and raw ``text`` as a whole: a
+    secret may be split over several events."""
+    masked, exchange.text = redactor.stream(data, redactor.clip(text, MAX_BODY_CHARS))
+    if exchange.events is not None:
+        exchange.events[:] = [replace(ev, data=d) for ev, d in zip(exchange.events, masked,
+                                                                    strict=False)]
+
+
 def _cut_summary(exchange: Exchange, exc: BaseException, redactor: Redactor) -> str:
     """``connection closed after 412 bytes (the retry too): peer closed connection ...``."""
     detail = redactor.text(str(exc)) or type(exc).__name__
@@ -397,7 +406,7 @@ class ProviderClient:
                         parts.append(piece)
                 finally:  # a cut body keeps what arrived, as evidence
                     text = b"".join(parts).decode(response.encoding or "utf-8", "replace")
-                    exchange.text = r.text(text[:MAX_BODY_CHARS])
+                    exchange.text = r.clip(text, MAX_BODY_CHARS)
                 exchange.json = _parse_json(exchange.text)
         finally:
             await response.aclose()
@@ -410,6 +419,7 @@ class ProviderClient:
         decoder = SSEDecoder()
         events: list[TimedEvent] = []
         raw_parts: list[str] = []
+        raw_data: list[str] = []
         size = 0
         exchange.events = events
         iterator: AsyncIterator[bytes] = response.aiter_bytes()
@@ -427,19 +437,22 @@ class ProviderClient:
                         f"{len(events)} events"
                     ) from None
                 now = (time.perf_counter() - started) * 1000
-                if size < MAX_BODY_CHARS:
+                if size < MAX_BODY_CHARS + self.redactor.margin:
                     piece = chunk.decode("utf-8", "replace")
                     raw_parts.append(piece)
                     size += len(piece)
                 for ev in decoder.feed(chunk):
                     events.append(TimedEvent(now, self.redactor.text(ev.data), ev.event))
+                    raw_data.append(ev.data)
         finally:  # a cut stream keeps what arrived, as evidence
-            exchange.text = self.redactor.text("".join(raw_parts)[:MAX_BODY_CHARS])
+            _redact_stream(exchange, raw_data, "".join(raw_parts), self.redactor)
         for ev in decoder.close():
             events.append(
                 TimedEvent((time.perf_counter() - started) * 1000, self.redactor.text(ev.data),
                            ev.event)
             )
+            raw_data.append(ev.data)
+        _redact_stream(exchange, raw_data, "".join(raw_parts), self.redactor)
         exchange.sse_comments = decoder.comments
         exchange.trailing_data = decoder.trailing_garbage
         if not events and exchange.content_type == "application/json":
@@ -536,19 +549,21 @@ class _RecordingStream(httpx.AsyncByteStream):
         self._decoder = SSEDecoder() if events else None
         self._started = started
         self._parts: list[str] = []
+        self._data: list[str] = []
         self._size = 0
         self._done = False
         if events:
             exchange.events = []
 
     def _timed(self, data: str, event: str | None) -> TimedEvent:
+        self._data.append(data)
         now = (time.perf_counter() - self._started) * 1000
         return TimedEvent(now, self._redactor.text(data), event)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._response.aiter_bytes():
-                if self._size < MAX_BODY_CHARS:
+                if self._size < MAX_BODY_CHARS + self._redactor.margin:
                     piece = chunk.decode("utf-8", "replace")
                     self._parts.append(piece)
                     self._size += len(piece)
@@ -557,7 +572,7 @@ class _RecordingStream(httpx.AsyncByteStream):
                                               for e in self._decoder.feed(chunk)]
                 yield chunk
         except CUT_ERRORS as exc:  # the third-party client sees the failure; we record it
-            self._exchange.text = self._redactor.text("".join(self._parts)[:MAX_BODY_CHARS])
+            _redact_stream(self._exchange, self._data, "".join(self._parts), self._redactor)
             self._exchange.cut = _cut_summary(self._exchange, exc, self._redactor)
             raise
 
@@ -568,9 +583,10 @@ class _RecordingStream(httpx.AsyncByteStream):
         self._done = True
         exchange, r = self._exchange, self._redactor
         exchange.elapsed_ms = (time.perf_counter() - self._started) * 1000
-        exchange.text = r.text("".join(self._parts)[:MAX_BODY_CHARS])
+        exchange.text = r.clip("".join(self._parts), MAX_BODY_CHARS)
         if self._decoder is not None and exchange.events is not None:
             exchange.events += [self._timed(e.data, e.event) for e in self._decoder.close()]
+            _redact_stream(exchange, self._data, "".join(self._parts), r)
             exchange.sse_comments = self._decoder.comments
             exchange.trailing_data = self._decoder.trailing_garbage
             if not exchange.events and exchange.content_type == "application/json":

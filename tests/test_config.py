@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import jsonschema
@@ -21,6 +22,7 @@ from conformance.config import (
     schema_file,
 )
 from conformance.errors import ConfigError
+from tests.conftest import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "sk-live-0123456789abcdef"
@@ -699,3 +701,89 @@ def test_request_defaults_cannot_override_the_request_itself(tmp_path: Path) -> 
         load_providers(path, {})
     assert "providers.yaml:4" in info.value.one_line()
     assert "request_defaults" in info.value.one_line()
+
+
+# --------------------------------------------------------------------------- hostile files
+
+BOMB = "\n".join(
+    ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    + [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]" for i in range(8)]
+    + ["providers: [*i]", ""]
+)
+DEEP = "providers:\n  - name: a\n    builtin: reference\n    request_defaults: {x: " \
+    + "[" * 5000 + "]" * 5000 + "}\n"
+HOSTILE = {
+    "alias_bomb": (BOMB, 5, "YAML aliases expand to more than"),
+    "deep": (DEEP, 4, "YAML nested deeper than 64 levels"),
+    "nan": ("providers:\n  - name: a\n    builtin: reference\n    timeouts: {read: .nan}\n",
+            4, "must be a finite number"),
+    "inf": ("providers:\n  - name: a\n    builtin: reference\n    timeouts:\n      total: .inf\n",
+            5, "must be a finite number"),
+    "header_crlf": ('providers:\n  - name: a\n    builtin: reference\n    headers:\n'
+                    '      X-Token: "abc\\r\\nX-Evil: sk-hidden-value"\n',
+                    5, "cannot contain a line break"),
+    "model_in_request_defaults": ("providers:\n  - name: a\n    builtin: reference\n"
+                                  "    request_defaults: {model: gpt-4o}\n",
+                                  4, "'model' is set by 'model:'"),
+    "password_in_base_url": ("providers:\n  - name: a\n    model: m\n    api_key: k\n"
+                             "    base_url: https://user:sk-hidden-value@example.org/v1\n",
+                             5, "a URL cannot carry credentials"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_file_is_one_line_error(tmp_path: Path, case: str) -> None:
+    text, line, problem = HOSTILE[case]
+    path = tmp_path / "providers.yaml"
+    path.write_text(text, encoding="utf-8")
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load_providers(path, {})
+    assert time.perf_counter() - started < 0.5
+    message = info.value.one_line()
+    assert f"providers.yaml:{line}" in message and problem in message, message
+    assert "sk-hidden-value" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("case", ["alias_bomb", "deep", "nan", "header_crlf"])
+def test_hostile_file_stops_conformance_run_with_exit_2(tmp_path: Path, case: str) -> None:
+    text, line, problem = HOSTILE[case]
+    path = tmp_path / "providers.yaml"
+    path.write_text(text, encoding="utf-8")
+    proc = run_cli(["run", "--providers", str(path), "-p", "no:cacheprovider"], cwd=tmp_path,
+                   timeout=60)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 2, output
+    assert "Traceback" not in output and "sk-hidden-value" not in output
+    lines = [entry for entry in output.splitlines() if problem in entry]
+    assert len(lines) == 1 and f"providers.yaml:{line}" in lines[0], output
+
+
+def test_key_from_a_variable_ending_in_a_newline_is_masked_as_sent(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        providers:
+          - name: a
+            base_url: https://example.org/v1
+            api_key: ${KEY}
+            model: m
+            headers: {X-Token: "${TOKEN}"}
+        """)
+    config = load_providers(path, {"KEY": SECRET + "\n", "TOKEN": " tok-0123456789\r\n"}).get("a")
+    assert config.api_key == SECRET and config.headers["X-Token"] == "tok-0123456789"
+    assert SECRET in config.secrets and "tok-0123456789" in config.secrets
+    assert all(s == s.strip() for s in config.secrets)
+
+
+def test_a_variable_in_the_url_is_a_secret_but_not_the_address(tmp_path: Path) -> None:
+    path = write(tmp_path, """
+        providers:
+          - name: a
+            base_url: https://example.org/${TOKEN}/v1
+            model: m
+          - name: b
+            base_url: ${URL}
+            model: m
+        """)
+    config = load_providers(path, {"TOKEN": "tok-0123456789", "URL": "https://relay.example/v1"})
+    assert "tok-0123456789" in config.get("a").secrets
+    assert not any("relay.example" in s for s in config.get("b").secrets)
