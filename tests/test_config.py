@@ -739,7 +739,8 @@ def test_hostile_file_is_one_line_error(tmp_path: Path, case: str) -> None:
     started = time.perf_counter()
     with pytest.raises(ConfigError) as info:
         load_providers(path, {})
-    assert time.perf_counter() - started < 0.5
+    # Refused at once (an alias bomb took 85 s and 7 GB); generous for a loaded CI machine.
+    assert time.perf_counter() - started < 2
     message = info.value.one_line()
     assert f"providers.yaml:{line}" in message and problem in message, message
     assert "sk-hidden-value" not in message and "\n" not in message
