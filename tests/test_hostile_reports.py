@@ -238,3 +238,32 @@ def test_terminal_summary_shows_provider_escapes_literally() -> None:
     text = render_summary(data, width=200, color=True)
     assert "\x1b]0" not in text and "\x1b[2J" not in text and "\x1b[31mred" not in text
     assert "[bold]x" in text.replace("\x1b", "")  # markup shown, not applied
+
+
+@pytest.mark.parametrize("finished", [1, 2])
+def test_killed_run_stays_incomplete_when_rendered_twice(tmp_path: Path, finished: int) -> None:
+    """kill -9 leaves run.json and results.jsonl; ``conformance report`` twice (the second
+    time from the results.json the first wrote) keeps the "did not finish" mark, also when
+    every planned check had finished but the run never did."""
+    report = tmp_path / "run"
+    report.mkdir()
+    checks = [{"id": f"chat.c{i}", "behavior": "chat", "title": "t", "spec": ""}
+              for i in range(2)]
+    (report / "run.json").write_text(json.dumps({
+        "run": {"id": "r1", "started_at": "2026-01-01T00:00:00Z", "suite_version": "0"},
+        "providers": [{"name": "p", "base_url": "", "models": {}}], "checks": checks,
+        "planned": [[c["id"], "p"] for c in checks]}), encoding="utf-8")
+    with (report / "results.jsonl").open("w", encoding="utf-8") as fh:
+        for check in checks[:finished]:
+            fh.write(json.dumps(Result("p", "m", check["id"], "chat", "pass", "ok", 1)
+                                .to_json()) + "\n")
+    note = f"Incomplete run: {finished} of 2 checks finished"
+    for _ in range(2):
+        proc = run_cli(["report", str(report)], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert note in proc.stdout
+        data = json.loads((report / "results.json").read_text(encoding="utf-8"))
+        assert data["run"]["incomplete"]["finished"] == finished
+        assert data["run"]["finished_at"] is None
+        assert note in (report / "summary.md").read_text(encoding="utf-8")
+        assert note in (report / "matrix.html").read_text(encoding="utf-8")
