@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +40,65 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+#: How deep provider JSON is kept in a result; deeper containers become :data:`DEEP_MARK`.
+MAX_DEPTH = 64
+DEEP_MARK = "… (nested deeper than {depth} levels)"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+#: C0 controls but tab and newline, DEL and C1 controls: never shown raw in a message.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe_text(text: str) -> str:
+    """``text`` with every lone surrogate (a ``"\\ud800"`` escape in a provider's JSON, which
+    no UTF-8 file can hold) replaced by U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def printable(text: str) -> str:
+    """``text`` safe to show anywhere (terminal, XML, Markdown, HTML): lone surrogates become
+    U+FFFD and control characters (ESC, NUL, DEL, C1, but not tab or newline) their escape,
+    e.g. ``\\x1b``, so a provider's ANSI sequences are shown, not executed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", safe_text(text))
+
+
+def safe_json(value: Any, max_depth: int = MAX_DEPTH) -> Any:
+    """A copy of JSON-like ``value`` any file can hold and ``json.dumps`` can write without
+    deep recursion: strings (keys too) pass through :func:`safe_text`, tuples become lists,
+    other objects their ``str``, and a container nested deeper than ``max_depth`` levels is
+    replaced by the marker ``"… (nested deeper than N levels)"``.  The walk is iterative, so
+    data of any depth is safe to pass in."""
+    mark = DEEP_MARK.format(depth=max_depth)
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 0)]
+    while stack:
+        item, parent, slot, depth = stack.pop()
+        if isinstance(item, str):
+            parent[slot] = safe_text(item)
+        elif item is None or isinstance(item, bool | int | float):
+            parent[slot] = item
+        elif isinstance(item, Mapping | list | tuple):
+            if depth >= max_depth:
+                parent[slot] = mark
+            elif isinstance(item, Mapping):
+                mapping: dict[str, Any] = {}
+                parent[slot] = mapping
+                for key, child in item.items():
+                    name = safe_text(key if isinstance(key, str) else str(key))
+                    mapping[name] = None
+                    stack.append((child, mapping, name, depth + 1))
+            else:
+                items: list[Any] = [None] * len(item)
+                parent[slot] = items
+                stack.extend((child, items, i, depth + 1) for i, child in enumerate(item))
+        else:
+            parent[slot] = safe_text(str(item))
+    return root[0]
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -55,11 +116,28 @@ class Result:
     duration_ms: int
     evidence: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Whatever a provider sent is made safe once, here, so that every file and screen a
+        # result reaches can hold it: text printable, evidence without lone surrogates and
+        # no deeper than MAX_DEPTH (json.dumps recurses per level).
+        for name in ("provider", "model", "check", "behavior", "message"):
+            object.__setattr__(self, name, printable(str(getattr(self, name))))
+        evidence = safe_json(self.evidence)
+        object.__setattr__(self, "evidence", evidence if isinstance(evidence, dict) else {})
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"provider": self.provider, "model": self.model, "check": self.check,
+                "behavior": self.behavior, "outcome": self.outcome, "message": self.message,
+                "duration_ms": self.duration_ms, "evidence": self.evidence}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Result:
+        """Raises ValueError for an outcome this version does not know."""
+        if data.get("outcome") not in OUTCOMES:
+            raise ValueError(f"result of {printable(str(data.get('check')))!s} for "
+                             f"{printable(str(data.get('provider')))!s}: unknown outcome "
+                             f"{printable(str(data.get('outcome')))!r} (known: "
+                             f"{', '.join(OUTCOMES)})")
         return cls(
             provider=str(data["provider"]),
             model=str(data.get("model", "")),
@@ -80,7 +158,15 @@ class ResultLog:
         self._lock = threading.Lock()
 
     def append(self, result: Result) -> None:
-        line = json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True)
+        """Append one line.  A result whose evidence cannot be written is recorded without
+        it (the message says why), so one provider's data never costs a result."""
+        try:
+            line = json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True)
+            line.encode("utf-8")
+        except (ValueError, TypeError, RecursionError) as exc:
+            bare = {**result.to_json(), "evidence": {
+                "unrecorded": printable(f"evidence could not be recorded: {exc}")[:300]}}
+            line = json.dumps(safe_json(bare), ensure_ascii=False, sort_keys=True)
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as fh:
@@ -204,10 +290,18 @@ def _result_order(
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename)."""
+    """Write JSON atomically (temp file + rename).  Data too deep for ``json.dumps`` or
+    holding lone surrogates is written as :func:`safe_json` makes it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    try:
+        text = json.dumps(data, ensure_ascii=False, indent=1)
+        encoded = text.encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        encoded = json.dumps(safe_json(data, max_depth=min(MAX_DEPTH * 4,
+                                                           sys.getrecursionlimit() // 4)),
+                             ensure_ascii=False, indent=1).encode("utf-8")
+    tmp.write_bytes(encoded + b"\n")
     tmp.replace(path)
 
 

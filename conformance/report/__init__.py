@@ -6,19 +6,22 @@ files by :func:`~conformance.results.load_run`), never the live run, and never i
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from conformance.report.diff import RunDiff, Snapshot, diff_runs, save_baseline
 from conformance.report.junit import render_junit
 from conformance.report.matrix import render_matrix
 from conformance.report.summary import render_summary_md
-from conformance.results import RunData, write_json
+from conformance.results import RunData, printable, write_json
 
 
 def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = None
                   ) -> list[Path]:
     """Write results.json, junit.xml, matrix.html and summary.md into ``directory``; return
-    their paths.
+    the paths written.  Each file is written independently: a failure in one is said in one
+    line on stderr and the others are still written.
 
     With a ``baseline``, it is stored as ``baseline.json`` (so ``conformance report`` renders
     the same marks later), matrix.html marks the cells that changed and summary.md lists the
@@ -27,12 +30,37 @@ def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = No
     directory.mkdir(parents=True, exist_ok=True)
     diff: RunDiff | None = None
     if baseline is not None:
-        save_baseline(directory, baseline)
-        diff = diff_runs(baseline, Snapshot.from_run(data, source=str(directory)))
-    paths = [directory / "results.json", directory / "junit.xml", directory / "matrix.html",
-             directory / "summary.md"]
-    write_json(paths[0], data.to_json())
-    paths[1].write_text(render_junit(data), encoding="utf-8")
-    paths[2].write_text(render_matrix(data, diff), encoding="utf-8")
-    paths[3].write_text(render_summary_md(data, diff), encoding="utf-8")
-    return paths
+        try:
+            save_baseline(directory, baseline)
+            diff = diff_runs(baseline, Snapshot.from_run(data, source=str(directory)))
+        except Exception as exc:  # the reports are written without the marks
+            _said("baseline.json and the changes since the baseline", exc)
+    renderers: list[tuple[str, Callable[[Path], None]]] = [
+        ("results.json", lambda path: write_json(path, data.to_json())),
+        ("junit.xml", lambda path: _write(path, render_junit(data))),
+        ("matrix.html", lambda path: _write(path, render_matrix(data, diff))),
+        ("summary.md", lambda path: _write(path, render_summary_md(data, diff))),
+    ]
+    written: list[Path] = []
+    for name, render in renderers:
+        # Each file on its own: one renderer's failure costs that file, never the others.
+        try:
+            render(directory / name)
+        except Exception as exc:  # said in one line; the next file is still written
+            _said(name, exc)
+        else:
+            written.append(directory / name)
+    return written
+
+
+def _write(path: Path, text: str) -> None:
+    """Write ``text`` atomically, so a failed render never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def _said(what: str, exc: BaseException) -> None:
+    message = printable(" ".join(str(exc).split()))[:300]
+    print(f"conformance: could not write {what}: {type(exc).__name__}: {message}",
+          file=sys.stderr)

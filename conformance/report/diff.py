@@ -13,13 +13,14 @@ change marks later.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from conformance.report.common import SYMBOLS, outcome_label
-from conformance.results import RunData, load_run, one_line, write_json
+from conformance.results import RunData, load_run, one_line, printable, write_json
 
 SNAPSHOT_FORMAT = "conformance-baseline/1"
 BASELINE_FILE = "baseline.json"
@@ -306,17 +307,31 @@ def render_text(diff: RunDiff) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Brackets start every Markdown link and image (inline, reference, ``![x](...)``); escaped
+#: with a backslash (and the backslash itself), a provider's link is shown as text and an
+#: image is never fetched.  Autolinks ``<http://...>`` need ``<``, which becomes ``&lt;``.
+_MD_SPECIAL = re.compile(r"([\\\[\]])")
+
+
 def md_cell(text: str, limit: int = 200) -> str:
-    """Text made safe for one Markdown table cell (no pipes, no HTML, one line)."""
-    flat = one_line(text, limit)
+    """Text made safe for one Markdown table cell: one line, printable, no pipes, no HTML
+    (``&<>`` as entities) and no link or image syntax (brackets backslash-escaped)."""
+    flat = printable(one_line(text, limit))
+    flat = _MD_SPECIAL.sub(r"\\\1", flat)
     return (flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
             .replace("|", "\\|").replace("`", "'"))
+
+
+def md_code(text: str, limit: int = 200) -> str:
+    """Text made safe for a Markdown code span inside a table cell (`` `{md_code(x)}` ``):
+    nothing renders in a code span, so only backticks and pipes are changed."""
+    return printable(one_line(text, limit)).replace("`", "'").replace("|", "\\|")
 
 
 def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") -> str:
     """The diff as Markdown (the "since baseline" section of summary.md, ``diff --markdown``)."""
     n = diff.counts()
-    lines = [f"{heading} Since baseline `{md_cell(diff.old.id)}`", ""]
+    lines = [f"{heading} Since baseline `{md_code(diff.old.id)}`", ""]
     parts = diff.headline_parts()
     if n["regression"]:
         parts[0] = f"**{parts[0]}**"
@@ -328,7 +343,7 @@ def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") ->
         for c in shown[:limit]:
             message = _shown_message(c)
             lines.append(
-                f"| {MARKS[c.kind]} {c.kind} | `{md_cell(c.check)}` | {md_cell(c.provider)} | "
+                f"| {MARKS[c.kind]} {c.kind} | `{md_code(c.check)}` | {md_cell(c.provider)} | "
                 f"{outcome_label(c.old)} | {outcome_label(c.new)} | {md_cell(message)} |")
         if len(shown) > limit:
             lines.append(f"\n… and {len(shown) - limit} more (`conformance diff` lists all).")
@@ -338,10 +353,10 @@ def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") ->
                          (diff.new_providers, "New providers"),
                          (diff.removed_providers, "Providers missing from the new run")):
         if items:
-            lines.append(f"{title}: " + ", ".join(f"`{md_cell(i)}`" for i in items) + "  ")
+            lines.append(f"{title}: " + ", ".join(f"`{md_code(i)}`" for i in items) + "  ")
     return "\n".join(lines).rstrip() + "\n"
 
 
 __all__ = ["BASELINE_FILE", "MARKS", "MARK_MEANINGS", "SYMBOLS", "Change", "RunDiff",
-           "Snapshot", "diff_runs", "load_snapshot", "render_markdown", "render_text",
-           "save_baseline", "stored_baseline"]
+           "Snapshot", "diff_runs", "load_snapshot", "md_cell", "md_code", "render_markdown",
+           "render_text", "save_baseline", "stored_baseline"]

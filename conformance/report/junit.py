@@ -9,13 +9,32 @@ so.  An unfinished run never reads as a green one.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
 from conformance.report.common import ran_providers
-from conformance.results import Result, RunData
+from conformance.results import Result, RunData, printable
 
 NOT_RUN = "not run: the run did not finish"
+#: What XML 1.0 forbids in a document (after :func:`printable` only U+FFFE and U+FFFF remain).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(text: object) -> str:
+    """``text`` as XML 1.0 can hold it: control characters shown as their escape (``\\x1b``),
+    lone surrogates and the non-characters U+FFFE/U+FFFF as U+FFFD."""
+    return _NOT_XML.sub("\ufffd", printable(str(text)))
+
+
+def _clean(element: ET.Element) -> None:
+    """Make every attribute and text under ``element`` XML 1.0 (a provider's text is in
+    messages and names; one ESC or NUL would make the whole file unreadable)."""
+    for node in element.iter():
+        for key, value in node.attrib.items():
+            node.set(key, xml_text(value))
+        if node.text is not None:
+            node.text = xml_text(node.text)
 
 
 def render_junit(data: RunData) -> str:
@@ -84,5 +103,6 @@ def render_junit(data: RunData) -> str:
         totals["errors"] += 1
     for key, value in totals.items():
         root.set(key, str(value))
+    _clean(root)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

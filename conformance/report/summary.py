@@ -16,7 +16,7 @@ from conformance.report.common import (
     ran_providers,
     score,
 )
-from conformance.report.diff import RunDiff, md_cell, render_markdown
+from conformance.report.diff import RunDiff, md_cell, md_code, render_markdown
 from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
 
 #: Rows of the deviations table before "… and N more" (GitHub caps a step summary at 1 MiB).
@@ -37,7 +37,7 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     totals = outcome_counts(data.results)
     tokens = token_totals(data.results)
     judged = totals["pass"] + totals["fail"]
-    lines = [f"## Conformance matrix — run `{md_cell(str(run.get('id', '?')))}`", ""]
+    lines = [f"## Conformance matrix — run `{md_code(str(run.get('id', '?')))}`", ""]
     note = incomplete_note(data)
     if note is not None:
         missing = not_run_by_provider(data)
@@ -81,8 +81,8 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
                   "</summary>", "",
                   "| check | provider | outcome | message |", "|---|---|---|---|"]
         for r in deviations[:MAX_ROWS]:
-            lines.append(f"| `{md_cell(r.check)}` | {md_cell(r.provider)} | "
-                         f"{SYMBOLS[r.outcome]} {r.outcome} | {md_cell(r.message)} |")
+            lines.append(f"| `{md_code(r.check)}` | {md_cell(r.provider)} | "
+                         f"{SYMBOLS.get(r.outcome, '?')} {r.outcome} | {md_cell(r.message)} |")
         if len(deviations) > MAX_ROWS:
             lines.append(f"\n… and {len(deviations) - MAX_ROWS} more in matrix.html.")
         lines += ["", "</details>", ""]

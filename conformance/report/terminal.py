@@ -6,6 +6,7 @@ import io
 from collections import Counter
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from conformance.report.common import (
@@ -16,10 +17,16 @@ from conformance.report.common import (
     ran_providers,
     score,
 )
-from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
+from conformance.results import OUTCOMES, RunData, outcome_counts, printable, token_totals
 
 STYLES = {"pass": "green", "fail": "bold red", "unsupported": "magenta", "skip": "dim",
           "error": "bold yellow"}
+
+
+def shown(text: object) -> str:
+    """Text from a run's data as rich markup that shows it literally: control characters
+    (a provider's ANSI escapes) as their escape, ``[`` not read as markup."""
+    return escape(printable(str(text)))
 
 
 def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> str:
@@ -30,13 +37,15 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
     table = Table(title="conformance matrix", title_justify="left")
     table.add_column("family", no_wrap=True)
     for provider in providers:
-        table.add_column(provider, justify="center", overflow="fold")
+        table.add_column(shown(provider), justify="center", overflow="fold")
     for family in families:
-        row = [family]
+        row = [shown(family)]
         for provider in providers:
             counts = Counter(r.outcome for r in data.results
                              if r.provider == provider and r.behavior == family)
             parts = [f"[{STYLES[o]}]{SYMBOLS[o]}{counts[o]}[/]" for o in OUTCOMES if counts[o]]
+            other = sum(n for o, n in counts.items() if o not in STYLES)
+            parts += [f"?{other}"] if other else []
             row.append(" ".join(parts) or "·")
         table.add_row(*row)
     tokens = token_totals(data.results)
@@ -57,16 +66,17 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
     console.print(f"score = {SCORE_FORMULA}; unsupported, skip and error are not counted")
     for entry in data.providers:
         if entry.get("skipped") and entry["name"] in providers:
-            console.print(f"{entry['name']}: skipped ({entry['skipped']})")
+            console.print(f"{shown(entry['name'])}: skipped ({shown(entry['skipped'])})")
     for provider, (message, count) in provider_problems(data).items():
-        console.print(f"{provider}: {message} ({count} checks not run)", markup=False)
+        console.print(f"{printable(provider)}: {printable(message)} ({count} checks not run)",
+                      markup=False)
     note = incomplete_note(data)
     if note is not None:
         missing = not_run_by_provider(data)
-        where = ("; not run: " + ", ".join(f"{p} {n}" for p, n in missing.items())
+        where = ("; not run: " + ", ".join(f"{shown(p)} {n}" for p, n in missing.items())
                  if missing else "")
         console.print(f"[bold yellow]{note}{where}[/]" if color else f"{note}{where}",
-                      markup=color)
+                      markup=True)
     return buffer.getvalue()
 
 
