@@ -3,9 +3,10 @@
 One small Starlette app on 127.0.0.1 serves one hostile provider per path prefix
 (``/<kind>/v1``): a 200 MB body, an endless fast stream, one giant SSE line, a gzip bomb,
 ``429 Retry-After: 3600``, an unknown charset, an HTML page for ``GET /models/{id}`` and
-non-object ``choices``.  The whole suite runs once (``conformance run`` in a subprocess) against
-all of them next to the builtin reference, with small configured limits; each test then looks
-at one provider's column.  Transport unit tests below check each limit at the seam.
+non-object ``choices`` (a list of scalars, or a mapping).  The whole suite runs once
+(``conformance run`` in a subprocess) against all of them next to the builtin reference, with
+small configured limits; each test then looks at one provider's column.  Transport unit
+tests below check each limit at the seam.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from tests.conftest import RunOutput, provider_config, run_suite, write_provider
 
 MiB = 1024 * 1024
 KINDS = ("huge", "endless", "giant_line", "gzip_bomb", "retry_after", "charset", "html_model",
-         "odd_choices")
+         "odd_choices", "dict_choices")
 
 
 def _gzip_bomb(inflated_mib: int = 1024) -> bytes:
@@ -130,6 +131,8 @@ async def chat(request: Request) -> Response:
             return Response(f"data: {chunk}\n\ndata: [DONE]\n\n",
                             media_type="text/event-stream")
         return JSONResponse(completion([1, "x"]))
+    if kind == "dict_choices":
+        return JSONResponse({**completion(), "choices": {"0": 1}})
     if kind == "charset":
         return Response(json.dumps(completion()),
                         media_type="application/json; charset=base64")
@@ -219,6 +222,8 @@ def test_no_hostile_answer_is_a_suite_fault(hostile_run: HostileRun) -> None:
     ("giant-line", "streaming.done_sentinel", "larger than 256 KiB"),
     ("odd-choices", "chat.basic", "expected a non-empty 'choices' list"),
     ("html-model", "models.retrieve", "text/html"),
+    ("odd-choices", "streaming.role_first", "'choices' must be a list of objects"),
+    ("dict-choices", "sdk.completion", "ChatCompletion"),
 ])
 def test_affected_checks_fail_naming_the_limit(hostile_run: HostileRun, provider: str,
                                                check: str, fragment: str) -> None:
