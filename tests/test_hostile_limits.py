@@ -342,3 +342,18 @@ def test_a_check_past_its_deadline_is_an_error(hostile: ThreadedServer) -> None:
     assert result.outcome == "error"
     assert result.message == ("check exceeded its 0.5 s deadline (timeouts.check): the provider "
                               "was too slow to judge")
+
+
+def test_limits_merge_from_defaults_and_are_validated_with_file_and_line() -> None:
+    from conformance.config import parse_providers
+    from conformance.errors import ConfigError
+
+    text = ("defaults:\n  limits: {body: 2 MiB, events: 50}\n  timeouts: {check: 9}\n"
+            "providers:\n  - name: a\n    builtin: reference\n    limits: {event: 4096}\n")
+    (provider,) = parse_providers(text, filename="p.yaml").providers
+    assert provider.limits == Limits(body=2 * MiB, events=50, event=4096)
+    assert provider.timeouts.check_deadline == 9
+    assert Timeouts(total=100).check_deadline == 200
+    with pytest.raises(ConfigError) as info:
+        parse_providers(text.replace("event: 4096", "evnt: 4096"), filename="p.yaml")
+    assert "p.yaml:7" in str(info.value) and "did you mean 'event'" in str(info.value)
