@@ -36,6 +36,7 @@ __all__ = [
     "BUILTINS",
     "DEFAULT_REFERENCE_MODEL",
     "FAMILIES",
+    "Limits",
     "ProviderConfig",
     "ProvidersConfig",
     "Timeouts",
@@ -92,6 +93,53 @@ class Timeouts:
     """The whole request, including a full stream."""
     stall: float = 30.0
     """Longest silence allowed between two chunks of an event stream."""
+    check: float | None = None
+    """One whole check: its requests, retries and judging (default: twice ``total``)."""
+
+    @property
+    def check_deadline(self) -> float:
+        """Seconds one check may take before it is an ``error`` (``check`` or 2 × total)."""
+        return self.check if self.check is not None else 2 * self.total
+
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one answer may cost the machine, like ``httpx.Limits`` (``limits:`` in YAML).
+
+    Sizes count bytes after content decoding, checked while inflating, so a compressed bomb
+    never grows past them in memory.  Exceeding one stops the read at once; the checks that
+    read the answer ``fail`` naming the limit (:attr:`conformance.transport.Exchange.overflow`).
+    """
+
+    body: int = 8 * MiB
+    """A response body (non-stream), in bytes."""
+    stream: int = 8 * MiB
+    """A whole event stream, in bytes."""
+    events: int = 10_000
+    """SSE events in one stream."""
+    event: int = 1 * MiB
+    """One SSE line or event (its data lines together), in bytes."""
+    evidence: int = 256_000
+    """Characters of a body or stream kept as an exchange's evidence (the rest is cut off
+    with a visible marker)."""
+
+
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?\s*$")
+_UNITS = {None: 1, "B": 1, "KiB": 1024, "MiB": MiB, "GiB": 1024 * MiB,
+          "kB": 1000, "KB": 1000, "MB": 1000**2, "GB": 1000**3}
+
+
+def parse_size(value: int | str) -> int:
+    """``8388608``, ``"8 MiB"``, ``"512 KiB"`` -> bytes (the schema checked the form)."""
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(value)
+    if match is None:
+        raise ValueError(f"not a size: {value!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 @dataclass(frozen=True)
@@ -109,6 +157,7 @@ class ProviderConfig:
     builtin: str | None = None
     concurrency: int = 4
     timeouts: Timeouts = Timeouts()
+    limits: Limits = Limits()
     retries: int = 2
     headers: Mapping[str, str] = field(default_factory=_empty_map, repr=False)
     vision_url: str | None = None
@@ -684,6 +733,7 @@ class _ProviderBuilder:
                 request[name] = value
         vision_url = self.url("vision_url", base=False)
         timeouts = {name: float(value) for name, (_, value) in self.merged("timeouts").items()}
+        limits = {name: parse_size(value) for name, (_, value) in self.merged("limits").items()}
         skip_reason = f"set {', '.join(self.missing)}" if self.missing else None
         secrets = sorted({s for s in self.secrets if s}, key=lambda s: (-len(s), s))
         return ProviderConfig(
@@ -695,6 +745,7 @@ class _ProviderBuilder:
             builtin=builtin,
             concurrency=int(self.setting("concurrency", 4)),
             timeouts=Timeouts(**timeouts),
+            limits=Limits(**limits),
             retries=int(self.setting("retries", 2)),
             headers=MappingProxyType(headers),
             vision_url=vision_url,

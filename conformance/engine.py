@@ -105,6 +105,22 @@ class Engine:
         return runtime
 
     async def _run(self, check: Check, name: str) -> Result:
+        """The check's result; whatever goes wrong in the suite is that check's ``error`` with
+        a one-line message, never an exception for pytest to format."""
+        try:
+            return await self._judged(check, name)
+        except Exception as exc:  # a suite fault outside judge() (preflight, evidence, ...)
+            provider = self._providers[name]
+            model = provider.model_for(check.behavior)
+            message = one_line(f"suite fault: {type(exc).__name__}: {exc}")[:500]
+            evidence: dict[str, object] = {"traceback": traceback.format_exc(limit=8)}
+            if name in self._runtimes:
+                return self._result(self._runtimes[name], check, model, "error", message, 0,
+                                    evidence)
+            return Result(name, model, check.id, check.behavior, "error", message, 0,
+                          Redactor(provider.secrets).data(evidence))
+
+    async def _judged(self, check: Check, name: str) -> Result:
         provider = self._providers[name]
         model = provider.model_for(check.behavior)
         if provider.skip_reason:
@@ -123,7 +139,15 @@ class Engine:
         async with runtime.semaphore:
             started = time.perf_counter()
             ctx = CheckContext(runtime, model)
-            outcome, message, extra = await judge(check, ctx)
+            deadline = provider.timeouts.check_deadline
+            try:
+                # Requests, retries and judging together: a provider slow enough to pass it
+                # cannot be judged (``timeouts.check``).
+                outcome, message, extra = await asyncio.wait_for(judge(check, ctx), deadline)
+            except TimeoutError:
+                outcome, extra = "error", {}
+                message = (f"check exceeded its {deadline:g} s deadline (timeouts.check): the "
+                           f"provider was too slow to judge")
             duration = int((time.perf_counter() - started) * 1000)
         evidence = {"exchanges": self._evidence(ctx.exchanges), **extra}
         return self._result(runtime, check, model, outcome, message, duration, evidence)

@@ -154,7 +154,12 @@ class CheckItem(pytest.Item):
         return self.config.stash[RUN_KEY]
 
     def setup(self) -> None:
-        result = self.run.result(self.check, self.provider)
+        try:
+            result = self.run.result(self.check, self.provider)
+        except Exception as exc:  # never a raw traceback for pytest to format
+            raise CheckOutcomeError(
+                f"suite fault: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            ) from None
         self.result = result
         self.run.record(result)
         self.user_properties.append(("outcome", result.outcome))

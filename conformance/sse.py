@@ -61,6 +61,7 @@ class SSEDecoder:
         self._bom_checked = False
         self._skip_lf = False  # the previous text ended with CR: a leading LF completes CRLF
         self._data: list[str] = []
+        self._data_chars = 0  # characters held in _data (see pending)
         self._event_type = ""
         self._event_retry: int | None = None
         self._closed = False
@@ -75,6 +76,17 @@ class SSEDecoder:
             raise ValueError("feed() after close()")
         return self._feed_text(self._decoder.decode(data))
 
+    @property
+    def pending(self) -> int:
+        """Characters held for the line and the event not yet complete (a caller bounds
+        them to stop a provider that never ends a line or an event)."""
+        return len(self._line) + self._data_chars
+
+    def discard(self) -> None:
+        """Drop what is pending without dispatching it (a read was stopped)."""
+        self._closed = True
+        self._line, self._data, self._data_chars = "", [], 0
+
     def close(self) -> list[SSEEvent]:
         """Signal end of stream and return any remaining events.
 
@@ -88,6 +100,7 @@ class SSEDecoder:
         self.trailing_garbage = bool(self._line) or bool(self._data)
         self._line = ""
         self._data = []
+        self._data_chars = 0
         return events
 
     def _feed_text(self, text: str) -> list[SSEEvent]:
@@ -126,6 +139,7 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._data_chars += len(value) + 1
         elif name == "event":
             self._event_type = value
         elif name == "id":
@@ -138,6 +152,7 @@ class SSEDecoder:
     def _dispatch(self) -> SSEEvent | None:
         data, event_type, retry = self._data, self._event_type, self._event_retry
         self._data, self._event_type, self._event_retry = [], "", None
+        self._data_chars = 0
         if not data:
             return None
         return SSEEvent(

@@ -14,7 +14,8 @@ import json
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -22,13 +23,24 @@ from typing import Any, Literal
 import httpx
 
 from conformance import __version__
-from conformance.config import ProviderConfig
+from conformance.config import Limits, ProviderConfig
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
 from conformance.redact import Redactor
 from conformance.sse import SSEDecoder
 
-#: Largest response body kept in an Exchange (evidence and judging); the rest is cut.
-MAX_BODY_CHARS = 256_000
+#: Largest response body kept in an Exchange's evidence by default (``limits.evidence``); the
+#: rest is cut off with a visible marker.  Judging reads the whole body (up to ``limits.body``).
+MAX_BODY_CHARS = Limits().evidence
+#: Characters of an answer that exceeded a limit kept as evidence (at most
+#: ``limits.evidence``): enough to see what it was, never megabytes per check.
+OVERFLOW_EVIDENCE = 16_000
+#: Longest Retry-After honoured; a provider asking for more is not retried.
+RETRY_AFTER_CAP = 30.0
+#: The content codings the suite can inflate incrementally (with a size bound); only these
+#: are advertised, so a body never arrives in a coding that cannot be bounded while decoding.
+ACCEPT_ENCODING = "gzip, deflate"
+#: Decoded bytes produced per step when inflating (bounds memory between two size checks).
+INFLATE_STEP = 64 * 1024
 #: Statuses retried with backoff (rate limiting); 5xx are verdicts, not retried.  Besides
 #: these, only failures to connect are retried, never a request that timed out.
 RETRY_STATUSES = frozenset({429})
@@ -78,6 +90,17 @@ class Exchange:
     cut: str | None = None
     """Set when the provider closed the connection before the body was complete, on the
     retry as well: what arrived stays in ``text``/``events`` and is judged, not discarded."""
+    overflow: str | None = None
+    """Set when the answer exceeded one of the provider's :class:`~conformance.config.Limits`
+    (``response body larger than 8 MiB (limits.body): read stopped``): reading stopped there;
+    what arrived is evidence only, and the checks that read the answer fail."""
+    retry_stopped: str | None = None
+    """Why a 429 was not retried although retries were left (a Retry-After beyond the
+    request's deadline)."""
+    truncated: bool = False
+    """``text`` was cut to ``limits.evidence`` characters (it ends with a marker)."""
+    evidence_chars: int = MAX_BODY_CHARS
+    """The provider's ``limits.evidence``: how much of a body or stream evidence keeps."""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
@@ -92,7 +115,12 @@ class Exchange:
         """Forget a broken attempt's answer before the request is sent again."""
         self.status, self.headers, self.text, self.json = None, {}, "", None
         self.events, self.sse_comments, self.trailing_data = None, 0, False
-        self.first_byte_ms, self.cut = None, None
+        self.first_byte_ms, self.cut, self.overflow, self.truncated = None, None, None, False
+
+    def _evidence_room(self) -> int:
+        if self.overflow:
+            return min(self.evidence_chars, OVERFLOW_EVIDENCE)
+        return self.evidence_chars
 
     def data_events(self) -> list[TimedEvent]:
         """Events carrying data (everything a client would look at)."""
@@ -140,19 +168,29 @@ class Exchange:
         """The JSON-ready evidence record (already redacted)."""
         response: dict[str, Any] = {"status": self.status, "headers": self.headers}
         if self.events is not None:
-            response["events"] = [
-                {"t_ms": round(e.t_ms, 1), "data": e.data,
-                 **({"event": e.event} if e.event else {})}
-                for e in self.events
-            ]
+            kept: list[dict[str, Any]] = []
+            room = self._evidence_room()
+            for e in self.events:
+                data = e.data if len(e.data) <= room else e.data[:room] + _marker(
+                    len(e.data) - room, "characters")
+                kept.append({"t_ms": round(e.t_ms, 1), "data": data,
+                             **({"event": e.event} if e.event else {})})
+                room -= len(data)
+                if room <= 0:
+                    break
+            if len(kept) < len(self.events):
+                kept.append({"truncated": _marker(len(self.events) - len(kept), "events")})
+            response["events"] = kept
             if self.sse_comments:
                 response["sse_comments"] = self.sse_comments
             if self.trailing_data:
                 response["trailing_data"] = True
             if self.json is not None:
                 response["body"] = self.json
+        elif self.truncated or self.json is None:
+            response["body"], _ = keep_text(self.text, self._evidence_room())
         else:
-            response["body"] = self.json if self.json is not None else self.text
+            response["body"] = self.json
         record: dict[str, Any] = {
             "id": self.id,
             "request": {
@@ -178,6 +216,10 @@ class Exchange:
             record["error"] = self.error
         if self.cut:
             record["cut"] = self.cut
+        if self.overflow:
+            record["overflow"] = self.overflow
+        if self.retry_stopped:
+            record["retry_stopped"] = self.retry_stopped
         return record
 
 
@@ -192,10 +234,12 @@ def _with_openai_names(usage: dict[str, Any]) -> dict[str, Any]:
     return usage
 
 
-def _redact_stream(exchange: Exchange, data: list[str], text: str, redactor: Redactor) -> None:
-    """Mask a stream's events (``data``: each one's raw data) and raw ``text`` as a whole: a
-    secret may be split over several events."""
-    masked, exchange.text = redactor.stream(data, redactor.clip(text, MAX_BODY_CHARS))
+def _redact_stream(exchange: Exchange, data: list[str], text: str, redactor: Redactor,
+                   limit: int) -> None:
+    """Mask a stream's events (``data``: each one's raw data) and raw ``text`` as a whole (a
+    secret may be split over several events), then keep ``limit`` characters of the text."""
+    masked, joined = redactor.stream(data, text)
+    exchange.text, exchange.truncated = keep_text(joined, limit)
     if exchange.events is not None:
         exchange.events[:] = [replace(ev, data=d) for ev, d in zip(exchange.events, masked,
                                                                     strict=False)]
@@ -208,6 +252,101 @@ def _cut_summary(exchange: Exchange, exc: BaseException, redactor: Redactor) -> 
     return f"connection closed after {len(exchange.text.encode())} bytes{tries}: {detail}"
 
 
+def _marker(count: int, what: str) -> str:
+    return f"…[truncated: {count} more {what} not kept]"
+
+
+def size_text(n: int) -> str:
+    """``8 MiB``, ``512 KiB`` or ``1000 bytes``: a limit as people write it."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} bytes"
+
+
+def keep_text(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` cut to ``limit`` characters with a visible marker, and whether it was cut."""
+    if len(text) <= limit:
+        return text, False
+    return text[:limit] + _marker(len(text) - limit, "characters"), True
+
+
+def decode_text(raw: bytes, charset: str | None) -> str:
+    """Bytes to text in the declared charset; an unknown or non-text charset (``base64``,
+    ``no-such-charset``) falls back to UTF-8, invalid sequences replaced: never raises."""
+    if charset:
+        try:
+            return raw.decode(charset, "replace")
+        except (LookupError, ValueError, TypeError):
+            pass
+    return raw.decode("utf-8", "replace")
+
+
+class Overflow(Exception):
+    """An answer exceeded one of the provider's limits (internal to the transport)."""
+
+
+class Inflater:
+    """Incremental content decoding (gzip, deflate, identity) in bounded steps.
+
+    Each compressed chunk is inflated :data:`INFLATE_STEP` bytes at a time, so the caller
+    can count the output and stop before a compressed bomb grows in memory.  Other codings
+    (never advertised, see :data:`ACCEPT_ENCODING`) pass through undecoded.
+    """
+
+    def __init__(self, content_encoding: str) -> None:
+        coding = content_encoding.strip().lower()
+        self._zlib: Any = None
+        self._raw_deflate_fallback = False
+        if coding in ("gzip", "x-gzip"):
+            self._zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            self._zlib = zlib.decompressobj()
+            self._raw_deflate_fallback = True  # some servers send raw deflate (no zlib header)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._zlib is None:
+            if data:
+                yield data
+            return
+        pending = data
+        while pending and not self._zlib.eof:
+            try:
+                out = self._zlib.decompress(pending, INFLATE_STEP)
+            except zlib.error as exc:
+                if self._raw_deflate_fallback:
+                    self._raw_deflate_fallback = False
+                    self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise httpx.DecodingError(f"cannot decode the body: {exc}") from None
+            self._raw_deflate_fallback = False
+            pending = self._zlib.unconsumed_tail
+            if out:
+                yield out
+
+    def flush(self) -> bytes:
+        return b"" if self._zlib is None else bytes(self._zlib.flush())
+
+
+async def decoded_chunks(response: httpx.Response, limit: int, what: str
+                         ) -> AsyncIterator[bytes]:
+    """The body, content-decoded in bounded steps; raises :class:`Overflow` (naming
+    ``what``, e.g. ``limits.body``) as soon as more than ``limit`` bytes have come out."""
+    inflater = Inflater(response.headers.get("content-encoding", ""))
+    total = 0
+    async for raw in response.aiter_raw():
+        for piece in inflater.feed(raw):
+            total += len(piece)
+            if total > limit:
+                raise Overflow(f"{what} larger than {size_text(limit)}: read stopped")
+            yield piece
+    tail = inflater.flush()
+    if tail:
+        if total + len(tail) > limit:
+            raise Overflow(f"{what} larger than {size_text(limit)}: read stopped")
+        yield tail
+
+
 def _parse_json(text: str) -> Any:
     try:
         return json.loads(text)
@@ -215,19 +354,26 @@ def _parse_json(text: str) -> Any:
         return None
 
 
+def retry_after(response: httpx.Response) -> float | None:
+    """The seconds a Retry-After header asks for (seconds or an HTTP date), if it is valid."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError, OverflowError):
+            return None
+
+
 def _retry_delay(response: httpx.Response | None, attempt: int) -> float:
     """Seconds to wait before retry ``attempt`` (1-based); honours Retry-After up to 30 s."""
     if response is not None:
-        value = response.headers.get("retry-after")
-        if value:
-            try:
-                return min(30.0, max(0.0, float(value)))
-            except ValueError:
-                try:
-                    when = parsedate_to_datetime(value).timestamp()
-                    return min(30.0, max(0.0, when - time.time()))
-                except (TypeError, ValueError):
-                    pass
+        asked = retry_after(response)
+        if asked is not None:
+            return min(RETRY_AFTER_CAP, asked)
     if response is None:  # a failure to connect: a short pause is enough to ride out a blip
         return float(min(2.0, 0.1 * 2 ** (attempt - 1) + random.random() * 0.05))
     return float(min(8.0, 0.5 * 2 ** (attempt - 1) + random.random() * 0.25))
@@ -249,10 +395,12 @@ class ProviderClient:
         self.redactor = Redactor(provider.secrets)
         t = provider.timeouts
         self._timeouts = t
+        self._limits = provider.limits
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
             limits=httpx.Limits(max_connections=max(4, provider.concurrency * 2)),
-            headers={"user-agent": USER_AGENT, **dict(provider.headers)},
+            headers={"user-agent": USER_AGENT, "accept-encoding": ACCEPT_ENCODING,
+                     **dict(provider.headers)},
             transport=transport,
             follow_redirects=False,
         )
@@ -335,16 +483,19 @@ class ProviderClient:
             request_body=body_record,
             stream=stream,
             sent_key=self._sends_key(req_headers),
+            evidence_chars=self._limits.evidence,
         )
         attempts = 1 + max(0, self.provider.retries)
         resent_cut = False
+        # ``total`` bounds the whole request: every attempt and every wait between them.
+        deadline = time.perf_counter() + self._timeouts.total
         for attempt in range(1, attempts + 1):
             exchange.attempts = attempt
             started = time.perf_counter()
             try:
                 response = await asyncio.wait_for(
                     self._send(method, url, content, req_headers, stream, exchange, started),
-                    timeout=self._timeouts.total,
+                    timeout=max(0.001, deadline - started),
                 )
             except RETRY_ERRORS as exc:
                 if exchange.first_byte_ms is not None and isinstance(exc, CUT_ERRORS):
@@ -354,8 +505,10 @@ class ProviderClient:
                         continue
                     exchange.cut = _cut_summary(exchange, exc, self.redactor)
                     break
-                if attempt < attempts and not exchange.first_byte_ms:
-                    await asyncio.sleep(_retry_delay(None, attempt))
+                pause = _retry_delay(None, attempt)
+                if (attempt < attempts and not exchange.first_byte_ms
+                        and time.perf_counter() + pause < deadline):
+                    await asyncio.sleep(pause)
                     continue
                 raise self._map(exc, exchange, started) from None
             except (httpx.TimeoutException, TimeoutError, StreamStalled) as exc:
@@ -369,8 +522,18 @@ class ProviderClient:
             if response.status_code == 429:
                 self.rate_limited = replace(exchange)
             if response.status_code in RETRY_STATUSES and attempt < attempts:
-                await asyncio.sleep(_retry_delay(response, attempt))
-                continue
+                asked = retry_after(response)
+                pause = _retry_delay(response, attempt)
+                if asked is not None and asked > RETRY_AFTER_CAP:
+                    exchange.retry_stopped = (f"not retried: Retry-After {asked:g}s exceeds "
+                                              f"the {RETRY_AFTER_CAP:g}s the suite waits")
+                elif time.perf_counter() + pause >= deadline:
+                    exchange.retry_stopped = (
+                        f"not retried: waiting {pause:g}s would pass the request's "
+                        f"{self._timeouts.total:g}s deadline (timeouts.total)")
+                else:
+                    await asyncio.sleep(pause)
+                    continue
             break
         return exchange
 
@@ -401,13 +564,19 @@ class ProviderClient:
                 await self._read_events(response, exchange, started)
             else:
                 parts: list[bytes] = []
+                text = ""
                 try:
-                    async for piece in response.aiter_bytes():
+                    async for piece in decoded_chunks(response, self._limits.body,
+                                                      "response body"):
                         parts.append(piece)
+                except Overflow as exc:
+                    exchange.overflow = f"{exc} (limits.body)"
                 finally:  # a cut body keeps what arrived, as evidence
-                    text = b"".join(parts).decode(response.encoding or "utf-8", "replace")
-                    exchange.text = r.clip(text, MAX_BODY_CHARS)
-                exchange.json = _parse_json(exchange.text)
+                    text = r.text(decode_text(b"".join(parts), response.charset_encoding))
+                    del parts
+                    exchange.text, exchange.truncated = keep_text(text, self._limits.evidence)
+                if exchange.overflow is None:
+                    exchange.json = _parse_json(text)
         finally:
             await response.aclose()
         return response
@@ -415,14 +584,19 @@ class ProviderClient:
     async def _read_events(
         self, response: httpx.Response, exchange: Exchange, started: float
     ) -> None:
-        """Decode an event stream, timing each event; silence longer than ``stall`` raises."""
+        """Decode an event stream, timing each event; silence longer than ``stall`` raises.
+
+        The stream's size, its number of events and the size of one line or event are
+        bounded by the provider's limits: past one, reading stops and ``overflow`` says which.
+        """
+        limits = self._limits
         decoder = SSEDecoder()
         events: list[TimedEvent] = []
         raw_parts: list[str] = []
         raw_data: list[str] = []
         size = 0
         exchange.events = events
-        iterator: AsyncIterator[bytes] = response.aiter_bytes()
+        iterator: AsyncIterator[bytes] = decoded_chunks(response, limits.stream, "stream")
         try:
             while True:
                 try:
@@ -436,23 +610,42 @@ class ProviderClient:
                         f"stream stalled: no data for {self._timeouts.stall:g}s after "
                         f"{len(events)} events"
                     ) from None
+                except Overflow as exc:
+                    exchange.overflow = f"{exc} after {len(events)} events (limits.stream)"
+                    break
                 now = (time.perf_counter() - started) * 1000
-                if size < MAX_BODY_CHARS + self.redactor.margin:
+                if size <= limits.evidence + self.redactor.margin:
                     piece = chunk.decode("utf-8", "replace")
                     raw_parts.append(piece)
                     size += len(piece)
-                for ev in decoder.feed(chunk):
+                fed = decoder.feed(chunk)
+                if decoder.pending > limits.event or any(len(e.data) > limits.event
+                                                         for e in fed):
+                    exchange.overflow = (
+                        f"SSE line or event larger than {size_text(limits.event)}: read "
+                        f"stopped after {len(events)} events (limits.event)")
+                    break
+                for ev in fed:
                     events.append(TimedEvent(now, self.redactor.text(ev.data), ev.event))
                     raw_data.append(ev.data)
-        finally:  # a cut stream keeps what arrived, as evidence
-            _redact_stream(exchange, raw_data, "".join(raw_parts), self.redactor)
+                if len(events) > limits.events:
+                    del events[limits.events:]
+                    exchange.overflow = (f"stream longer than {limits.events} events: read "
+                                         f"stopped (limits.events)")
+                    break
+        finally:  # a cut stream keeps what arrived, as evidence; masked before it is cut
+            _redact_stream(exchange, raw_data, "".join(raw_parts), self.redactor,
+                           limits.evidence)
+        if exchange.overflow is not None:
+            decoder.discard()
+            return
         for ev in decoder.close():
             events.append(
                 TimedEvent((time.perf_counter() - started) * 1000, self.redactor.text(ev.data),
                            ev.event)
             )
             raw_data.append(ev.data)
-        _redact_stream(exchange, raw_data, "".join(raw_parts), self.redactor)
+        _redact_stream(exchange, raw_data, "".join(raw_parts), self.redactor, limits.evidence)
         exchange.sse_comments = decoder.comments
         exchange.trailing_data = decoder.trailing_garbage
         if not events and exchange.content_type == "application/json":
@@ -507,7 +700,10 @@ class _RecordingTransport(httpx.AsyncBaseTransport):
             stream=stream,
             sent_key=self._owner._sends_key(request.headers),
         )
+        exchange.evidence_chars = self._owner._limits.evidence
         self._record(exchange)
+        # Only codings that can be inflated with a size bound (see ACCEPT_ENCODING).
+        request.headers["accept-encoding"] = ACCEPT_ENCODING
         started = time.perf_counter()
         attempts = 1 + max(0, self._owner.provider.retries)
         for attempt in range(1, attempts + 1):
@@ -534,7 +730,8 @@ class _RecordingTransport(httpx.AsyncBaseTransport):
                    if k.lower() not in _ENCODING_HEADERS]
         return httpx.Response(
             response.status_code, headers=headers, extensions=response.extensions,
-            stream=_RecordingStream(response, exchange, r, events, started),
+            stream=_RecordingStream(response, exchange, r, events, started,
+                                    self._owner._limits),
         )
 
 
@@ -542,8 +739,9 @@ class _RecordingStream(httpx.AsyncByteStream):
     """Passes a response body through, content-decoded, and completes its Exchange."""
 
     def __init__(self, response: httpx.Response, exchange: Exchange, redactor: Redactor,
-                 events: bool, started: float) -> None:
+                 events: bool, started: float, limits: Limits) -> None:
         self._response = response
+        self._limits = limits
         self._exchange = exchange
         self._redactor = redactor
         self._decoder = SSEDecoder() if events else None
@@ -561,19 +759,38 @@ class _RecordingStream(httpx.AsyncByteStream):
         return TimedEvent(now, self._redactor.text(data), event)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        limits, exchange = self._limits, self._exchange
+        limit, what = ((limits.stream, "stream") if self._decoder is not None
+                       else (limits.body, "response body"))
+        key = "limits.stream" if self._decoder is not None else "limits.body"
         try:
-            async for chunk in self._response.aiter_bytes():
-                if self._size < MAX_BODY_CHARS + self._redactor.margin:
+            async for chunk in decoded_chunks(self._response, limit, what):
+                if self._size <= limits.evidence + self._redactor.margin:
                     piece = chunk.decode("utf-8", "replace")
                     self._parts.append(piece)
                     self._size += len(piece)
-                if self._decoder is not None and self._exchange.events is not None:
-                    self._exchange.events += [self._timed(e.data, e.event)
-                                              for e in self._decoder.feed(chunk)]
+                if self._decoder is not None and exchange.events is not None:
+                    fed = self._decoder.feed(chunk)
+                    if self._decoder.pending > limits.event or any(
+                            len(e.data) > limits.event for e in fed):
+                        raise Overflow(f"SSE line or event larger than "
+                                       f"{size_text(limits.event)}: read stopped "
+                                       f"(limits.event)")
+                    exchange.events += [self._timed(e.data, e.event) for e in fed]
+                    if len(exchange.events) > limits.events:
+                        raise Overflow(f"stream longer than {limits.events} events: read "
+                                       f"stopped (limits.events)")
                 yield chunk
+        except Overflow as exc:  # the third-party client sees a failed read; we record why
+            message = str(exc) if "(limits." in str(exc) else f"{exc} ({key})"
+            exchange.overflow = message
+            if self._decoder is not None:
+                self._decoder.discard()
+            raise httpx.ReadError(message) from None
         except CUT_ERRORS as exc:  # the third-party client sees the failure; we record it
-            _redact_stream(self._exchange, self._data, "".join(self._parts), self._redactor)
-            self._exchange.cut = _cut_summary(self._exchange, exc, self._redactor)
+            _redact_stream(exchange, self._data, "".join(self._parts), self._redactor,
+                           limits.evidence)
+            exchange.cut = _cut_summary(exchange, exc, self._redactor)
             raise
 
     async def aclose(self) -> None:
@@ -583,10 +800,13 @@ class _RecordingStream(httpx.AsyncByteStream):
         self._done = True
         exchange, r = self._exchange, self._redactor
         exchange.elapsed_ms = (time.perf_counter() - self._started) * 1000
-        exchange.text = r.clip("".join(self._parts), MAX_BODY_CHARS)
+        exchange.text, exchange.truncated = keep_text(r.text("".join(self._parts)),
+                                                      self._limits.evidence)
+        if exchange.overflow is not None:
+            return
         if self._decoder is not None and exchange.events is not None:
             exchange.events += [self._timed(e.data, e.event) for e in self._decoder.close()]
-            _redact_stream(exchange, self._data, "".join(self._parts), r)
+            _redact_stream(exchange, self._data, "".join(self._parts), r, self._limits.evidence)
             exchange.sse_comments = self._decoder.comments
             exchange.trailing_data = self._decoder.trailing_garbage
             if not exchange.events and exchange.content_type == "application/json":

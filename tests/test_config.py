@@ -259,8 +259,9 @@ ERRORS = [
             base_url: http://h
             modle: m
         """, 4, "providers[0].modle", "unknown key; did you mean 'model'? (allowed: api_key, "
-        "base_url, builtin, concurrency, docs, faults, headers, latency_ms, model, models, name, "
-        "request_defaults, retries, timeouts, vision_url)", id="unknown-provider-key"),
+        "base_url, builtin, concurrency, docs, faults, headers, latency_ms, limits, model, "
+        "models, name, request_defaults, retries, timeouts, vision_url)",
+        id="unknown-provider-key"),
     pytest.param(
         """
         providers:
@@ -270,7 +271,7 @@ ERRORS = [
               connect: 3
               sall: 5
         """, 6, "providers[0].timeouts.sall", "unknown key; did you mean 'stall'? (allowed: "
-        "connect, read, stall, total)", id="unknown-timeouts-key"),
+        "check, connect, read, stall, total)", id="unknown-timeouts-key"),
     pytest.param(
         """
         provider:
@@ -474,7 +475,7 @@ ERRORS = [
             builtin: reference
             temperature: 0.2
         """, 4, "providers[0].temperature", "unknown key (allowed: api_key, base_url, builtin, "
-        "concurrency, docs, faults, headers, latency_ms, model, models, name, "
+        "concurrency, docs, faults, headers, latency_ms, limits, model, models, name, "
         "request_defaults, retries, timeouts, vision_url)", id="unknown-key-no-hint"),
     pytest.param(
         """

@@ -54,8 +54,10 @@ def describe(exchange: Exchange) -> str:
     """``HTTP 400 application/json {"error": ...}`` — what came back, in one line."""
     if exchange.status is None:
         return "no response"
-    body = exchange.json if exchange.json is not None else exchange.text
     ctype = exchange.content_type or "no content-type"
+    if exchange.overflow:
+        return f"HTTP {exchange.status} {ctype}, {exchange.overflow}"
+    body = exchange.json if exchange.json is not None else exchange.text
     return f"HTTP {exchange.status} {ctype} {snippet(body, 120)}".rstrip()
 
 
@@ -149,7 +151,9 @@ def raise_for_status(
             f"{describe(exchange)}"
         )
     if status == 429:
-        raise RateLimited(f"rate limited after {exchange.attempts} attempts: {describe(exchange)}")
+        stopped = f" ({exchange.retry_stopped})" if exchange.retry_stopped else ""
+        raise RateLimited(f"rate limited after {exchange.attempts} attempts{stopped}: "
+                          f"{describe(exchange)}")
     if status >= 500 or feature is None:
         raise Failure(f"expected HTTP 200, got {describe(exchange)}")
     if route and status in (404, 405):
@@ -179,11 +183,15 @@ def raise_for_status(
 
 def cut_finding(exchange: Exchange, what: str = "stream", *,
                 end: tuple[str, Callable[[Exchange], bool]] | None = None) -> Failure | None:
-    """A ``fail`` for a body or stream the provider cut (see :attr:`Exchange.cut`), or None.
+    """A ``fail`` for a body or stream the provider cut (see :attr:`Exchange.cut`) or that
+    exceeded the configured limits (:attr:`Exchange.overflow`: the read was stopped, nothing
+    of it is judged), or None.
 
     ``end`` names the stream's own end marker and tells whether it arrived before the cut
     (default: OpenAI's finish_reason and ``data: [DONE]``); a client has everything then.
     """
+    if exchange.overflow:
+        return Failure(exchange.overflow)
     if not exchange.cut:
         return None
     if exchange.events is None:
@@ -266,6 +274,12 @@ def expect_stream(exchange: Exchange, *, feature: str | None = None) -> list[dic
     chunks = exchange.chunks()
     if not chunks:
         raise Failure(f"no JSON chunk in the event stream: {snippet(exchange.text)}")
+    for n, chunk in enumerate(chunks):
+        choices = chunk.get("choices")
+        if choices is not None and (not isinstance(choices, list)
+                                    or not all(isinstance(c, dict) for c in choices)):
+            raise Failure(f"chunk {n}: 'choices' must be a list of objects, got "
+                          f"{snippet(choices)}")
     return chunks
 
 
@@ -313,6 +327,8 @@ def expect_schema(name: str, instance: Any, what: str, *, strict: bool = False) 
     Unless ``strict``, a missing property whose schema admits null counts as null (the
     official SDKs read both alike); ``chat.schema_strict`` reports such omissions separately.
     """
+    if instance is None:  # no JSON at all (an HTML page, a cut body): never valid
+        raise Failure(f"{what} deviates from the OpenAI schema at $: no JSON value")
     violation = first_violation(name, instance, absent_as_null=not strict)
     if violation is not None:
         raise Failure(f"{what} deviates from the OpenAI schema at {violation}")

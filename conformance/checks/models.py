@@ -96,6 +96,9 @@ async def models_retrieve(ctx: CheckContext) -> str:
                 f"{snippet(envelope['message'])}"
             )
         raise Failure(f"GET /models/{ctx.model}: expected HTTP 200, got {describe(exchange)}")
+    if not isinstance(exchange.json, dict):
+        raise Failure(f"GET /models/{ctx.model}: HTTP {exchange.status} but the body is not a "
+                      f"JSON object: {describe(exchange)}")
     expect_schema("model", exchange.json, f"GET /models/{ctx.model}")
     answered = exchange.json["id"]
     if not same_model(ctx.model, answered):

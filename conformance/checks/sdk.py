@@ -180,7 +180,7 @@ async def completion(ctx: CheckContext) -> str:
                       f"{snippet(str(result), 80)}")
     try:
         content = result.choices[0].message.content
-    except (AttributeError, IndexError, TypeError) as exc:
+    except (AttributeError, IndexError, KeyError, TypeError) as exc:  # e.g. choices: {"0": 1}
         raise Failure(f"the ChatCompletion the openai SDK built has no choices[0].message "
                       f"({type(exc).__name__}: {exc})") from None
     if not isinstance(content, str) or prompts.CAPITAL_ANSWER not in content.lower():
