@@ -132,13 +132,31 @@ class Redactor:
         return out
 
     def data(self, value: Any) -> Any:
-        """Recursively mask secrets inside JSON-like data."""
+        """Mask secrets inside JSON-like data.  Iterative, not recursive: a provider's JSON may
+        nest as deep as it likes (dicts and lists are copied, tuples become lists)."""
+        root = self._shallow(value)
+        stack: list[tuple[Any, Any]] = [(value, root)] if isinstance(root, dict | list) else []
+        while stack:
+            source, copy = stack.pop()
+            items = source.items() if isinstance(source, dict) else enumerate(source)
+            for key, item in items:
+                new = self._shallow(item)
+                if isinstance(copy, dict):
+                    copy[self.text(str(key))] = new
+                else:
+                    copy.append(new)
+                if isinstance(new, dict | list):
+                    stack.append((item, new))
+        return root
+
+    def _shallow(self, value: Any) -> Any:
+        """``value`` masked if a string, an empty container of its kind if a container."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {self.text(str(k)): self.data(v) for k, v in value.items()}
+            return {}
         if isinstance(value, list | tuple):
-            return [self.data(v) for v in value]
+            return []
         return value
 
     def stream(self, datas: Sequence[str], text: str = "") -> tuple[list[str], str]:

@@ -350,7 +350,7 @@ async def decoded_chunks(response: httpx.Response, limit: int, what: str
 def _parse_json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python can parse
         return None
 
 

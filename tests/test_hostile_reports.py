@@ -140,11 +140,7 @@ def _run(tmp_path: Path, server: ThreadedServer, kind: str) -> tuple[Path, str]:
 
 @pytest.mark.parametrize("kind", [
     "surrogate",
-    # 500 levels already break the redactor's recursive walk (conformance/redact.py), before a
-    # result exists; results themselves are capped at MAX_DEPTH (see the unit tests below).
-    pytest.param("deep", marks=pytest.mark.xfail(
-        reason="needs an iterative Redactor.data (redact.py, another part of the issue)",
-        raises=AssertionError, strict=False)),
+    "deep",
     "control",
     "markdown",
 ])

@@ -338,7 +338,8 @@ def test_diff_counts_what_an_unfinished_run_did_not_run_as_regressions() -> None
 # -- secrets ---------------------------------------------------------------------------------
 
 def test_no_configured_secret_reaches_any_artefact(tmp_path: Path) -> None:
-    """A run of a provider whose key, secret header and URL password are configured: the
+    """A run of a provider whose key, secret header and a secret in its URL's path are configured
+    (credentials in a URL, user:password@, are refused by the config): the
     evidence went through the transport's redactor (as every result does) and still holds
     secret-looking text the provider made up; no renderer may re-introduce a secret."""
     key, header_secret, password = ("sk-planted-" + "k" * 24, "hdr-planted-" + "h" * 20,
@@ -347,7 +348,7 @@ def test_no_configured_secret_reaches_any_artefact(tmp_path: Path) -> None:
     config_file.write_text(
         "providers:\n"
         "  - name: leaky\n"
-        "    base_url: https://user:${PLANTED_PW}@relay.example/v1\n"
+        "    base_url: https://relay.example/${PLANTED_PW}/v1\n"
         "    api_key: ${PLANTED_KEY}\n"
         "    model: gpt-4o-mini\n"
         "    headers: {X-Relay-Token: '${PLANTED_HDR}'}\n")
@@ -358,7 +359,7 @@ def test_no_configured_secret_reaches_any_artefact(tmp_path: Path) -> None:
     echoed = f"Incorrect API key provided: {key}; token {header_secret}; pw {password}"
     raw_evidence = {"exchanges": [{
         **exchange("leak", body={"error": {"message": echoed}}, status=401),
-        "request": {"method": "POST", "url": f"https://user:{password}@relay.example/v1/chat",
+        "request": {"method": "POST", "url": f"https://relay.example/{password}/v1/chat",
                     "headers": {"authorization": f"Bearer {key}",
                                 "x-relay-token": header_secret},
                     "body": {"model": "gpt-4o-mini", "note": json.dumps(key)}},

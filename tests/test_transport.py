@@ -228,3 +228,15 @@ def test_without_retries_a_cut_stream_is_not_sent_again(base_url: str) -> None:
     exchange = send(provider(base_url, retries=0), "POST", "/cut/noretry/9", json_body={},
                     stream=True)
     assert exchange.cut and exchange.attempts == 1 and calls["noretry"] == 1
+
+
+def test_redactor_masks_data_nested_deeper_than_the_recursion_limit() -> None:
+    """A provider's JSON may nest arbitrarily deep; masking it never recurses per level."""
+    deep: object = {"key": "sk-a/b\"c"}
+    for _ in range(100_000):
+        deep = [deep]
+    masked = Redactor(["sk-a/b\"c"]).data({"a": deep, "t": ("sk-a/b\"c",)})
+    node = masked["a"]
+    for _ in range(100_000):
+        node = node[0]
+    assert node == {"key": "***"} and masked["t"] == ["***"]
