@@ -26,7 +26,8 @@ from conformance.report.diff import md_cell
 from conformance.report.junit import xml_text
 from conformance.report.terminal import render_summary
 from conformance.results import MAX_DEPTH, Result, RunData, printable, safe_json
-from tests.conftest import run_cli, run_suite, write_providers
+from tests import hostile as guard
+from tests.conftest import run_cli, write_providers
 
 DEPTH = 500
 #: Markdown or HTML a provider may send, and how each must not appear in summary.md.
@@ -114,26 +115,22 @@ def hostile() -> Iterator[ThreadedServer]:
         yield server
 
 
+HOSTILE_KEY = "sk-hostile-key-1234567890abcdef"
+
+
 def _run(tmp_path: Path, server: ThreadedServer, kind: str) -> tuple[Path, str]:
     providers = write_providers(tmp_path / "providers.yaml", [
         {"name": "reference", "builtin": "reference"},
         {"name": f"hostile-{kind}", "base_url": f"{server.origin}/{kind}/v1",
-         "api_key": "sk-hostile-key-123456", "model": "ref-1"},
+         "api_key": HOSTILE_KEY, "model": "ref-1"},
     ])
-    out = run_suite(providers, tmp_path / "report")
-    tail = out.stdout[-3000:] + out.stderr[-3000:]
-    assert out.returncode == 0, tail
-    assert "Traceback" not in out.stdout + out.stderr, tail
-    report = out.report_dir
-    for name in ("results.json", "junit.xml", "matrix.html", "summary.md"):
-        assert (report / name).is_file(), f"{name} missing: {tail}"
+    run = guard.run_measured(providers, tmp_path / "report")
+    guard.assert_sound(run, keys=[HOSTILE_KEY])
+    out, report = run.out, run.out.report_dir
     data = json.loads((report / "results.json").read_text(encoding="utf-8"))
-    reference = [r for r in data["results"] if r["provider"] == "reference"]
     hostile_results = [r for r in data["results"] if r["provider"] == f"hostile-{kind}"]
-    assert reference and len(reference) == len(hostile_results)
-    assert {r["outcome"] for r in reference} == {"pass"}, [
-        (r["check"], r["message"]) for r in reference if r["outcome"] != "pass"]
-    ET.parse(report / "junit.xml")  # well-formed XML 1.0
+    assert len(hostile_results) == len([r for r in data["results"]
+                                        if r["provider"] == "reference"])
     assert "\x1b" not in out.stdout + out.stderr
     return report, (report / "results.json").read_text(encoding="utf-8")
 

@@ -5,12 +5,10 @@ variable that ends in a newline: no artefact and no console line may hold the ke
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from starlette.applications import Starlette
@@ -20,36 +18,20 @@ from starlette.routing import Route
 
 from conformance.reference.server import ThreadedServer
 from conformance.transport import MAX_BODY_CHARS
-from tests.conftest import run_suite, write_providers
+from tests import hostile as guard
+from tests.conftest import write_providers
 
 KEY = "sk-hostile-" + secrets.token_hex(16)
 KEY_VAR = "CONFORMANCE_HOSTILE_KEY"
 
 
-def encodings(key: str) -> dict[str, str]:
-    """Every form of ``key`` a provider may echo and a scan must not find."""
-    raw = key.encode()
-    escaped = "".join(f"\\u{ord(char):04x}" for char in key)
-    out = {
-        "raw": key, "upper": key.upper(), "json_u": escaped, "json_u_upper": escaped.upper(),
-        "json_u_twice": escaped.replace("\\", "\\\\"),
-        "hex": raw.hex(), "HEX": raw.hex().upper(),
-        "url": quote(key, safe=""), "url_all": "".join(f"%{b:02X}" for b in raw),
-    }
-    for name, value in (("key", raw), ("bearer", b"Bearer " + raw), ("basic", b"user:" + raw),
-                        ("colon", b":" + raw)):
-        out[f"b64_{name}"] = base64.b64encode(value).decode()
-        out[f"b64url_{name}"] = base64.urlsafe_b64encode(value).decode().rstrip("=")
-    return out
-
-
 def leaks(text: str, key: str = KEY) -> list[str]:
     """The names of the encodings of ``key`` found in ``text``."""
-    return [name for name, form in encodings(key).items() if form in text]
+    return guard.leaks(text, key)
 
 
 def echo_fields(key: str) -> dict[str, str]:
-    forms = encodings(key)
+    forms = guard.encodings(key)
     return {name: f"[{form}]" for name, form in forms.items() if name != "json_u_twice"}
 
 
@@ -60,7 +42,7 @@ async def hostile(request: Request) -> Response:
         payload = json.loads(body) if body else {}
     except ValueError:
         payload = {}
-    forms = encodings(key)
+    forms = guard.encodings(key)
     headers = {"x-echo-b64": forms["b64_bearer"], "x-echo-hex": forms["hex"],
                "x-echo-url": forms["url_all"], "x-echo-upper": forms["upper"]}
     if isinstance(payload, dict) and payload.get("stream"):
@@ -113,16 +95,6 @@ def test_a_hostile_echo_never_reaches_an_artefact(tmp_path: Path, hostile_url: s
         {"name": "hostile", "base_url": hostile_url, "api_key": "${" + KEY_VAR + "}",
          "model": "m", "retries": 0},
     ])
-    out = run_suite(providers, tmp_path / "report", env={KEY_VAR: KEY + "\n"})
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    outcomes = out.outcomes()
-    reference = {check: outcome for (provider, check), (outcome, _) in outcomes.items()
-                 if provider == "reference"}
-    assert reference and set(reference.values()) == {"pass"}, reference
-    assert any(provider == "hostile" for provider, _ in outcomes)
-    found = {"console": leaks(out.stdout + out.stderr)}
-    for path in sorted(out.report_dir.rglob("*")):
-        if path.is_file():
-            found[str(path.relative_to(out.report_dir))] = leaks(
-                path.read_bytes().decode("utf-8", "replace"))
-    assert not {where: names for where, names in found.items() if names}
+    run = guard.run_measured(providers, tmp_path / "report", env={KEY_VAR: KEY + "\n"})
+    assert any(provider == "hostile" for provider, _ in run.out.outcomes())
+    guard.assert_sound(run, keys=[KEY])
