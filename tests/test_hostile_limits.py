@@ -25,11 +25,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from conformance.bodies import decode_text
 from conformance.checks.registry import Check
 from conformance.config import Limits, Timeouts
 from conformance.engine import Engine
 from conformance.reference.server import ThreadedServer
-from conformance.transport import Exchange, ProviderClient, decode_text
+from conformance.transport import Exchange, ProviderClient
 from tests import hostile as guard
 from tests.conftest import KEY_ENV, SELFTEST_KEY, provider_config, write_providers
 from tests.hostile import HostileRun
