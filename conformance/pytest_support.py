@@ -165,7 +165,7 @@ class CheckItem(pytest.Item):
         self.user_properties.append(("outcome", result.outcome))
         if allure_active(self.config):
             allure_annotate(result)
-        if result.outcome == "error" and provider_problem(result):
+        if result.provider_problem:
             # A dead host or a rejected key is said once, in the conformance summary, not as
             # one ERROR per check; the session still ends unsuccessfully (see sessionfinish).
             raise pytest.skip.Exception(f"not run: {result.message}", _use_item_location=True)
@@ -310,7 +310,7 @@ class ConformanceSession:
                     self._read_worker_files()
                 data = self.run.finish(self.worker_results)
                 if data is not None and session.exitstatus == pytest.ExitCode.OK and any(
-                        provider_problem(r) for r in data.results):
+                        r.provider_problem for r in data.results):
                     session.exitstatus = pytest.ExitCode.TESTS_FAILED
         finally:
             self.run.close()
@@ -349,11 +349,18 @@ class ProviderScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is
         scope: str = super()._split_scope(nodeid)  # a group suffix, where xdist added one
         if scope != nodeid:
             return scope
-        match = _PROVIDER_OF_NODEID.search(nodeid)
-        return f"provider {match.group(1)}" if match else nodeid
+        pair = check_and_provider(nodeid)
+        return f"provider {pair[1]}" if pair else nodeid
 
 
-_PROVIDER_OF_NODEID = re.compile(r"::[^:\[]+\[([a-z0-9._-]+)\]$")
+_CHECK_ITEM_NODEID = re.compile(r"::([a-z_]+\.[a-z0-9_]+)\[([a-z0-9._-]+)\]$")
+
+
+def check_and_provider(nodeid: str) -> tuple[str, str] | None:
+    """(check id, provider) of a CheckItem's node id (``.../stop.py::stop.list[apiyi]``), or
+    None for any other item."""
+    match = _CHECK_ITEM_NODEID.search(nodeid)
+    return (match.group(1), match.group(2)) if match else None
 
 
 def groups_by_provider(config: pytest.Config) -> bool:
@@ -363,13 +370,6 @@ def groups_by_provider(config: pytest.Config) -> bool:
     asked = config.known_args_namespace
     chosen = getattr(asked, "dist", "no") != "no" or getattr(asked, "distload", False)
     return dist == "loadgroup" or (dist == "load" and not chosen)
-
-
-def provider_problem(result: Result) -> str | None:
-    """The kind of provider-wide problem (``unreachable``, ``key_rejected``) behind an
-    ``error`` result, if any (:mod:`conformance.preflight`)."""
-    kind = result.evidence.get("provider_problem")
-    return kind if isinstance(kind, str) else None
 
 
 class XdistHooks:
@@ -393,22 +393,14 @@ class XdistHooks:
         (each worker collects the same items)."""
         self.session.planned = len(ids)
         if self.session.run.planned is None and not self.session.config.option.collectonly:
-            pairs = [_planned_pair(nodeid) for nodeid in ids]
-            self.session.run.plan(pair for pair in pairs if pair is not None)
+            known = {c.id for c in all_checks()}
+            pairs = [check_and_provider(nodeid) for nodeid in ids]
+            self.session.run.plan(p for p in pairs if p is not None and p[0] in known)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {}) or {}
         for data in output.get("conformance_results", []):
             self.session.worker_results.append(Result.from_json(data))
-
-
-def _planned_pair(nodeid: str) -> tuple[str, str] | None:
-    """(check id, provider) of a CheckItem's node id (``.../stop.py::stop.list[apiyi]``), or
-    None for any other item."""
-    check, _, provider = nodeid.rsplit("::", 1)[-1].partition("[")
-    if not provider.endswith("]") or check not in {c.id for c in all_checks()}:
-        return None
-    return check, provider[:-1]
 
 
 def _worker_pending(session: pytest.Session) -> list[CheckItem]:

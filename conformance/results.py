@@ -125,6 +125,13 @@ class Result:
         evidence = safe_json(self.evidence)
         object.__setattr__(self, "evidence", evidence if isinstance(evidence, dict) else {})
 
+    @property
+    def provider_problem(self) -> str | None:
+        """The provider-wide problem (``unreachable``, ``key_rejected``) behind an ``error``
+        that stopped this check before it ran (:mod:`conformance.preflight`), if any."""
+        kind = self.evidence.get("provider_problem") if self.outcome == "error" else None
+        return kind if isinstance(kind, str) else None
+
     def to_json(self) -> dict[str, Any]:
         return {"provider": self.provider, "model": self.model, "check": self.check,
                 "behavior": self.behavior, "outcome": self.outcome, "message": self.message,

@@ -20,8 +20,8 @@ from typing import Any
 from conformance.checks import auth, prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
-    CredentialsRejected,
-    RateLimited,
+    check_key_refused,
+    check_rate_limited,
     describe,
     error_envelope,
     expect_client_error,
@@ -143,13 +143,8 @@ def judge_semantics(exchange: Exchange, doc: Documented, see: str) -> str:
     an HTML page) is ``skip``: ``see`` judges that.  A 401/403 to a request sent with the
     configured key, and a 429, are about the key or the pace, not the request (``error``)."""
     status = exchange.status
-    if status in (401, 403) and exchange.sent_key:
-        raise CredentialsRejected(f"HTTP {status} to a request sent with the configured key, so "
-                                  f"its error code says nothing about {doc.situation}: "
-                                  f"{describe(exchange)}")
-    if status == 429:
-        raise RateLimited(f"rate limited after {exchange.attempts} attempts: "
-                          f"{describe(exchange)}")
+    check_key_refused(exchange, f"the error for {doc.situation} says nothing")
+    check_rate_limited(exchange)
     error = error_envelope(exchange)
     if error is None:
         what = "accepted" if exchange.ok else "answered without an error envelope"

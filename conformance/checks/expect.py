@@ -125,6 +125,24 @@ def is_decline(envelope: dict[str, Any]) -> bool:
     return bool(DECLINE_WORDS.search(said))
 
 
+def check_key_refused(exchange: Exchange, what: str = "") -> None:
+    """``error`` (:class:`CredentialsRejected`, no verdict) when the configured key went out
+    with the request and was refused (401/403): the user's problem, never the provider's
+    fault."""
+    if exchange.status in (401, 403) and exchange.sent_key:
+        prefix = f"{what}: " if what else ""
+        raise CredentialsRejected(f"{prefix}the provider refused the configured key (HTTP "
+                                  f"{exchange.status}), no verdict: {describe(exchange)}")
+
+
+def check_rate_limited(exchange: Exchange) -> None:
+    """``error`` (:class:`RateLimited`, no verdict) for a 429 still standing after retries."""
+    if exchange.status == 429:
+        stopped = f" ({exchange.retry_stopped})" if exchange.retry_stopped else ""
+        raise RateLimited(f"rate limited after {exchange.attempts} attempts{stopped}: "
+                          f"{describe(exchange)}")
+
+
 def raise_for_status(
     exchange: Exchange,
     feature: str | None = None,
@@ -145,15 +163,8 @@ def raise_for_status(
         return
     status = exchange.status or 0
     envelope = error_envelope(exchange)
-    if status in (401, 403) and exchange.sent_key:
-        raise CredentialsRejected(
-            f"the provider refused the configured key (HTTP {status}), no verdict: "
-            f"{describe(exchange)}"
-        )
-    if status == 429:
-        stopped = f" ({exchange.retry_stopped})" if exchange.retry_stopped else ""
-        raise RateLimited(f"rate limited after {exchange.attempts} attempts{stopped}: "
-                          f"{describe(exchange)}")
+    check_key_refused(exchange)
+    check_rate_limited(exchange)
     if status >= 500 or feature is None:
         raise Failure(f"expected HTTP 200, got {describe(exchange)}")
     if route and status in (404, 405):
@@ -359,11 +370,8 @@ def expect_client_error(
     """
     status = exchange.status or 0
     body = exchange.json
-    if status in (401, 403) and status not in statuses and exchange.sent_key:
-        raise CredentialsRejected(
-            f"{what}: the provider refused the configured key (HTTP {status}), no verdict: "
-            f"{describe(exchange)}"
-        )
+    if status not in statuses:
+        check_key_refused(exchange, what)
     if 200 <= status < 300:
         if isinstance(body, dict) and "error" in body:
             raise Failure(f"{what}: error reported inside HTTP {status} (must be 4xx): "

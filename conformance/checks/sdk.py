@@ -29,7 +29,7 @@ from conformance.checks.auth import WRONG_KEY, require_key
 from conformance.checks.context import CheckContext
 from conformance.checks.errors import UNKNOWN_MODEL
 from conformance.checks.expect import (
-    CredentialsRejected,
+    check_key_refused,
     cut_finding,
     describe,
     error_envelope,
@@ -288,10 +288,7 @@ async def _raises(ctx: CheckContext, awaitable: Awaitable[Any], what: str
         if exchange.status != exc.status_code:
             raise Failure(f"{what}: the provider sent HTTP {exchange.status} but the openai SDK "
                           f"reports {exc.status_code}") from None
-        if exc.status_code in (401, 403) and exchange.sent_key:
-            raise CredentialsRejected(
-                f"{what}: the provider refused the configured key (HTTP {exc.status_code}), "
-                f"no verdict: {describe(exchange)}") from None
+        check_key_refused(exchange, what)
         return exc
     except _OURS:
         raise

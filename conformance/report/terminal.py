@@ -85,7 +85,7 @@ def provider_problems(data: RunData) -> dict[str, tuple[str, int]]:
     host was unreachable or whose key was rejected (:mod:`conformance.preflight`)."""
     out: dict[str, tuple[str, int]] = {}
     for result in data.results:
-        if result.outcome == "error" and result.evidence.get("provider_problem"):
+        if result.provider_problem:
             _, count = out.get(result.provider, (result.message, 0))
             out[result.provider] = (result.message, count + 1)
     return out
