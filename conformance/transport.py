@@ -501,7 +501,6 @@ class ProviderClient:
         decoder = SSEDecoder()
         events: list[TimedEvent] = []
         raw_parts: list[str] = []
-        raw_data: list[str] = []
         size = 0
         exchange.events = events
         iterator: AsyncIterator[bytes] = decoded_chunks(response, limits.stream, "stream")
@@ -533,27 +532,24 @@ class ProviderClient:
                         f"SSE line or event larger than {size_text(limits.event)}: read "
                         f"stopped after {len(events)} events (limits.event)")
                     break
-                for ev in fed:
-                    events.append(TimedEvent(now, self.redactor.text(ev.data), ev.event))
-                    raw_data.append(ev.data)
+                # Raw here; masked once, as a whole stream, on the way out (below).
+                events += [TimedEvent(now, ev.data, ev.event) for ev in fed]
                 if len(events) > limits.events:
                     del events[limits.events:]
                     exchange.overflow = (f"stream longer than {limits.events} events: read "
                                          f"stopped (limits.events)")
                     break
-        finally:  # a cut stream keeps what arrived, as evidence; masked before it is cut
-            _redact_stream(exchange, raw_data, "".join(raw_parts), self.redactor,
-                           limits.evidence)
+            if exchange.overflow is None:
+                end = (time.perf_counter() - started) * 1000
+                events += [TimedEvent(end, ev.data, ev.event) for ev in decoder.close()]
+            else:
+                decoder.discard()
+        finally:  # every way out (a cut or stalled stream too) masks what arrived, once,
+            # before the evidence is cut: a secret may be split over several events
+            _redact_stream(exchange, [e.data for e in events], "".join(raw_parts),
+                           self.redactor, limits.evidence)
         if exchange.overflow is not None:
-            decoder.discard()
             return
-        for ev in decoder.close():
-            events.append(
-                TimedEvent((time.perf_counter() - started) * 1000, self.redactor.text(ev.data),
-                           ev.event)
-            )
-            raw_data.append(ev.data)
-        _redact_stream(exchange, raw_data, "".join(raw_parts), self.redactor, limits.evidence)
         exchange.sse_comments = decoder.comments
         exchange.trailing_data = decoder.trailing_garbage
         if not events and exchange.content_type == "application/json":
