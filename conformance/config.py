@@ -12,25 +12,19 @@ A provider that references an unset environment variable is not an error: it is 
 
 from __future__ import annotations
 
-import datetime
 import difflib
-import json
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import jsonschema
-import yaml
-
 import conformance
-from conformance.errors import ConfigError, InternalError
+from conformance.configdoc import Document, KeyPath, sensitive
+from conformance.errors import ConfigError
 
 __all__ = [
     "BUILTINS",
@@ -69,12 +63,7 @@ _CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "api-key", "x-api-key", "cookie"},
 )
 
-_KeyPath: TypeAlias = tuple[str | int, ...]
 
-#: Deepest YAML nesting accepted (a providers file needs about 5 levels).
-MAX_DEPTH = 64
-#: Most values a document may hold once its aliases are expanded ("billion laughs").
-MAX_VALUES = 20_000
 
 
 def _empty_map() -> Mapping[str, str]:
@@ -274,263 +263,9 @@ def load_providers(path: str | os.PathLike[str],
 def parse_providers(text: str, *, filename: str,
                     env: Mapping[str, str] | None = None) -> ProvidersConfig:
     """Validate the text of a providers file; ``filename`` is only used in messages."""
-    doc = _Document(text, filename)
-    doc.check_schema()
+    doc = Document(text, filename)
+    doc.check_schema(schema_file(), FAMILIES)
     return _Builder(doc, os.environ if env is None else env).build()
-
-
-# --------------------------------------------------------------------------- YAML with lines
-
-def _dotted(path: _KeyPath) -> str | None:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-    return out or None
-
-
-def _sensitive(path: _KeyPath) -> bool:
-    """Values under these paths are never echoed in a message."""
-    return "api_key" in path or (len(path) >= 2 and path[-2] == "headers")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-class _Loader(yaml.SafeLoader):
-    """A SafeLoader whose composer refuses nesting deeper than :data:`MAX_DEPTH` (PyYAML's
-    composer recurses once per level: a deep document would end in a RecursionError)."""
-
-    def __init__(self, text: str, filename: str) -> None:
-        super().__init__(text)
-        self.filename = filename
-        self.depth = 0
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        self.depth += 1
-        try:
-            if self.depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise ConfigError(f"YAML nested deeper than {MAX_DEPTH} levels",
-                                  file=self.filename, line=mark.line + 1)
-            return super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-
-
-class _Document:
-    """The composed YAML document as plain data, with the line of every key and list item."""
-
-    def __init__(self, text: str, filename: str) -> None:
-        self.filename = filename
-        self.lines: dict[_KeyPath, int] = {}
-        self._constructor = yaml.SafeLoader("")
-        self._values = 0
-        loader = _Loader(text, filename)
-        try:
-            root = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            problem = exc.problem or exc.context or "invalid YAML"
-            if exc.context and problem.startswith("but "):  # "expected X, but found Y"
-                problem = f"{exc.context}, {problem}"
-            problem = _one_line(problem)
-            raise ConfigError(f"YAML syntax error: {problem}", file=filename,
-                              line=mark.line + 1 if mark else None) from None
-        except yaml.reader.ReaderError as exc:
-            line = text.count("\n", 0, exc.position) + 1
-            char = exc.character
-            shown = f"#x{char:04x}" if isinstance(char, int) else repr(char)
-            problem = f"unacceptable character {shown}: {_one_line(exc.reason)}"
-            raise ConfigError(f"YAML syntax error: {problem}", file=filename,
-                              line=line) from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"YAML syntax error: {_one_line(str(exc))}",
-                              file=filename) from None
-        finally:
-            loader.dispose()
-        if root is None:
-            raise ConfigError("empty file (expected a 'providers:' list)", file=filename)
-        self.lines[()] = root.start_mark.line + 1
-        if not isinstance(root, yaml.MappingNode):
-            kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
-            raise ConfigError(f"the top level must be a mapping with a 'providers:' list, "
-                              f"not {kind}", file=filename, line=self.lines[()])
-        self.data: dict[str, Any] = self._walk(root, (), frozenset())
-
-    def line(self, path: _KeyPath) -> int:
-        """Line of the key (or list item) at ``path``, else of its nearest ancestor."""
-        while path not in self.lines:
-            path = path[:-1]
-        return self.lines[path]
-
-    def error(self, path: _KeyPath, problem: str, *, line: int | None = None) -> ConfigError:
-        """A ConfigError about the key at ``path``."""
-        return ConfigError(problem, file=self.filename, line=line or self.line(path),
-                           key=_dotted(path))
-
-    def _walk(self, node: yaml.Node, path: _KeyPath, parents: frozenset[int]) -> Any:
-        line = node.start_mark.line + 1
-        if id(node) in parents:
-            raise self.error(path, "recursive YAML alias", line=line)
-        self._values += 1
-        if self._values > MAX_VALUES:
-            # Only aliases get a document this far: each use copies its anchor's values. The
-            # lines inside an expansion are the anchor's: name the top-level key instead.
-            raise self.error(path[:1], f"YAML aliases expand to more than {MAX_VALUES} values")
-        if isinstance(node, yaml.ScalarNode):
-            try:
-                value = self._constructor.construct_object(node)
-            except yaml.YAMLError as exc:
-                problem = getattr(exc, "problem", None) or str(exc)
-                raise self.error(path, f"unsupported YAML value: {_one_line(problem)}",
-                                 line=line) from None
-            if isinstance(value, float) and not math.isfinite(value):
-                raise self.error(path, "must be a finite number", line=line)
-            return value
-        inside = parents | {id(node)}
-        if isinstance(node, yaml.SequenceNode):
-            if node.tag != "tag:yaml.org,2002:seq":
-                raise self.error(path, f"unsupported YAML tag {node.tag!r}", line=line)
-            items = []
-            for index, child in enumerate(node.value):
-                item_path = (*path, index)
-                self.lines[item_path] = child.start_mark.line + 1
-                items.append(self._walk(child, item_path, inside))
-            return items
-        if not isinstance(node, yaml.MappingNode) or node.tag != "tag:yaml.org,2002:map":
-            raise self.error(path, f"unsupported YAML tag {node.tag!r}", line=line)
-        mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key_line = key_node.start_mark.line + 1
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise self.error(path, "mapping keys must be plain strings", line=key_line)
-            key = str(key_node.value)
-            key_path = (*path, key)
-            if key == "<<" and key_node.tag == "tag:yaml.org,2002:merge":
-                raise self.error(key_path, "YAML merge keys are not supported "
-                                 "(use the 'defaults:' mapping)", line=key_line)
-            if key in mapping:
-                raise self.error(key_path, f"duplicate key (first at line {self.lines[key_path]})",
-                                 line=key_line)
-            self.lines[key_path] = key_line
-            mapping[key] = self._walk(value_node, key_path, inside)
-        return mapping
-
-    def check_schema(self) -> None:
-        """Raise the first schema violation (unknown keys and bad values before missing keys)."""
-        errors = list(_validator().iter_errors(self.data))
-        if errors:
-            explained = [self._explain(error) for error in errors]
-            _, _, _, exc = min(explained, key=lambda item: item[:3])
-            raise exc
-
-    def _explain(self, error: jsonschema.ValidationError) -> tuple[int, int, int, ConfigError]:
-        """(rank, line, depth, ConfigError) for one jsonschema error."""
-        path: _KeyPath = tuple(error.absolute_path)
-        schema_path = tuple(error.schema_path)
-        kind = error.validator
-        instance: Any = error.instance
-        expected: Any = error.validator_value
-        last = path[-1] if path else None
-        rank = 0
-        line: int | None = None
-        if "propertyNames" in schema_path and last == "request_defaults":
-            path = (*path, str(instance))
-            problem = (f"'{instance}' is set by 'model:' (or 'models:' per family), "
-                       "not request_defaults" if instance == "model"
-                       else f"'{instance}' is set by each check, not request_defaults")
-        elif "propertyNames" in schema_path:
-            path = (*path, str(instance))
-            problem = "not a valid HTTP header name"
-        elif kind == "additionalProperties":
-            allowed = sorted(error.schema["properties"]) if isinstance(error.schema, dict) else []
-            extras = [key for key in instance if key not in allowed]
-            key = min(extras, key=lambda k: self.line((*path, k)))
-            close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            if last == "models":
-                problem = f"unknown behaviour family{hint} (known: {', '.join(FAMILIES)})"
-            else:
-                problem = f"unknown key{hint} (allowed: {', '.join(allowed)})"
-            path = (*path, key)
-        elif kind == "required":
-            missing = [key for key in expected if key not in instance]
-            line = self.line(path)
-            rank = 1
-            path = (*path, missing[0])
-            problem = ("missing (required unless 'builtin' is set)" if "else" in schema_path
-                       else "missing (required)")
-        elif kind == "not":
-            problem = ("only allowed with 'builtin: reference'" if last in ("faults", "latency_ms")
-                       else "not allowed with 'builtin' (the suite starts that server itself)")
-        elif kind == "type":
-            problem = _type_problem(expected, instance, show=not _sensitive(path))
-        elif kind == "minItems":
-            problem = ("must list at least one provider" if path == ("providers",)
-                       else "must not be empty")
-        elif kind == "minLength":
-            problem = "must not be empty"
-        elif kind == "uniqueItems":
-            problem = "lists the same entry twice"
-        elif kind == "enum":
-            choices = ", ".join(str(choice) for choice in expected)
-            problem = f"{instance!r} is not one of: {choices}"
-        elif kind == "pattern" and last == "name":
-            problem = (f"invalid name {instance!r} (use lowercase letters, digits, "
-                       "'.', '_' and '-')")
-        elif kind == "pattern" and last == "docs":
-            problem = f"not an http(s) URL: {instance!r}"
-        elif kind == "pattern" and isinstance(last, int):
-            problem = (f"invalid fault name {instance!r} (use lowercase letters, digits, "
-                       "'.', '_' and '-')")
-        elif _sensitive(path):
-            problem = "invalid value"
-        else:
-            problem = _one_line(error.message)
-        exc = self.error(path, problem, line=line)
-        return rank, exc.line or 0, len(path), exc
-
-
-def _type_problem(expected: Any, value: Any, *, show: bool) -> str:
-    names = {"string": "a string", "integer": "an integer", "number": "a number",
-             "object": "a mapping", "array": "a list", "boolean": "a boolean", "null": "null"}
-    wanted = [expected] if isinstance(expected, str) else list(expected)
-    problem = "expected " + " or ".join(names.get(name, name) for name in wanted)
-    if value is None:
-        got = "null"
-    elif isinstance(value, bool):
-        got = "a boolean"
-    elif isinstance(value, int):
-        got = "an integer"
-    elif isinstance(value, float):
-        got = "a number"
-    elif isinstance(value, str):
-        got = "a string"
-    elif isinstance(value, list):
-        got = "a list"
-    elif isinstance(value, dict):
-        got = "a mapping"
-    elif isinstance(value, bytes):
-        got = "binary data"
-    else:
-        got = f"a {type(value).__name__}"
-    if show and isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        got += f" {value!r}"
-    hint = ""
-    if "string" in wanted and isinstance(value, (bool, int, float, datetime.date)):
-        hint = " (quote it)"
-    return f"{problem}, got {got}{hint}"
-
-
-@lru_cache(maxsize=1)
-def _validator() -> jsonschema.Draft202012Validator:
-    path = schema_file()
-    try:
-        schema = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InternalError(f"cannot load the providers schema {path}: {exc}") from exc
-    return jsonschema.Draft202012Validator(schema)
 
 
 # --------------------------------------------------------------------------- ${VAR} expansion
@@ -612,7 +347,7 @@ def _shown_url(raw: str) -> str:
 class _Builder:
     """Turns the validated document into :class:`ProvidersConfig`."""
 
-    def __init__(self, doc: _Document, env: Mapping[str, str]) -> None:
+    def __init__(self, doc: Document, env: Mapping[str, str]) -> None:
         self.doc = doc
         self.env = env
         self.defaults: dict[str, Any] = doc.data.get("defaults", {})
@@ -621,7 +356,7 @@ class _Builder:
         first_line: dict[str, int] = {}
         providers = []
         for index, raw in enumerate(self.doc.data["providers"]):
-            path: _KeyPath = ("providers", index, "name")
+            path: KeyPath = ("providers", index, "name")
             name, line = raw["name"], self.doc.line(path)
             if name in first_line:
                 raise self.doc.error(path, f"duplicate provider name {name!r} "
@@ -639,11 +374,11 @@ class _ProviderBuilder:
         self.env = parent.env
         self.defaults = parent.defaults
         self.raw = raw
-        self.base: _KeyPath = ("providers", index)
+        self.base: KeyPath = ("providers", index)
         self.missing: list[str] = []
         self.secrets: list[str] = []
 
-    def expand(self, path: _KeyPath, raw: str,
+    def expand(self, path: KeyPath, raw: str,
                secret: Literal["never", "expanded", "always"] = "never") -> str | None:
         """Expanded value, or None when a variable it needs is unset (recorded for skip_reason).
 
@@ -653,7 +388,7 @@ class _ProviderBuilder:
         try:
             value, missing, used = _expand(raw, self.env)
         except _BadReference as exc:
-            raise self.doc.error(path, exc.describe(show=not _sensitive(path))) from None
+            raise self.doc.error(path, exc.describe(show=not sensitive(path))) from None
         self.missing.extend(name for name in missing if name not in self.missing)
         if missing:
             return None
@@ -663,9 +398,9 @@ class _ProviderBuilder:
             self.secrets.extend(part.strip() for part in [*used, value])
         return value
 
-    def merged(self, key: str) -> dict[str, tuple[_KeyPath, Any]]:
+    def merged(self, key: str) -> dict[str, tuple[KeyPath, Any]]:
         """Defaults' then the provider's entries of mapping ``key``, each with its path."""
-        out: dict[str, tuple[_KeyPath, Any]] = {}
+        out: dict[str, tuple[KeyPath, Any]] = {}
         for where, source in ((("defaults",), self.defaults), (self.base, self.raw)):
             for name, value in source.get(key, {}).items():
                 out[name] = ((*where, key, name), value)
@@ -784,7 +519,7 @@ class _ProviderBuilder:
             raise self.doc.error(path, f"unknown fault {name!r}{hint}")
         return tuple(names)
 
-    def model(self, path: _KeyPath, raw: str) -> str:
+    def model(self, path: KeyPath, raw: str) -> str:
         value = self.expand(path, raw)
         if value is None:
             return raw  # the provider is skipped; keep the text for display
@@ -794,7 +529,7 @@ class _ProviderBuilder:
 
     def headers(self) -> dict[str, str]:
         """Merged headers; names compare case-insensitively (the provider wins)."""
-        by_lower: dict[str, tuple[str, _KeyPath, str]] = {}
+        by_lower: dict[str, tuple[str, KeyPath, str]] = {}
         for name, (path, raw) in self.merged("headers").items():
             earlier = by_lower.get(name.lower())
             if earlier and earlier[1][:-1] == path[:-1]:
