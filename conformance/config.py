@@ -13,6 +13,7 @@ A provider that references an unset environment variable is not an error: it is 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "ProviderConfig",
     "ProvidersConfig",
     "Timeouts",
+    "UpstreamConfig",
     "default_providers_file",
     "load_providers",
     "parse_providers",
@@ -42,11 +44,12 @@ __all__ = [
 
 FAMILIES: tuple[str, ...] = (
     "models", "chat", "streaming", "stop", "max_tokens", "n", "vision", "tools",
-    "json_mode", "usage", "errors", "auth", "params", "sdk", "messages_api",
+    "json_mode", "usage", "errors", "auth", "params", "sdk", "messages_api", "fidelity",
 )
 """The behaviour families of docs/CONTRACT.md, plus ``sdk`` (the official client parses what the
 provider sends) and ``messages_api`` (Anthropic's native ``POST /v1/messages``, which relays
-offer next to the OpenAI routes); the only keys a ``models:`` override may use."""
+offer next to the OpenAI routes) and ``fidelity`` (what a relay forwards to a recording upstream,
+``upstream:``); the only keys a ``models:`` override may use."""
 
 BUILTINS: tuple[str, ...] = ("reference",)
 """Servers the suite can start in-process (``builtin:``)."""
@@ -132,6 +135,22 @@ def parse_size(value: int | str) -> int:
 
 
 @dataclass(frozen=True)
+class UpstreamConfig:
+    """``upstream:``: the provider is a relay in front of a conformance reference server that
+    records what it receives (the ``fidelity`` family, docs/CONTRACT.md extensions)."""
+
+    url: str | None
+    """Origin of the reference (``http://127.0.0.1:8800``); None for a builtin until started."""
+    api_key: str | None = field(repr=False)
+    model: str | None = None
+    """The model the relay should ask the upstream for; None: the provider's own."""
+    builtin: str | None = None
+    host: str = "127.0.0.1"
+    port: int | None = None
+    """The fixed port of a builtin upstream."""
+
+
+@dataclass(frozen=True)
 class ProviderConfig:
     """One provider, with defaults merged and ``${VAR}`` references expanded."""
 
@@ -150,6 +169,7 @@ class ProviderConfig:
     retries: int = 2
     headers: Mapping[str, str] = field(default_factory=_empty_map, repr=False)
     vision_url: str | None = None
+    upstream: UpstreamConfig | None = None
     faults: tuple[str, ...] = ()
     latency_ms: int = 0
     request_defaults: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_REQUEST)
@@ -337,6 +357,16 @@ def _url_problem(url: str, *, base: bool) -> str | None:
     return None
 
 
+def _loopback(host: str) -> bool:
+    """True for names and addresses that stay on this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def _shown_url(raw: str) -> str:
     """``raw`` (the text as written, before expansion) with any password masked."""
     return re.sub(r"(//[^/@:\s]*:)[^/@\s]*@", r"\1***@", raw)
@@ -409,11 +439,11 @@ class _ProviderBuilder:
     def setting(self, key: str, default: Any) -> Any:
         return self.raw.get(key, self.defaults.get(key, default))
 
-    def url(self, key: str, *, base: bool) -> str | None:
-        raw = self.raw.get(key)
+    def url(self, key: str, *, base: bool, within: KeyPath = ()) -> str | None:
+        raw = self._at(within).get(key)
         if raw is None:
             return None
-        path = (*self.base, key)
+        path = (*self.base, *within, key)
         try:
             value, missing, used = _expand(raw, self.env)
         except _BadReference as exc:
@@ -467,6 +497,7 @@ class _ProviderBuilder:
             else:
                 request[name] = value
         vision_url = self.url("vision_url", base=False)
+        upstream = self.upstream()
         timeouts = {name: float(value) for name, (_, value) in self.merged("timeouts").items()}
         limits = {name: parse_size(value) for name, (_, value) in self.merged("limits").items()}
         skip_reason = f"set {', '.join(self.missing)}" if self.missing else None
@@ -484,6 +515,7 @@ class _ProviderBuilder:
             retries=int(self.setting("retries", 2)),
             headers=MappingProxyType(headers),
             vision_url=vision_url,
+            upstream=upstream,
             faults=self.faults(),
             latency_ms=int(raw.get("latency_ms", 0)),
             request_defaults=MappingProxyType(request),
@@ -493,6 +525,41 @@ class _ProviderBuilder:
             source=f"{self.doc.filename}:{self.doc.line(base)}",
             key_variables=tuple(dict.fromkeys(key_variables)),
         )
+
+    def _at(self, within: KeyPath) -> dict[str, Any]:
+        node: Any = self.raw
+        for key in within:
+            node = node[key]
+        return node  # type: ignore[no-any-return]
+
+    def upstream(self) -> UpstreamConfig | None:
+        """``upstream:`` with its URL checked and its key recorded as a secret."""
+        raw: dict[str, Any] | None = self.raw.get("upstream")
+        if raw is None:
+            return None
+        where: KeyPath = ("upstream",)
+        path = (*self.base, *where)
+        url = self.url("url", base=True, within=where)
+        if url is not None:
+            parts = urlsplit(url)
+            if parts.path.rstrip("/") not in ("", "/v1"):
+                raise self.doc.error((*path, "url"), "the root of a conformance "
+                                     "serve-reference server, e.g. http://127.0.0.1:8800 "
+                                     f"(no path): {_shown_url(raw['url'])!r}")
+            url = f"{parts.scheme}://{parts.netloc}"
+        key = None
+        if raw.get("api_key") is not None:
+            key = (self.expand((*path, "api_key"), raw["api_key"], "always") or "").strip()
+            if any(char in key for char in "\r\n\0"):
+                raise self.doc.error((*path, "api_key"), "the key contains a line break "
+                                     "or NUL (not shown)")
+        host = str(raw.get("host", "127.0.0.1")).strip()
+        if raw.get("builtin") and not key and not _loopback(host):
+            raise self.doc.error((*path, "host"), f"a builtin upstream on {host!r} (not "
+                                 "loopback) needs an api_key, or anyone could use it")
+        model = self.model((*path, "model"), raw["model"]) if "model" in raw else None
+        return UpstreamConfig(url=url, api_key=key or None, model=model,
+                              builtin=raw.get("builtin"), host=host, port=raw.get("port"))
 
     def faults(self) -> tuple[str, ...]:
         """The ``faults:`` of a builtin reference, each a name the reference provider knows."""

@@ -211,9 +211,11 @@ class Document:
             rank = 1
             path = (*path, missing[0])
             problem = ("missing (required unless 'builtin' is set)" if "else" in schema_path
+                       else "missing (required with 'builtin')" if "then" in schema_path
                        else "missing (required)")
         elif kind == "not":
-            problem = ("only allowed with 'builtin: reference'" if last in ("faults", "latency_ms")
+            problem = ("only allowed with 'builtin: reference'"
+                       if last in ("faults", "latency_ms", "port", "host")
                        else "not allowed with 'builtin' (the suite starts that server itself)")
         elif kind == "type":
             problem = _type_problem(expected, instance, show=not sensitive(path))

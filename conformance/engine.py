@@ -16,16 +16,17 @@ import contextlib
 import threading
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from conformance.checks.context import CheckContext, ProviderRuntime
 from conformance.checks.registry import Check
-from conformance.config import ProviderConfig
+from conformance.config import ProviderConfig, UpstreamConfig
 from conformance.errors import Failure, NotApplicable, SuiteError, TransportError, Unsupported
 from conformance.preflight import ProviderProblem, preflight
 from conformance.redact import Redactor
 from conformance.results import Outcome, Result, one_line
 from conformance.transport import Exchange, ProviderClient
+from conformance.upstream import UpstreamClient
 
 
 async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str, object]]:
@@ -54,8 +55,10 @@ async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str
 class Engine:
     """Owns one event loop thread, one client per provider, and the check tasks."""
 
-    def __init__(self, providers: Sequence[ProviderConfig]) -> None:
+    def __init__(self, providers: Sequence[ProviderConfig],
+                 start_upstream: Callable[[UpstreamConfig], str] | None = None) -> None:
         self._providers: Mapping[str, ProviderConfig] = {p.name: p for p in providers}
+        self._start_upstream = start_upstream
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="conformance-engine", daemon=True
@@ -100,6 +103,8 @@ class Engine:
                 provider=provider,
                 client=ProviderClient(provider),
                 semaphore=asyncio.Semaphore(provider.concurrency),
+                upstream=(UpstreamClient(provider, self._start_upstream)
+                          if provider.upstream is not None else None),
             )
             self._runtimes[provider.name] = runtime
         return runtime
@@ -216,6 +221,8 @@ class Engine:
             await asyncio.gather(*others, return_exceptions=True)
             for runtime in self._runtimes.values():
                 await runtime.client.aclose()
+                if runtime.upstream is not None:
+                    await runtime.upstream.aclose()
 
         with contextlib.suppress(concurrent.futures.TimeoutError, RuntimeError):
             asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(timeout=10)

@@ -85,7 +85,8 @@ class Run:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = Engine(self._builtins.resolve(self.providers))
+            self._engine = Engine(self._builtins.resolve(self.providers),
+                                  self._builtins.upstream_origin)
         return self._engine
 
     def submit(self, pairs: Iterable[tuple[Check, str]]) -> None:

@@ -357,8 +357,11 @@ class ProviderClient:
         headers: Mapping[str, str] | None = None,
         auth: Auth = "key",
         stream: bool = False,
+        retries: int | None = None,
     ) -> Exchange:
         """Send one request (with retries) and return its redacted :class:`Exchange`.
+
+        ``retries`` overrides the provider's ``retries`` for this request.
 
         ``auth``: ``"key"`` sends the configured key as a bearer token, ``"none"`` sends no
         Authorization header, any other string is sent as the bearer token itself.
@@ -393,7 +396,7 @@ class ProviderClient:
             sent_key=self._sends_key(req_headers),
             evidence_chars=self._limits.evidence,
         )
-        attempts = 1 + max(0, self.provider.retries)
+        attempts = 1 + max(0, self.provider.retries if retries is None else retries)
         resent_cut = False
         # ``total`` bounds the whole request: every attempt and every wait between them.
         deadline = time.perf_counter() + self._timeouts.total

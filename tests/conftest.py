@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 import conformance
+from conformance.checks.fidelity import NO_UPSTREAM
 from conformance.config import ProviderConfig
 from conformance.reference.server import ReferenceServer
 
@@ -59,6 +60,12 @@ def external(name: str, url: str, **extra: Any) -> dict[str, Any]:
     if url.startswith("http://127.0.0.1:") and "/v1" in url:
         entry["vision_url"] = url.split("/v1")[0].split("/variant/")[0] + "/assets/color/red.png"
     return {**entry, **extra}
+
+
+def judged(verdicts: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+    """``verdicts`` (check → (outcome, message)) without the fidelity family's skips of a
+    provider that has no ``upstream:`` (it is judged only behind a relay)."""
+    return {c: v for c, v in verdicts.items() if v != ("skip", NO_UPSTREAM)}
 
 
 @dataclass

@@ -260,7 +260,7 @@ ERRORS = [
             modle: m
         """, 4, "providers[0].modle", "unknown key; did you mean 'model'? (allowed: api_key, "
         "base_url, builtin, concurrency, docs, faults, headers, latency_ms, limits, model, "
-        "models, name, request_defaults, retries, timeouts, vision_url)",
+        "models, name, request_defaults, retries, timeouts, upstream, vision_url)",
         id="unknown-provider-key"),
     pytest.param(
         """
@@ -476,7 +476,7 @@ ERRORS = [
             temperature: 0.2
         """, 4, "providers[0].temperature", "unknown key (allowed: api_key, base_url, builtin, "
         "concurrency, docs, faults, headers, latency_ms, limits, model, models, name, "
-        "request_defaults, retries, timeouts, vision_url)", id="unknown-key-no-hint"),
+        "request_defaults, retries, timeouts, upstream, vision_url)", id="unknown-key-no-hint"),
     pytest.param(
         """
         providers:
@@ -789,3 +789,79 @@ def test_a_variable_in_the_url_is_a_secret_but_not_the_address(tmp_path: Path) -
     config = load_providers(path, {"TOKEN": "tok-0123456789", "URL": "https://relay.example/v1"})
     assert "tok-0123456789" in config.get("a").secrets
     assert not any("relay.example" in s for s in config.get("b").secrets)
+
+
+# --------------------------------------------------------------------------- upstream:
+
+UPSTREAM = """
+providers:
+  - name: gw
+    base_url: http://127.0.0.1:3000/v1
+    api_key: ${GW_KEY}
+    model: gpt-4o-mini
+    upstream:
+      url: ${REF_URL}
+      api_key: ${REFERENCE_KEY}
+      model: ref-1
+  - name: gw2
+    base_url: http://127.0.0.1:3001/v1
+    model: m
+    upstream: {builtin: reference, port: 8800}
+"""
+
+
+def test_upstream_is_parsed_and_its_key_is_a_secret(tmp_path: Path) -> None:
+    env = {"GW_KEY": "sk-gw-1234567890", "REF_URL": "http://127.0.0.1:8800/v1/",
+           "REFERENCE_KEY": "sk-upstream-0987654321"}
+    config = load_providers(write(tmp_path, UPSTREAM), env=env)
+    gw, gw2 = config.providers
+    assert gw.upstream is not None and gw2.upstream is not None
+    assert (gw.upstream.url, gw.upstream.model) == ("http://127.0.0.1:8800", "ref-1")
+    assert gw.upstream.api_key == "sk-upstream-0987654321"
+    assert "sk-upstream-0987654321" in gw.secrets and "sk-upstream" not in repr(gw)
+    assert (gw2.upstream.builtin, gw2.upstream.port, gw2.upstream.url) == ("reference", 8800, None)
+    assert gw2.upstream.host == "127.0.0.1" and gw2.upstream.api_key is None
+
+
+def test_an_unset_upstream_variable_skips_the_provider(tmp_path: Path) -> None:
+    config = load_providers(write(tmp_path, UPSTREAM), env={"GW_KEY": "k", "REF_URL": "http://h"})
+    assert config.providers[0].skip_reason == "set REFERENCE_KEY"
+
+
+@pytest.mark.parametrize(("upstream", "key", "problem"), [
+    ("{url: http://h:1, prot: 2}", "upstream.prot", "unknown key; did you mean 'port'?"),
+    ("{builtin: reference}", "upstream.port", "missing (required with 'builtin')"),
+    ("{model: x}", "upstream.url", "missing (required unless 'builtin' is set)"),
+    ("{url: http://h:1, port: 8800}", "upstream.port", "only allowed with 'builtin: reference'"),
+    ("{builtin: reference, port: 8800, url: http://h:1}", "upstream.url",
+     "not allowed with 'builtin'"),
+    ("{builtin: reference, port: 70000}", "upstream.port", "70000 is greater than"),
+    ("{url: 'ftp://h'}", "upstream.url", "not an http(s) URL"),
+    ("{url: 'http://h:1/api/v2'}", "upstream.url", "(no path)"),
+    ("{url: 'http://u:pw@h:1'}", "upstream.url", "cannot carry credentials"),
+    ("{builtin: reference, port: 8800, host: 0.0.0.0}", "upstream.host", "needs an api_key"),
+])
+def test_upstream_errors_are_one_line(tmp_path: Path, upstream: str, key: str,
+                                      problem: str) -> None:
+    text = f"""
+    providers:
+      - name: gw
+        base_url: http://127.0.0.1:3000/v1
+        model: m
+        upstream: {upstream}
+    """
+    error = load_error(write(tmp_path, text))
+    assert f"providers.yaml:5: providers[0].{key}: " in str(error) or \
+        f"providers.yaml:4: providers[0].{key}: " in str(error), str(error)
+    assert problem in str(error) and "\n" not in str(error)
+    assert "pw" not in str(error)
+
+
+def test_upstream_is_not_allowed_on_a_builtin_provider(tmp_path: Path) -> None:
+    error = load_error(write(tmp_path, """
+    providers:
+      - name: r
+        builtin: reference
+        upstream: {url: 'http://h:1'}
+    """))
+    assert "providers[0].upstream: not allowed with 'builtin'" in str(error)

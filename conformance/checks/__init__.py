@@ -5,6 +5,8 @@ from conformance.checks import (  # noqa: F401
     chat,
     consistency,
     errors,
+    fidelity,
+    fidelity_answers,
     json_mode,
     max_tokens,
     messages_api,

@@ -15,6 +15,7 @@ from typing import Any
 
 from conformance.config import ProviderConfig
 from conformance.transport import Auth, Exchange, ProviderClient
+from conformance.upstream import UpstreamClient
 
 
 @dataclass
@@ -25,6 +26,15 @@ class ProviderRuntime:
     client: ProviderClient
     semaphore: asyncio.Semaphore
     memo: dict[str, asyncio.Task[Exchange]] = field(default_factory=dict)
+    upstream: UpstreamClient | None = None
+    """The recording reference behind a relay (``upstream:``), else None."""
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, name: str, make: Callable[[], str]) -> str:
+        """A value made once per provider and ``name`` (a marker shared requests carry)."""
+        if name not in self.tokens:
+            self.tokens[name] = make()
+        return self.tokens[name]
 
     async def shared(self, key: str, send: Callable[[], Awaitable[Exchange]]) -> Exchange:
         """Send once per key; concurrent callers await the same task."""
@@ -45,6 +55,19 @@ class CheckContext:
         self.exchanges: list[Exchange] = []
 
     @property
+    def upstream(self) -> UpstreamClient | None:
+        """The provider's recording upstream (``upstream:`` in providers.yaml), else None."""
+        return self._runtime.upstream
+
+    def token(self, name: str, make: Callable[[], str]) -> str:
+        """A value made once per provider and ``name`` (see :meth:`ProviderRuntime.token`)."""
+        return self._runtime.token(name, make)
+
+    def record(self, exchange: Exchange) -> None:
+        """Keep an exchange made outside :meth:`request` (e.g. with the upstream) as evidence."""
+        self.exchanges.append(exchange)
+
+    @property
     def client(self) -> ProviderClient:
         """The provider's transport; third-party clients (the official SDK) talk through its
         :meth:`~ProviderClient.recording_client`, recording into :attr:`exchanges`."""
@@ -61,20 +84,22 @@ class CheckContext:
         auth: Auth = "key",
         stream: bool = False,
         share: bool = False,
+        retries: int | None = None,
     ) -> Exchange:
-        """Send one request through the provider's client and record it as evidence."""
+        """Send one request through the provider's client and record it as evidence
+        (``retries`` overrides the provider's: 0 to see a 429 or a cut stream as it came)."""
         client = self._runtime.client
 
         def send() -> Awaitable[Exchange]:
             return client.request(
                 method, path, json_body=json_body, content=content, headers=headers, auth=auth,
-                stream=stream,
+                stream=stream, retries=retries,
             )
 
         if share:
             key = json.dumps(
                 [method, path, json_body, content.decode("utf-8", "replace") if content else None,
-                 headers, auth, stream],
+                 headers, auth, stream, retries],
                 sort_keys=True, default=str,
             )
             exchange = await self._runtime.shared(key, send)
@@ -90,7 +115,8 @@ class CheckContext:
         return exchange
 
     async def chat(
-        self, *, stream: bool = False, auth: Auth = "key", share: bool = False, **fields: Any
+        self, *, stream: bool = False, auth: Auth = "key", share: bool = False,
+        retries: int | None = None, **fields: Any
     ) -> Exchange:
         """POST /chat/completions with ``{"model": <the check's model>, **fields}`` plus the
         provider's ``request_defaults`` for fields the check does not set."""
@@ -98,7 +124,8 @@ class CheckContext:
         if stream:
             body["stream"] = True
         return await self.request(
-            "POST", "/chat/completions", json_body=body, auth=auth, stream=stream, share=share
+            "POST", "/chat/completions", json_body=body, auth=auth, stream=stream, share=share,
+            retries=retries,
         )
 
     async def get(self, path: str, *, auth: Auth = "key", share: bool = False) -> Exchange:
