@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit schemas bench clean browser realpeer
+.PHONY: demo test lint typecheck unit schemas bench clean browser realpeer litellm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,11 +29,19 @@ typecheck: $(VENV)/.test-deps
 unit: $(VENV)/.test-deps
 	$(BIN)/python -m pytest tests -n 2 -q -m "not realpeer"
 
-# The whole suite against a real llama.cpp server with SmolLM2 (tests/test_realpeer.py).
-# Installing builds llama.cpp: ~13 min on 2 cores the first time, then pip's wheel cache.
+# The whole suite against real third-party servers: llama.cpp with SmolLM2
+# (tests/test_realpeer.py) and the LiteLLM proxy in front of the reference provider
+# (tests/test_litellm.py). Installing builds llama.cpp: ~13 min on 2 cores the first time, then
+# pip's wheel cache; LiteLLM installs from wheels (~1.5 min with an empty cache).
 realpeer: $(VENV)/.test-deps
 	$(BIN)/python -m conformance.localpeer --venv .peer-venv install --quiet
+	$(BIN)/python -m conformance.litellm_peer --venv .litellm-venv install --quiet
 	CONFORMANCE_REQUIRE_REALPEER=1 $(BIN)/python -m pytest tests -q -m realpeer
+
+# Only the LiteLLM relay (tests/test_litellm.py).
+litellm: $(VENV)/.test-deps
+	$(BIN)/python -m conformance.litellm_peer --venv .litellm-venv install --quiet
+	CONFORMANCE_REQUIRE_REALPEER=1 $(BIN)/python -m pytest tests/test_litellm.py -q
 
 # `make test`: ruff, mypy and the suite's own tests.
 test: lint typecheck unit
