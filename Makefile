@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit schemas bench clean browser realpeer litellm
+.PHONY: demo test lint typecheck unit schemas bench clean browser realpeer litellm other-pythons
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,21 @@ typecheck: $(VENV)/.test-deps
 
 unit: $(VENV)/.test-deps
 	$(BIN)/python -m pytest tests -n 2 -q -m "not realpeer"
+
+# The guarantees that must hold on every supported Python, proven on the Pythons other than
+# the one of .venv: a suite fault is that check's `error`, never the end of the run, and
+# hostile providers cannot break a run or its reports (the suite runs in subprocesses of the
+# same interpreter). scripts/other-python fetches Debian's build of each into .pythons/
+# (~1 min the first time). --dist loadfile: each module's one suite run happens once.
+OTHER_PYTHONS ?= 3.13
+OTHER_PYTHON_TESTS ?= tests/test_hostile_limits.py tests/test_hostile_reports.py \
+	tests/test_hostile_secrets.py tests/test_verdicts.py tests/test_plugin.py
+other-pythons: $(BIN)/python
+	@set -e; for version in $(OTHER_PYTHONS); do \
+	  python=$$(HOST_PYTHON=$(BIN)/python scripts/other-python $$version); \
+	  $$python -c 'import sys; print("Python", sys.version.split()[0], "at", sys.executable)'; \
+	  $$python -m pytest -n 2 --dist loadfile -q -p no:cacheprovider $(OTHER_PYTHON_TESTS); \
+	done
 
 # The whole suite against real third-party servers: llama.cpp with SmolLM2
 # (tests/test_realpeer.py) and the LiteLLM proxy in front of the reference provider
@@ -66,4 +81,4 @@ bench: $(VENV)/.test-deps
 	$(BIN)/python benchmarks/concurrency.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pythons build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
