@@ -29,6 +29,15 @@ from conformance.transport import Exchange, ProviderClient
 from conformance.upstream import UpstreamClient
 
 
+def describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception, even one whose ``str()`` itself raises."""
+    try:
+        text = str(exc)
+    except Exception as inner:
+        text = f"(its message cannot be shown: str() raised {type(inner).__name__})"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str, object]]:
     """Run one check function and map what it raised to an outcome (docs/CONTRACT.md)."""
     extra: dict[str, object] = {}
@@ -45,9 +54,9 @@ async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str
     except TransportError as exc:
         outcome, message = "error", str(exc)
     except SuiteError as exc:
-        outcome, message = "error", f"{type(exc).__name__}: {exc}"
+        outcome, message = "error", describe(exc)
     except Exception as exc:  # a bug in the suite: never a verdict about the provider
-        outcome, message = "error", f"suite fault: {type(exc).__name__}: {exc}"
+        outcome, message = "error", f"suite fault: {describe(exc)}"
         extra["traceback"] = traceback.format_exc(limit=8)
     return outcome, message, extra
 
@@ -117,7 +126,7 @@ class Engine:
         except Exception as exc:  # a suite fault outside judge() (preflight, evidence, ...)
             provider = self._providers[name]
             model = provider.model_for(check.behavior)
-            message = one_line(f"suite fault: {type(exc).__name__}: {exc}")[:500]
+            message = one_line(f"suite fault: {describe(exc)}")[:500]
             evidence: dict[str, object] = {"traceback": traceback.format_exc(limit=8)}
             if name in self._runtimes:
                 return self._result(self._runtimes[name], check, model, "error", message, 0,

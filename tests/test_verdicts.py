@@ -124,3 +124,26 @@ def test_a_relay_cutting_every_stream_fails_every_streaming_check(relay_run: Run
             assert cut and cut[0]["response"]["events"], "the partial stream is the evidence"
         elif (result["outcome"], result["message"]) != ("skip", NO_UPSTREAM):
             assert result["outcome"] == "pass", result
+
+
+def test_a_suite_fault_is_that_checks_error_and_the_run_goes_on(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """Two checks that are bugs in the suite (tests/suite_fault_plugin.py) next to the whole
+    chat family: each is one ``error`` line, every other check still gets its verdict, the
+    reports are written and pytest ends normally (no INTERNALERROR)."""
+    path = write_providers(tmp_path / "providers.yaml",
+                           [external("reference", reference_server.base_url)])
+    out = run_suite(path, tmp_path / "r", "-p", "tests.suite_fault_plugin", "-k", "chat")
+    console = out.stdout + out.stderr
+    assert out.returncode == 0, console[-3000:]
+    assert "INTERNALERROR" not in console and "Traceback" not in console, console[-3000:]
+    outcomes = out.outcomes()
+    assert outcomes[("reference", "chat.zz_suite_bug")] == (
+        "error", "suite fault: LookupError: unknown encoding: x-hostile")
+    assert outcomes[("reference", "chat.zz_unprintable_bug")] == (
+        "error", "suite fault: Unprintable: (its message cannot be shown: str() raised "
+                 "RuntimeError)")
+    others = {c: o for (_, c), (o, _) in outcomes.items() if "zz_" not in c}
+    assert len(others) >= 5 and set(others.values()) == {"pass"}, others
+    for name in ("results.json", "junit.xml", "matrix.html", "summary.md"):
+        assert (out.report_dir / name).is_file(), name
