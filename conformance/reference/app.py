@@ -42,9 +42,8 @@ from conformance.reference import images, messages, model
 from conformance.reference.faults import (
     ALL_MODEL_IDS,
     FAITHFUL,
-    REFERENCE_MODELS,
-    REFERENCE_SNAPSHOT,
     Variant,
+    answering_model,
     parse_variant,
 )
 
@@ -52,7 +51,8 @@ OWNER = "conformance"
 SYSTEM_FINGERPRINT = "fp_reference"
 #: Request header that makes the reference answer as rate limited (see ``rate_limit``).
 SIMULATE_HEADER = "x-conformance-simulate"
-_CREATED = {"ref-1": 1780272000, REFERENCE_SNAPSHOT: 1793491200}
+_CREATED = {"ref-1": 1780272000, "ref-1-2026-11-01": 1793491200,
+            "ref-2": 1780358400, "ref-2-2026-11-01": 1793577600}
 _ROLES = ("system", "assistant", "user", "function", "tool", "developer")
 _ALNUM = string.ascii_letters + string.digits
 _MISSING_KEY = (
@@ -290,7 +290,7 @@ def _semantic_checks(body: dict[str, Any]) -> None:
         raise ApiError(400, "Web search options not supported with this model.",
                        param="web_search_options", code="unsupported_parameter")
     _check_tools(body)
-    _check_messages(messages)
+    _check_messages(messages, str(body.get("model")))
 
 
 def _param_faults(body: dict[str, Any], variant: Variant) -> None:
@@ -381,7 +381,7 @@ def _check_tools(body: dict[str, Any]) -> None:
                        "not found in 'functions'.", param="function_call", code="invalid_value")
 
 
-def _check_messages(messages: list[Any]) -> None:
+def _check_messages(messages: list[Any], model_id: str) -> None:
     pending: dict[str, int] = {}
     for index, message in enumerate(messages):
         role = message.get("role")
@@ -407,7 +407,7 @@ def _check_messages(messages: list[Any]) -> None:
                 if kind in ("input_audio", "file"):
                     what = "audio input" if kind == "input_audio" else "file input"
                     raise ApiError(400, f"Invalid content type: '{kind}' is not supported. The "
-                                   f"model ref-1 does not support {what}.",
+                                   f"model {model_id} does not support {what}.",
                                    param=f"messages[{index}].content[{number}].type",
                                    code="unsupported_value")
 
@@ -667,7 +667,7 @@ def _completion(chat: _Chat, variant: Variant) -> dict[str, Any]:
         "id": _random_id("chatcmpl-"),
         "object": "chat.completions" if "chat_wrong_object" in variant else "chat.completion",
         "created": int(time.time()),
-        "model": _answering_model(chat.requested_model),
+        "model": answering_model(chat.requested_model),
         "choices": choices,
         "usage": _usage(chat.prompt_tokens, completion_tokens, variant),
         "service_tier": chat.service_tier,
@@ -683,10 +683,6 @@ def _completion(chat: _Chat, variant: Variant) -> dict[str, Any]:
     if "extra_fields" in variant:
         _add_extra_fields(body)
     return body
-
-
-def _answering_model(requested: str) -> str:
-    return REFERENCE_SNAPSHOT if requested in REFERENCE_MODELS else requested
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,7 +770,7 @@ def _stream_events(chat: _Chat, variant: Variant) -> list[dict[str, Any] | str]:
             "object": "chat.completion" if "chunk_wrong_object" in variant
             else "chat.completion.chunk",
             "created": created,
-            "model": _answering_model(chat.requested_model),
+            "model": answering_model(chat.requested_model),
             "service_tier": chat.service_tier,
             "system_fingerprint": SYSTEM_FINGERPRINT,
             "choices": choice_list,

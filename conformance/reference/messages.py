@@ -17,12 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.reference import model
-from conformance.reference.faults import (
-    ALL_MODEL_IDS,
-    REFERENCE_MODELS,
-    REFERENCE_SNAPSHOT,
-    Variant,
-)
+from conformance.reference.faults import ALL_MODEL_IDS, Variant, answering_model
 
 #: The version the seed's example sends; the only one the reference knows.
 VERSIONS = ("2023-06-01",)
@@ -154,7 +149,7 @@ def parse(body: Any, headers: Mapping[str, str], variant: Variant) -> Call:
 
 
 def _model_name(call: Call) -> str:
-    return REFERENCE_SNAPSHOT if call.requested_model in REFERENCE_MODELS else call.requested_model
+    return answering_model(call.requested_model)
 
 
 def _reason(reason: str | None, variant: Variant) -> str | None:
