@@ -9,7 +9,10 @@ own tests can prove that every check notices its deviation; a few (``reject_*``,
 ``unsupported``, not ``fail``. The ``messages_*`` faults break Anthropic's Messages API
 (https://docs.anthropic.com/en/api/messages) as served on ``/v1/messages``. *Quirks* are legal
 variations that the suite must tolerate. Each is applied at exactly one place in
-:mod:`conformance.reference.app` or :mod:`conformance.reference.messages` (search for the name).
+:mod:`conformance.reference.app`, :mod:`~conformance.reference.chat_request`,
+:mod:`~conformance.reference.chat`, :mod:`~conformance.reference.streaming`,
+:mod:`~conformance.reference.envelopes` or :mod:`~conformance.reference.messages` (search for
+the name).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ API易 (seed 001) documents Claude's native format next to the OpenAI one: ``POS
 with an ``anthropic-version`` header.  This module follows Anthropic's API reference
 (https://docs.anthropic.com/en/api/messages, .../messages-streaming, .../errors): request
 validation, the ``Message`` object and the named stream events.  It is pure logic; HTTP
-(routing, authentication, error rendering, SSE bytes) stays in :mod:`conformance.reference.app`.
+(routing, authentication) stays in :mod:`conformance.reference.app`, error rendering in
+:mod:`conformance.reference.envelopes`, SSE bytes in :mod:`conformance.reference.streaming`.
 The messages_* faults of :mod:`conformance.reference.faults` are applied here, each at one place.
 """
 
