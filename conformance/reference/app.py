@@ -7,6 +7,7 @@ under ``/variant/<spec>/v1/...`` where ``<spec>`` selects deliberate deviations 
 :mod:`conformance.reference.faults`. ``GET /assets/...`` serves test images for
 vision-by-URL probes. The work is done elsewhere: requests in :mod:`.chat_request`, answers in
 :mod:`.chat` and :mod:`.streaming`, errors in :mod:`.envelopes`, images in :mod:`.vision`.
+Every API answer carries OpenAI's response headers (:mod:`.headers`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -35,6 +37,7 @@ from conformance.reference.envelopes import (
     render_error,
 )
 from conformance.reference.faults import ALL_MODEL_IDS, FAITHFUL, Variant, parse_variant
+from conformance.reference.headers import OpenAIHeaders
 
 OWNER = "conformance"
 #: Request header that makes the reference answer as rate limited (see ``rate_limit``).
@@ -269,4 +272,5 @@ def create_app(api_key: str | None) -> Starlette:
         return provider.error(ApiError(status, f"Invalid URL ({request.method} "
                                        f"{request.url.path})"), variant)
 
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found})
+    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found},
+                     middleware=[Middleware(OpenAIHeaders)])
