@@ -7,7 +7,13 @@ under ``/variant/<spec>/v1/...`` where ``<spec>`` selects deliberate deviations 
 :mod:`conformance.reference.faults`. ``GET /assets/...`` serves test images for
 vision-by-URL probes. The work is done elsewhere: requests in :mod:`.chat_request`, answers in
 :mod:`.chat` and :mod:`.streaming`, errors in :mod:`.envelopes`, images in :mod:`.vision`.
-Every API answer carries OpenAI's response headers (:mod:`.headers`).
+
+The reference is also a *recording upstream* a relay can be put in front of: every API answer
+carries OpenAI's response headers (:mod:`.headers`), every API request is recorded
+(:mod:`.recording`), and misbehaviours can be armed per marker (:mod:`.upstream_faults`),
+through a control plane on reserved paths that relays never forward by accident:
+``GET /__conformance/records?marker=M&limit=N`` and ``POST /__conformance/arm``, both behind
+the server's key (Bearer or ``x-api-key``) when it has one.
 """
 
 from __future__ import annotations
@@ -38,10 +44,21 @@ from conformance.reference.envelopes import (
 )
 from conformance.reference.faults import ALL_MODEL_IDS, FAITHFUL, Variant, parse_variant
 from conformance.reference.headers import OpenAIHeaders
+from conformance.reference.recording import (
+    MAX_RECORDS,
+    SCOPE_KEY,
+    Recorder,
+    RecordingMiddleware,
+    RequestNote,
+    find_markers,
+)
+from conformance.reference.upstream_faults import Armed, ArmedFaults, armed_error, parse_arm
 
 OWNER = "conformance"
 #: Request header that makes the reference answer as rate limited (see ``rate_limit``).
 SIMULATE_HEADER = "x-conformance-simulate"
+#: The control plane's reserved path prefix (never under /v1).
+CONTROL = "/__conformance"
 _CREATED = {"ref-1": 1780272000, "ref-1-2026-11-01": 1793491200,
             "ref-2": 1780358400, "ref-2-2026-11-01": 1793577600}
 
@@ -49,10 +66,12 @@ Handler = Callable[[Request, Variant], Awaitable[Response]]
 
 
 class _Provider:
-    """Request handlers bound to one configured API key."""
+    """Request handlers bound to one configured API key, recorder and armed faults."""
 
-    def __init__(self, api_key: str | None) -> None:
+    def __init__(self, api_key: str | None, recorder: Recorder, armed: ArmedFaults) -> None:
         self.api_key = api_key
+        self.recorder = recorder
+        self.armed = armed
         #: Request bodies the ``rate_limited_once`` quirk has already limited.
         self.limited_once: set[bytes] = set()
 
@@ -60,9 +79,9 @@ class _Provider:
 
     def endpoint(self, handler: Handler, *, auth: bool = True,
                  anthropic: bool = False) -> Callable[[Request], Awaitable[Response]]:
-        """Wrap ``handler`` with variant selection, authentication and error rendering;
-        ``anthropic`` endpoints also take ``x-api-key`` and answer errors in Anthropic's
-        format."""
+        """Wrap ``handler`` with variant selection, authentication, armed misbehaviours and
+        error rendering; ``anthropic`` endpoints also take ``x-api-key`` and answer errors in
+        Anthropic's format."""
 
         async def run(request: Request) -> Response:
             spec = request.path_params.get("spec")
@@ -76,6 +95,7 @@ class _Provider:
                         FAITHFUL)
             if variant.latency_ms:
                 await asyncio.sleep(variant.latency_ms / 1000)
+            armed: Armed | None = None
             try:
                 stainless = [k for k in request.headers if k.lower().startswith("x-stainless-")]
                 if "sdk_headers_rejected" in variant and stainless:
@@ -84,6 +104,11 @@ class _Provider:
                 if auth:
                     self.authenticate(request, variant, anthropic=anthropic)
                     await self.rate_limit(request, variant)
+                    armed = await self.take_armed(request)
+                    error = armed_error(armed, await _requested_model(request)) \
+                        if armed is not None else None
+                    if error is not None:
+                        raise error
                 response = await handler(request, variant)
             except ApiError as err:
                 response = self.error(err, variant, anthropic=anthropic)
@@ -91,6 +116,8 @@ class _Provider:
                 # The client left before its body arrived (e.g. a run stopped with Ctrl-C):
                 # nothing to answer, and no server error to log. 499 is never sent.
                 return Response(status_code=499)
+            if armed is not None and armed.behaviour == "cut_stream":
+                response = streaming.cut(response, armed.after)
             if "echo_key" in variant:
                 response.headers["x-echo-key"] = self.api_key or ""
             return response
@@ -141,6 +168,17 @@ class _Provider:
         if "rate_limit_500" in variant:
             raise ApiError(500, message, "server_error", code="rate_limit_exceeded")
         raise ApiError(429, message, "requests", code="rate_limit_exceeded")
+
+    async def take_armed(self, request: Request) -> Armed | None:
+        """The armed misbehaviour this request gets, if its body carries an armed marker
+        (noted in the request's record)."""
+        note = request.scope.get(SCOPE_KEY)
+        if not isinstance(note, RequestNote):
+            note = RequestNote(find_markers((await request.body()).decode(errors="replace")))
+        armed = self.armed.take(note.markers)
+        if armed is not None:
+            note.injected = armed.behaviour
+        return armed
 
     def error(self, err: ApiError, variant: Variant, *, anthropic: bool = False) -> Response:
         """Render an error (:func:`~conformance.reference.envelopes.render_error`)."""
@@ -238,10 +276,77 @@ class _Provider:
             return PlainTextResponse(data.decode())
         return Response(data, media_type=media)
 
+    # -- control plane -----------------------------------------------------------------------
 
-def create_app(api_key: str | None) -> Starlette:
-    """The reference provider as an ASGI app; ``api_key=None`` disables authentication."""
-    provider = _Provider(api_key)
+    def control_denied(self, request: Request) -> Response | None:
+        """401 unless the request carries the server's key (Bearer or x-api-key)."""
+        if self.api_key is None:
+            return None
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        token = token or request.headers.get("x-api-key", "").strip()
+        if not token:
+            return self.error(ApiError(401, MISSING_KEY), FAITHFUL)
+        if not hmac.compare_digest(token.encode(), self.api_key.encode()):
+            return self.error(ApiError(401, f"Incorrect API key provided: {mask_key(token)}.",
+                                       code="invalid_api_key"), FAITHFUL)
+        return None
+
+    async def control_records(self, request: Request) -> Response:
+        """``GET /__conformance/records``: the records with ``marker``, else the last
+        ``limit`` (default 50, at most the ring's size), oldest first."""
+        denied = self.control_denied(request)
+        if denied is not None:
+            return denied
+        text = request.query_params.get("limit", "50")
+        if not re.fullmatch(r"\d{1,9}", text) or int(text) < 1:
+            return self.error(ApiError(400, f"Invalid 'limit': expected an integer >= 1, got "
+                                       f"{text!r}.", param="limit", code="invalid_value"),
+                              FAITHFUL)
+        limit = min(int(text), MAX_RECORDS)
+        data = self.recorder.records(request.query_params.get("marker"), limit)
+        return JSONResponse({"object": "list", "data": data})
+
+    async def control_arm(self, request: Request) -> Response:
+        """``POST /__conformance/arm`` (:mod:`conformance.reference.upstream_faults`)."""
+        denied = self.control_denied(request)
+        if denied is not None:
+            return denied
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return self.error(ApiError(400, BAD_JSON), FAITHFUL)
+        except ClientDisconnect:
+            return Response(status_code=499)
+        try:
+            armed = parse_arm(body)
+        except ValueError as exc:
+            return self.error(ApiError(400, f"Invalid arm request: {exc}.",
+                                       code="invalid_value"), FAITHFUL)
+        self.armed.arm(armed)
+        return JSONResponse({"armed": armed.to_json()})
+
+
+async def _requested_model(request: Request) -> str:
+    """The ``model`` a request body names ("ref-1" when it names none)."""
+    with contextlib.suppress(ValueError, ClientDisconnect):
+        body = json.loads(await request.body())
+        if isinstance(body, dict) and isinstance(body.get("model"), str):
+            return str(body["model"])
+    return "ref-1"
+
+
+def create_app(api_key: str | None, *, record_limit: int = MAX_RECORDS) -> Starlette:
+    """The reference provider as an ASGI app; ``api_key=None`` disables authentication.
+
+    ``record_limit`` bounds the recorded requests (:mod:`.recording`). The app's
+    :class:`~conformance.reference.recording.Recorder` and
+    :class:`~conformance.reference.upstream_faults.ArmedFaults` are ``app.state.recorder`` and
+    ``app.state.armed``.
+    """
+    recorder = Recorder(api_key, record_limit)
+    armed = ArmedFaults()
+    provider = _Provider(api_key, recorder, armed)
     routes = []
     for prefix in ("", "/variant/{spec}"):
         routes += [
@@ -260,6 +365,8 @@ def create_app(api_key: str | None) -> Starlette:
               methods=["GET"]),
         Route("/assets/not-an-image.png", provider.endpoint(provider.asset, auth=False),
               methods=["GET"]),
+        Route(CONTROL + "/records", provider.control_records, methods=["GET"]),
+        Route(CONTROL + "/arm", provider.control_arm, methods=["POST"]),
     ]
 
     async def not_found(request: Request, exc: Exception) -> Response:
@@ -272,5 +379,9 @@ def create_app(api_key: str | None) -> Starlette:
         return provider.error(ApiError(status, f"Invalid URL ({request.method} "
                                        f"{request.url.path})"), variant)
 
-    return Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found},
-                     middleware=[Middleware(OpenAIHeaders)])
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found},
+                    middleware=[Middleware(RecordingMiddleware, recorder=recorder),
+                                Middleware(OpenAIHeaders)])
+    app.state.recorder = recorder
+    app.state.armed = armed
+    return app

@@ -10,6 +10,7 @@ and the like), each at one place in :func:`render_error`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -35,13 +36,14 @@ BAD_JSON = (
 class ApiError(Exception):
     """An error answered with the OpenAI envelope (or a deliberately broken replacement).
 
-    ``body``, ``html`` and ``plain`` replace the envelope with that body.
+    ``body``, ``html`` and ``plain`` replace the envelope with that body; ``headers`` are sent
+    with the answer (a 429 without them gets ``Retry-After: 0``).
     """
 
     def __init__(self, status: int, message: str, type_: str = "invalid_request_error",
                  param: str | None = None, code: str | None = None, *,
                  body: dict[str, Any] | None = None, html: str | None = None,
-                 plain: str | None = None) -> None:
+                 plain: str | None = None, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -51,6 +53,7 @@ class ApiError(Exception):
         self.body = body
         self.html = html
         self.plain = plain
+        self.headers = headers
 
 
 def mask_key(key: str) -> str:
@@ -93,5 +96,7 @@ def render_error(err: ApiError, variant: Variant, *, api_key: str | None,
         if anthropic and "messages_errors_openai_envelope" not in variant:
             body = messages.error_body(err.status, message)
     status = 200 if "error_in_200" in variant else err.status
-    headers = {"retry-after": "0"} if err.status == 429 else None
+    headers = dict(err.headers) if err.headers is not None else None
+    if headers is None and err.status == 429:
+        headers = {"retry-after": "0"}
     return JSONResponse(body, status, headers=headers)

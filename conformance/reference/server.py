@@ -1,8 +1,10 @@
 """Run the reference provider over real HTTP: in a background thread, or blocking for the CLI.
 
-The server speaks the OpenAI API on ``http://127.0.0.1:<port>/v1``
+The server speaks the OpenAI API on ``http://<host>:<port>/v1``
 (https://platform.openai.com/docs/api-reference); :meth:`ReferenceServer.variant_url` gives the
-base URL of a deliberately broken variant (see :mod:`conformance.reference.faults`).
+base URL of a deliberately broken variant (see :mod:`conformance.reference.faults`). It records
+what it receives and answers, and can be armed to misbehave, for a relay put in front of it
+(:mod:`conformance.reference.recording`, :mod:`conformance.reference.upstream_faults`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import uvicorn
 
 from conformance.reference.app import create_app
 from conformance.reference.faults import variant_spec
+from conformance.reference.recording import MAX_RECORDS, Recorder
+from conformance.reference.upstream_faults import ArmedFaults
 
 
 class _DeliberateCuts(logging.Filter):
@@ -108,12 +112,19 @@ class ThreadedServer:
 
 
 class ReferenceServer(ThreadedServer):
-    """The reference provider served by uvicorn in a daemon thread."""
+    """The reference provider served by uvicorn in a daemon thread, on ``host``:``port``
+    (port 0 = a free one) with ``api_key`` (None = no authentication).
+
+    ``record_limit`` bounds its recorded requests (:attr:`recorder`).
+    """
 
     def __init__(self, api_key: str | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
-        super().__init__(create_app(api_key), host, port)
+                 port: int = 0, *, record_limit: int = MAX_RECORDS) -> None:
+        app = create_app(api_key, record_limit=record_limit)
+        super().__init__(app, host, port)
         self.api_key = api_key
+        self.recorder: Recorder = app.state.recorder
+        self.armed: ArmedFaults = app.state.armed
 
     @property
     def base_url(self) -> str:
