@@ -1,5 +1,5 @@
 """The reference as a recording upstream: records, armed misbehaviours, OpenAI's response
-headers and the second model.
+headers, the second model, and what it fetches when exposed beyond loopback.
 
 Real servers on 127.0.0.1 (conformance.reference.server), real HTTP, no mocks.
 """
@@ -10,14 +10,23 @@ import json
 import re
 import secrets
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
+from conformance.reference import images
+from conformance.reference.app import create_app
 from conformance.reference.recording import MARKER, MAX_BODY_TEXT
-from conformance.reference.server import ReferenceServer
+from conformance.reference.server import ReferenceServer, ThreadedServer
+from conformance.reference.vision import is_loopback
 
 KEY = "sk-test-recording-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {KEY}"}
@@ -378,3 +387,65 @@ def test_starts_on_a_fixed_port_with_a_key() -> None:
         assert fixed.base_url == f"http://127.0.0.1:{port}/v1"
         assert httpx.get(fixed.base_url + "/models", headers=AUTH).status_code == 200
         assert httpx.get(fixed.base_url + "/models").status_code == 401
+
+
+# --------------------------------------------------------------------------------------------
+# Exposed beyond loopback
+
+
+def test_serve_reference_refuses_an_open_non_loopback_host() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "conformance", "serve-reference", "--host", "0.0.0.0",
+         "--port", "0"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--api-key" in lines[0], done.stderr
+    assert done.stdout == ""
+
+
+def test_loopback_hosts() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.0.2.7", "example.com"))
+
+
+class _ImageHost(ThreadedServer):
+    """Another server with a red image, counting how often it is fetched."""
+
+    def __init__(self) -> None:
+        self.hits = 0
+
+        async def image(request: Request) -> Response:
+            self.hits += 1
+            return Response(images.solid_png(images.COLORS["red"]), media_type="image/png")
+
+        super().__init__(Starlette(routes=[Route("/red.png", image)]))
+
+
+def _vision(url: str) -> Json:
+    return {"model": "ref-1", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What colour is this image? Answer with one word."},
+        {"type": "image_url", "image_url": {"url": url}}]}]}
+
+
+def test_exposed_server_fetches_only_its_own_assets() -> None:
+    exposed = ThreadedServer(create_app(KEY, fetch_remote_images=False))
+    with exposed, _ImageHost() as other, httpx.Client(headers=AUTH, timeout=20) as client:
+        url = exposed.origin + "/v1/chat/completions"
+        own = client.post(url, json=_vision(f"{exposed.origin}/assets/color/green.png"))
+        assert own.json()["choices"][0]["message"]["content"] == "Green."
+        by_name = client.post(url, json=_vision(
+            f"http://localhost:{exposed.port}/assets/color/blue.jpg?size=64"))
+        assert by_name.json()["choices"][0]["message"]["content"] == "Blue."
+        not_image = client.post(url, json=_vision(f"{exposed.origin}/assets/not-an-image.png"))
+        assert openai_error(not_image, 400)["error"]["code"] == "invalid_image_url"
+        refused = client.post(url, json=_vision(f"{other.origin}/red.png"))
+        body = openai_error(refused, 400)
+        assert body["error"]["code"] == "invalid_image_url"
+        assert body["error"]["message"].startswith("Error while downloading http://")
+        assert other.hits == 0
+    with ReferenceServer(api_key=KEY) as loopback, _ImageHost() as other, \
+            httpx.Client(headers=AUTH, timeout=20) as client:
+        fetched = client.post(loopback.base_url + "/chat/completions",
+                              json=_vision(f"{other.origin}/red.png"))
+        assert fetched.json()["choices"][0]["message"]["content"] == "Red."
+        assert other.hits == 1

@@ -68,10 +68,12 @@ Handler = Callable[[Request, Variant], Awaitable[Response]]
 class _Provider:
     """Request handlers bound to one configured API key, recorder and armed faults."""
 
-    def __init__(self, api_key: str | None, recorder: Recorder, armed: ArmedFaults) -> None:
+    def __init__(self, api_key: str | None, recorder: Recorder, armed: ArmedFaults,
+                 fetch_remote: bool) -> None:
         self.api_key = api_key
         self.recorder = recorder
         self.armed = armed
+        self.fetch_remote = fetch_remote
         #: Request bodies the ``rate_limited_once`` quirk has already limited.
         self.limited_once: set[bytes] = set()
 
@@ -229,7 +231,9 @@ class _Provider:
             raise ApiError(400, BAD_JSON) from exc
         if "array_body_500" in variant and isinstance(body, list):
             raise ApiError(500, "Internal Server Error", plain="Internal Server Error")
-        parsed = await parse_chat(body, variant, vision.ImageReader())
+        reader = vision.reader_for(self.fetch_remote, request.scope.get("server"),
+                                   request.headers.get("host"))
+        parsed = await parse_chat(body, variant, reader)
         if parsed.stream:
             media = ("application/json" if "stream_json_content_type" in variant
                      else "text/event-stream")
@@ -336,17 +340,20 @@ async def _requested_model(request: Request) -> str:
     return "ref-1"
 
 
-def create_app(api_key: str | None, *, record_limit: int = MAX_RECORDS) -> Starlette:
+def create_app(api_key: str | None, *, record_limit: int = MAX_RECORDS,
+               fetch_remote_images: bool = True) -> Starlette:
     """The reference provider as an ASGI app; ``api_key=None`` disables authentication.
 
-    ``record_limit`` bounds the recorded requests (:mod:`.recording`). The app's
+    ``record_limit`` bounds the recorded requests (:mod:`.recording`);
+    ``fetch_remote_images=False`` (a server exposed beyond loopback) refuses image URLs that
+    are not the server's own instead of downloading them (:mod:`.vision`). The app's
     :class:`~conformance.reference.recording.Recorder` and
     :class:`~conformance.reference.upstream_faults.ArmedFaults` are ``app.state.recorder`` and
     ``app.state.armed``.
     """
     recorder = Recorder(api_key, record_limit)
     armed = ArmedFaults()
-    provider = _Provider(api_key, recorder, armed)
+    provider = _Provider(api_key, recorder, armed, fetch_remote_images)
     routes = []
     for prefix in ("", "/variant/{spec}"):
         routes += [
