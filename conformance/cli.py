@@ -144,7 +144,11 @@ def _noting_sigint() -> Iterator[_SigintSeen]:
 
 def cmd_serve_reference(args: argparse.Namespace) -> int:
     from conformance.reference.server import serve
+    from conformance.reference.vision import is_loopback
 
+    if not is_loopback(args.host) and not args.api_key:
+        return _die(f"serve-reference: --host {args.host} is reachable from other machines; "
+                    "give it an --api-key (its records and controls would be open to anyone)")
     if args.api_key is None:
         print("reference provider: no --api-key given, authentication is disabled",
               file=sys.stderr)
@@ -310,10 +314,22 @@ def build_parser() -> argparse.ArgumentParser:
                      "summary.md, print them, exit 1 when a check that passed there does not "
                      "now")
 
-    serve = sub.add_parser("serve-reference", help="serve the reference provider")
-    serve.add_argument("--host", default="127.0.0.1")
+    serve = sub.add_parser(
+        "serve-reference", help="serve the reference provider",
+        description="Serve the reference provider: the OpenAI API on http://HOST:PORT/v1 "
+        "(faults under /variant/<spec>/v1), recording what it receives and answers for a relay "
+        "put in front of it (GET /__conformance/records, POST /__conformance/arm, both behind "
+        "the key).",
+        epilog="On a loopback host (the default) it downloads the image URLs of vision "
+        "requests. On any other host (e.g. 0.0.0.0, for a relay on another machine) it needs "
+        "--api-key, and it never fetches anything but its own /assets/ (read locally): other "
+        "image URLs are refused with 400 invalid_image_url.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; any other needs "
+                       "--api-key)")
     serve.add_argument("--port", type=int, default=8800)
-    serve.add_argument("--api-key", default=None, help="require this bearer key")
+    serve.add_argument("--api-key", default=None,
+                       help="require this key (Bearer, or x-api-key on /v1/messages)")
 
     report = sub.add_parser("report", help="(re)render matrix.html etc. from a run directory")
     report.add_argument("dir", metavar="DIR")

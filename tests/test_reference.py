@@ -249,7 +249,8 @@ def test_models(api: Api) -> None:
     listed = api.client.get(api.url() + "/models").json()
     assert violations("models.list", listed) == []
     ids = [m["id"] for m in listed["data"]]
-    assert ids == [*REFERENCE_MODELS, REFERENCE_SNAPSHOT]
+    assert ids == ["ref-1", REFERENCE_SNAPSHOT, "ref-2", "ref-2-2026-11-01"]
+    assert set(REFERENCE_MODELS) == {"ref-1", "ref-2"}
     assert all(m["owned_by"] == "conformance" for m in listed["data"])
     one = api.client.get(api.url() + "/models/ref-1").json()
     assert violations("model", one) == [] and one["id"] == "ref-1"

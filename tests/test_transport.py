@@ -17,8 +17,8 @@ from starlette.routing import Route
 from conformance.config import ProviderConfig, Timeouts
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled
 from conformance.redact import Redactor
-from conformance.reference.app import CutStream
 from conformance.reference.server import ThreadedServer
+from conformance.reference.streaming import CutStream
 from conformance.transport import Exchange, ProviderClient
 from tests.conftest import provider_config
 

@@ -9,7 +9,10 @@ own tests can prove that every check notices its deviation; a few (``reject_*``,
 ``unsupported``, not ``fail``. The ``messages_*`` faults break Anthropic's Messages API
 (https://docs.anthropic.com/en/api/messages) as served on ``/v1/messages``. *Quirks* are legal
 variations that the suite must tolerate. Each is applied at exactly one place in
-:mod:`conformance.reference.app` or :mod:`conformance.reference.messages` (search for the name).
+:mod:`conformance.reference.app`, :mod:`~conformance.reference.chat_request`,
+:mod:`~conformance.reference.chat`, :mod:`~conformance.reference.streaming`,
+:mod:`~conformance.reference.envelopes` or :mod:`~conformance.reference.messages` (search for
+the name).
 """
 
 from __future__ import annotations
@@ -19,12 +22,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-#: The model ids the reference provider serves; "ref-1" answers as its dated snapshot.
-REFERENCE_MODELS: tuple[str, ...] = ("ref-1",)
-#: The dated snapshot reported in ``model`` when "ref-1" is requested (as OpenAI does).
-REFERENCE_SNAPSHOT = "ref-1-2026-11-01"
-#: Every id listed by ``GET /v1/models``.
-ALL_MODEL_IDS: tuple[str, ...] = (*REFERENCE_MODELS, REFERENCE_SNAPSHOT)
+#: Each model the reference provider serves → the dated snapshot reported in ``model`` when
+#: it is requested (as OpenAI answers "gpt-4o" as "gpt-4o-2024-08-06"). "ref-2" is a second,
+#: distinct model (same scripted answers), so a relay that asks its upstream for another model
+#: than the client named shows in the upstream's record and in the answer's ``model``.
+SNAPSHOTS: Mapping[str, str] = MappingProxyType({
+    "ref-1": "ref-1-2026-11-01",
+    "ref-2": "ref-2-2026-11-01",
+})
+#: The model ids the reference provider serves, each answering as its dated snapshot.
+REFERENCE_MODELS: tuple[str, ...] = tuple(SNAPSHOTS)
+#: The dated snapshot reported in ``model`` when "ref-1" (the default model) is requested.
+REFERENCE_SNAPSHOT = SNAPSHOTS["ref-1"]
+#: Every id listed by ``GET /v1/models``: each model followed by its snapshot.
+ALL_MODEL_IDS: tuple[str, ...] = tuple(i for m, s in SNAPSHOTS.items() for i in (m, s))
+
+
+def answering_model(requested: str) -> str:
+    """The ``model`` an answer reports: a served alias's snapshot, else the id requested."""
+    return SNAPSHOTS.get(requested, requested)
+
 
 FAULTS: Mapping[str, str] = MappingProxyType({
     # models

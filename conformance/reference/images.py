@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import colorsys
+import functools
 import io
 import re
 from collections import Counter
@@ -109,3 +110,23 @@ def dominant_color(data: bytes) -> str:
     raw = small.tobytes()
     votes = Counter(_classify((raw[i], raw[i + 1], raw[i + 2])) for i in range(0, len(raw), 3))
     return votes.most_common(1)[0][0]
+
+
+#: What ``GET /assets/not-an-image.png`` serves (text/plain): a URL that is not an image.
+NOT_AN_IMAGE = b"this is not an image"
+
+
+@functools.lru_cache(maxsize=64)
+def asset(path: str) -> tuple[bytes, str] | None:
+    """The reference's own asset at ``path`` (``/assets/color/<name>.png|.jpg|.jpeg`` or
+    ``/assets/not-an-image.png``) as (bytes, media type), or None when there is none."""
+    if path == "/assets/not-an-image.png":
+        return NOT_AN_IMAGE, "text/plain; charset=utf-8"
+    directory, _, file = path.rpartition("/")
+    name, _, ext = file.rpartition(".")
+    rgb = COLORS.get(name)
+    if directory != "/assets/color" or rgb is None or ext not in ("png", "jpg", "jpeg"):
+        return None
+    if ext == "png":
+        return solid_png(rgb), "image/png"
+    return solid_jpeg(rgb), "image/jpeg"

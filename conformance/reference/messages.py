@@ -4,7 +4,8 @@ API易 (seed 001) documents Claude's native format next to the OpenAI one: ``POS
 with an ``anthropic-version`` header.  This module follows Anthropic's API reference
 (https://docs.anthropic.com/en/api/messages, .../messages-streaming, .../errors): request
 validation, the ``Message`` object and the named stream events.  It is pure logic; HTTP
-(routing, authentication, error rendering, SSE bytes) stays in :mod:`conformance.reference.app`.
+(routing, authentication) stays in :mod:`conformance.reference.app`, error rendering in
+:mod:`conformance.reference.envelopes`, SSE bytes in :mod:`conformance.reference.streaming`.
 The messages_* faults of :mod:`conformance.reference.faults` are applied here, each at one place.
 """
 
@@ -17,12 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.reference import model
-from conformance.reference.faults import (
-    ALL_MODEL_IDS,
-    REFERENCE_MODELS,
-    REFERENCE_SNAPSHOT,
-    Variant,
-)
+from conformance.reference.faults import ALL_MODEL_IDS, Variant, answering_model
 
 #: The version the seed's example sends; the only one the reference knows.
 VERSIONS = ("2023-06-01",)
@@ -154,7 +150,7 @@ def parse(body: Any, headers: Mapping[str, str], variant: Variant) -> Call:
 
 
 def _model_name(call: Call) -> str:
-    return REFERENCE_SNAPSHOT if call.requested_model in REFERENCE_MODELS else call.requested_model
+    return answering_model(call.requested_model)
 
 
 def _reason(reason: str | None, variant: Variant) -> str | None:

@@ -1,8 +1,15 @@
 """Run the reference provider over real HTTP: in a background thread, or blocking for the CLI.
 
-The server speaks the OpenAI API on ``http://127.0.0.1:<port>/v1``
+The server speaks the OpenAI API on ``http://<host>:<port>/v1``
 (https://platform.openai.com/docs/api-reference); :meth:`ReferenceServer.variant_url` gives the
-base URL of a deliberately broken variant (see :mod:`conformance.reference.faults`).
+base URL of a deliberately broken variant (see :mod:`conformance.reference.faults`). It records
+what it receives and answers, and can be armed to misbehave, for a relay put in front of it
+(:mod:`conformance.reference.recording`, :mod:`conformance.reference.upstream_faults`).
+
+On a loopback host (the default, 127.0.0.1) it downloads the image URLs of vision requests as
+before. On any other host it is reachable by other machines, so it never fetches anything but
+its own ``/assets/`` (read locally) and refuses other image URLs with 400
+``invalid_image_url``; :mod:`conformance.cli` refuses to serve there without an API key.
 """
 
 from __future__ import annotations
@@ -20,6 +27,9 @@ import uvicorn
 
 from conformance.reference.app import create_app
 from conformance.reference.faults import variant_spec
+from conformance.reference.recording import MAX_RECORDS, Recorder
+from conformance.reference.upstream_faults import ArmedFaults
+from conformance.reference.vision import is_loopback
 
 
 class _DeliberateCuts(logging.Filter):
@@ -108,12 +118,21 @@ class ThreadedServer:
 
 
 class ReferenceServer(ThreadedServer):
-    """The reference provider served by uvicorn in a daemon thread."""
+    """The reference provider served by uvicorn in a daemon thread, on ``host``:``port``
+    (port 0 = a free one) with ``api_key`` (None = no authentication).
+
+    ``record_limit`` bounds its recorded requests (:attr:`recorder`); on a host that is not
+    loopback it fetches no image URL but its own (:mod:`conformance.reference.vision`).
+    """
 
     def __init__(self, api_key: str | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
-        super().__init__(create_app(api_key), host, port)
+                 port: int = 0, *, record_limit: int = MAX_RECORDS) -> None:
+        app = create_app(api_key, record_limit=record_limit,
+                         fetch_remote_images=is_loopback(host))
+        super().__init__(app, host, port)
         self.api_key = api_key
+        self.recorder: Recorder = app.state.recorder
+        self.armed: ArmedFaults = app.state.armed
 
     @property
     def base_url(self) -> str:
@@ -143,8 +162,10 @@ class _AnnouncingServer(uvicorn.Server):
 
 
 def serve(host: str, port: int, api_key: str | None) -> None:
-    """Serve in the foreground until Ctrl-C (``conformance serve-reference``)."""
-    config = uvicorn.Config(create_app(api_key), host=host, port=port, log_level="warning",
+    """Serve in the foreground until Ctrl-C (``conformance serve-reference``); image URLs are
+    fetched only when ``host`` is loopback."""
+    app = create_app(api_key, fetch_remote_images=is_loopback(host))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                             lifespan="off", timeout_graceful_shutdown=2)
     with contextlib.suppress(KeyboardInterrupt):
         _AnnouncingServer(config).run()
