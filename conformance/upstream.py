@@ -89,6 +89,11 @@ class UpstreamClient:
                 self._client = ProviderClient(upstream)
             return self._client
 
+    async def start(self) -> None:
+        """Start a builtin upstream now (a no-op for a running one): the relay forwards to it
+        as soon as the first request is sent."""
+        await self._transport()
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()

@@ -32,6 +32,8 @@ DEVIATIONS: Mapping[str, str] = {
     "strip_headers": "x-request-id and x-ratelimit-* are not passed back",
     "swallow_retry_after": "a 429 is passed back without its Retry-After header",
     "errors_as_500": "every upstream error reaches the client as a 500",
+    "server_errors_as_200": "an upstream 5xx reaches the client as a 200 with an apology",
+    "drop_response_format": "response_format is dropped (structured outputs unsupported)",
     "merge_chunks": "a stream is read whole, then sent as one content chunk",
     "parts_to_string": "content parts arrays are flattened into strings",
     "shorten_history": "only the last two messages are forwarded",
@@ -153,6 +155,8 @@ class FidelityRelay(ThreadedServer):
         elif deviation == "drop_sampling":
             body.pop("seed", None)
             body.pop("logit_bias", None)
+        elif deviation == "drop_response_format":
+            body.pop("response_format", None)
         elif deviation == "rewrite_unknown":
             for key in list(body):
                 if key.startswith("x_"):
@@ -183,6 +187,13 @@ class FidelityRelay(ThreadedServer):
         if status >= 400 and deviation == "errors_as_500":
             status, answer = 500, {"error": {"message": "upstream error", "type": "relay_error",
                                              "param": None, "code": None}}
+        elif status >= 500 and deviation == "server_errors_as_200":
+            status, answer = 200, {
+                "id": "chatcmpl-relay", "object": "chat.completion", "created": 0,
+                "model": body.get("model"), "choices": [{
+                    "index": 0, "finish_reason": "stop", "logprobs": None,
+                    "message": {"role": "assistant", "content": "Sorry, please try again.",
+                                "refusal": None}}]}
         elif status == 200 and isinstance(answer, dict):
             self._answer(answer, deviation)
         return JSONResponse(answer, status_code=status,

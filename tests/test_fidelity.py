@@ -38,8 +38,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     "swallow_retry_after": {"fidelity.rate_limit": "without its Retry-After header"},
     "errors_as_500": {"fidelity.upstream_error": "the client got HTTP 500",
                       "fidelity.rate_limit": "the client got HTTP 500"},
+    "server_errors_as_200": {"fidelity.server_error": "the client got HTTP 200"},
+    "drop_response_format": {"fidelity.response_format": "dropped: response_format"},
     "merge_chunks": {"fidelity.stream": "re-chunked"},
-    "parts_to_string": {"fidelity.messages": "messages[4].content changed on the way"},
+    "parts_to_string": {"fidelity.messages": "messages[4].content changed on the way",
+                        "fidelity.image": "the image part never reached the upstream"},
     "shorten_history": {"fidelity.messages": "history shortened: messages [0, 1, 2]"},
     "strip_images": {"fidelity.image": "the image part never reached the upstream"},
     "convert_max_tokens": {
@@ -61,8 +64,8 @@ EXPECTED: dict[str, dict[str, str]] = {
 }
 
 
-def _relayed(name: str, url: str, **upstream: Any) -> dict[str, Any]:
-    return {"name": name, "base_url": url, "api_key": "${RELAY_KEY}", "model": "gpt-4o-mini",
+def _relayed(name: str, base_url: str, **upstream: Any) -> dict[str, Any]:
+    return {"name": name, "base_url": base_url, "api_key": "${RELAY_KEY}", "model": "gpt-4o-mini",
             "upstream": {"api_key": "${UPSTREAM_KEY}", "model": "ref-1", **upstream}}
 
 

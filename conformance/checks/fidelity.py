@@ -26,7 +26,7 @@ from conformance.checks.expect import raise_for_status, snippet
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable, SuiteError
 from conformance.reference.images import data_url, solid_png
-from conformance.transport import Exchange
+from conformance.transport import Auth, Exchange
 from conformance.upstream import Record, UpstreamClient, new_marker
 
 DOCS = "https://platform.openai.com/docs/api-reference/chat/create"
@@ -127,7 +127,8 @@ class Sent:
 async def through(ctx: CheckContext, name: str, *, path: str = "/chat/completions",
                    stream: bool = False, share: bool = True, retries: int | None = None,
                    arm: dict[str, Any] | None = None, messages: Any = None,
-                   headers: dict[str, str] | None = None, **fields: Any) -> Sent:
+                   headers: dict[str, str] | None = None, auth: Auth = "key",
+                   **fields: Any) -> Sent:
     """Send request ``name`` (shared by the checks that judge it) through the relay and fetch
     what the upstream recorded for it."""
     upstream = upstream_of(ctx)
@@ -140,8 +141,9 @@ async def through(ctx: CheckContext, name: str, *, path: str = "/chat/completion
                             **fields}
     if stream:
         body["stream"] = True
+    await upstream.start()  # a builtin upstream must listen before the relay forwards to it
     exchange = await ctx.request("POST", path, json_body=body, stream=stream, share=share,
-                                 retries=retries, headers=headers)
+                                 retries=retries, headers=headers, auth=auth)
     records = await upstream.records(marker, ctx.record)
     return Sent(body, exchange, records, marker)
 
@@ -368,8 +370,9 @@ async def image(ctx: CheckContext) -> str:
     sent = reached(await through(ctx, "image", messages=with_image, max_tokens=8),
                     "image input")
     received = sent.received.get("messages")
-    got = received[0].get("content") if isinstance(received, list) and received and isinstance(
-        received[0], dict) else None
+    carrying = [m for m in received if sent.marker in message_text(m)] if isinstance(
+        received, list) else []
+    got = carrying[0].get("content") if carrying else received
     parts = got if isinstance(got, list) else []
     images = [p for p in parts if isinstance(p, dict) and p.get("type") == "image_url"]
     if not images:

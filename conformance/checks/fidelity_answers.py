@@ -363,9 +363,11 @@ async def response_headers(ctx: CheckContext) -> str:
     "max_tokens unchanged (not translated into a chat completion).",
 )
 async def messages_api(ctx: CheckContext) -> str:
+    # Sent as Anthropic's SDKs send it: the key in x-api-key (redacted like any credential).
+    key = {"x-api-key": ctx.provider.api_key} if ctx.provider.api_key else {}
     sent = await through(
-        ctx, "messages_api", path="/messages", max_tokens=8, system="Be brief.",
-        headers={"anthropic-version": ANTHROPIC_VERSION},
+        ctx, "messages_api", path="/messages", max_tokens=8, system="Be brief.", auth="none",
+        headers={"anthropic-version": ANTHROPIC_VERSION, **key},
     )
     if not sent.records:
         raise_for_status(sent.exchange, route="POST /messages")
