@@ -96,6 +96,8 @@ class Proxy:
     upstream_url: str
     workdir: str
     reference_pid: int | None = None
+    upstream_key: str | None = None
+    """The reference's key, for the fidelity checks' ``upstream:`` (LiteLLM's own channel key)."""
 
     @property
     def base_url(self) -> str:
@@ -250,7 +252,8 @@ def start(upstream_url: str, upstream_key: str, venv: Path = DEFAULT_VENV,
                                    env=proxy_environment(venv, workdir,
                                                          trap.url if trap else None),
                                    start_new_session=True)
-    proxy = Proxy(process.pid, port, master_key, upstream_url, str(workdir))
+    proxy = Proxy(process.pid, port, master_key, upstream_url, str(workdir),
+                  upstream_key=upstream_key)
     try:
         _wait(process, "LiteLLM", proxy.base_url + "/models",
               {"authorization": f"Bearer {master_key}"}, log)
@@ -292,7 +295,7 @@ def start_with_reference(venv: Path = DEFAULT_VENV, workdir: Path | None = None,
     except BaseException:
         stop_pids([ref_pid])
         raise
-    return Proxy(proxy.pid, proxy.port, proxy.master_key, url, proxy.workdir, ref_pid)
+    return Proxy(proxy.pid, proxy.port, proxy.master_key, url, proxy.workdir, ref_pid, key)
 
 
 def stop_pids(pids: Sequence[int]) -> None:
@@ -319,7 +322,9 @@ def stop(proxy: Proxy) -> None:
 def environment(proxy: Proxy) -> dict[str, str]:
     """The variables providers.litellm.yaml reads."""
     return {"LITELLM_PEER_URL": proxy.base_url, "LITELLM_PEER_KEY": proxy.master_key,
-            "LITELLM_PEER_VISION_URL": proxy.origin + "/assets/color/red.png"}
+            "LITELLM_PEER_VISION_URL": proxy.origin + "/assets/color/red.png",
+            "LITELLM_PEER_UPSTREAM_URL": proxy.origin,
+            "LITELLM_PEER_UPSTREAM_KEY": proxy.upstream_key or ""}
 
 
 @contextlib.contextmanager

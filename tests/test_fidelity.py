@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import secrets
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,7 @@ EXPECTED: dict[str, dict[str, str]] = {
     "force_reasoning": {"fidelity.reasoning_effort":
                         'rewritten: reasoning_effort "low" → "high"'},
     "drop_sampling": {"fidelity.sampling_params": "dropped: seed, logit_bias"},
-    "drop_logprobs": {"fidelity.logprobs": "reached the client as null"},
+    "drop_logprobs": {"fidelity.logprobs": "reached the client changed: logprobs: {"},
     "tool_args_object": {"fidelity.tools": "reached the client as"},
     "drop_fingerprint": {"fidelity.system_fingerprint": "reached the client as null"},
     "rewrite_content": {"fidelity.answer": "[Sponsored"},
@@ -195,3 +197,30 @@ def test_an_upstream_the_suite_cannot_ask_is_one_clear_error(upstream: Reference
     for check_id, (outcome, message) in _verdicts(out, "elsewhere").items():
         assert outcome == "error", (check_id, message)
         assert "reached the upstream" in message and "does not point at the reference" in message
+
+
+def test_serve_reference_in_one_shell_and_the_run_in_another(tmp_path: Path) -> None:
+    """The README's steps with real processes: `conformance serve-reference --port P
+    --api-key K`, a relay pointed at it, `conformance run` with `upstream: {url: ...}`."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "serve-reference", "--port", str(port),
+         "--api-key", UPSTREAM_KEY], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert f"listening on http://127.0.0.1:{port}/v1" in line, line
+        origin = f"http://127.0.0.1:{port}"
+        with FidelityRelay(origin, key=RELAY_KEY, upstream_key=UPSTREAM_KEY,
+                           models={"gpt-4o-mini": "ref-1"}) as relay:
+            path = write_providers(tmp_path / "providers.yaml",
+                                   [_relayed("gw", relay.url(), url=origin)])
+            out = run_suite(path, tmp_path / "r", "-k", "fidelity.model or fidelity.usage "
+                            "or fidelity.no_injected", env=ENV)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    verdicts = _verdicts(out, "gw")
+    assert len(verdicts) >= 3 and {o for o, _ in verdicts.values()} == {"pass"}, verdicts

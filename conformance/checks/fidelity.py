@@ -171,17 +171,41 @@ class NotForwarded(SuiteError):
     """No record to compare with: the relay is not pointed at the reference (``error``)."""
 
 
-def same(a: Any, b: Any) -> bool:
-    """JSON equality (1 == 1.0, key order ignored; True is not 1)."""
+def difference(a: Any, b: Any, path: str = "") -> str | None:
+    """Where JSON values ``a`` and ``b`` first differ (``"logprobs.content[0].token: 'OK' →
+    'Ok'"``), or None: 1 == 1.0, key order is ignored, True is not 1, and a key whose value
+    is null counts as absent (the spec's nullable fields may be either)."""
+    where = path or "value"
     if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
+        return None if a is b else f"{where}: {show(a, 30)} → {show(b, 30)}"
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
-        return float(a) == float(b)
+        return None if float(a) == float(b) else f"{where}: {a} → {b}"
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        for key in sorted({*a, *b}, key=str):
+            if a.get(key) is None and b.get(key) is None:
+                continue
+            if key not in b:
+                return f"{path + '.' if path else ''}{key}: dropped"
+            if key not in a:
+                return f"{path + '.' if path else ''}{key}: added {show(b[key], 30)}"
+            found = difference(a[key], b[key], f"{path + '.' if path else ''}{key}")
+            if found:
+                return found
+        return None
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
+        if len(a) != len(b):
+            return f"{where}: {len(a)} items → {len(b)}"
+        for index, (x, y) in enumerate(zip(a, b, strict=True)):
+            found = difference(x, y, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return None if a == b else f"{where}: {show(a, 30)} → {show(b, 30)}"
+
+
+def same(a: Any, b: Any) -> bool:
+    """JSON equality as :func:`difference` sees it."""
+    return difference(a, b) is None
 
 
 def show(value: Any, limit: int = 60) -> str:
@@ -451,9 +475,9 @@ async def logprobs(ctx: CheckContext) -> str:
     client = choices(client_body(sent))
     want = upstream[0].get("logprobs") if upstream else None
     got = client[0].get("logprobs") if client else None
-    if not same(want, got):
-        raise Failure(f"the logprobs the upstream answered ({show(want)}) reached the client "
-                      f"as {show(got)}")
+    changed = difference(want, got, "logprobs")
+    if changed:
+        raise Failure(f"the logprobs the upstream answered reached the client changed: {changed}")
     return "logprobs forwarded both ways"
 
 
