@@ -91,6 +91,8 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         argv += ["--rootdir", os.getcwd()]
     for name in args.provider or []:
         argv += ["--provider", name]
+    if args.max_tokens is not None:
+        argv += ["--max-tokens", str(args.max_tokens)]
     argv += pytest_args
     watch = RunWatch()
     with _noting_sigint() as sigint:
@@ -290,6 +292,17 @@ def cmd_checks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a positive integer."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conformance",
@@ -309,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run only this provider (repeatable)")
     run.add_argument("--report-dir", metavar="DIR", help="default: reports/<run-id>")
     run.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
+    run.add_argument("--max-tokens", metavar="N", type=_positive,
+                     help="run budget: once N tokens (as the providers report them) are spent, "
+                     "start no more checks; finished results are kept, the rest skip")
     run.add_argument("--baseline", metavar="DIR",
                      help="a previous run's report dir: mark changes in matrix.html and "
                      "summary.md, print them, exit 1 when a check that passed there does not "

@@ -32,6 +32,7 @@ __all__ = [
     "DEFAULT_REFERENCE_MODEL",
     "FAMILIES",
     "Limits",
+    "Price",
     "ProviderConfig",
     "ProvidersConfig",
     "Timeouts",
@@ -45,11 +46,13 @@ __all__ = [
 FAMILIES: tuple[str, ...] = (
     "models", "chat", "streaming", "stop", "max_tokens", "n", "vision", "tools",
     "json_mode", "usage", "errors", "auth", "params", "sdk", "messages_api", "fidelity",
+    "billing",
 )
 """The behaviour families of docs/CONTRACT.md, plus ``sdk`` (the official client parses what the
 provider sends) and ``messages_api`` (Anthropic's native ``POST /v1/messages``, which relays
 offer next to the OpenAI routes) and ``fidelity`` (what a relay forwards to a recording upstream,
-``upstream:``); the only keys a ``models:`` override may use."""
+``upstream:``) and ``billing`` (usage recounted with OpenAI's public tokenizers); the only
+keys a ``models:`` override may use."""
 
 BUILTINS: tuple[str, ...] = ("reference",)
 """Servers the suite can start in-process (``builtin:``)."""
@@ -135,6 +138,18 @@ def parse_size(value: int | str) -> int:
 
 
 @dataclass(frozen=True)
+class Price:
+    """``price:``: what a provider charges per 1M tokens, in the currency the user writes."""
+
+    input: float
+    output: float
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """What ``prompt_tokens`` in and ``completion_tokens`` out cost."""
+        return (prompt_tokens * self.input + completion_tokens * self.output) / 1e6
+
+
+@dataclass(frozen=True)
 class UpstreamConfig:
     """``upstream:``: the provider is a relay in front of a conformance reference server that
     records what it receives (the ``fidelity`` family, docs/CONTRACT.md extensions)."""
@@ -170,6 +185,7 @@ class ProviderConfig:
     headers: Mapping[str, str] = field(default_factory=_empty_map, repr=False)
     vision_url: str | None = None
     upstream: UpstreamConfig | None = None
+    price: Price | None = None
     faults: tuple[str, ...] = ()
     latency_ms: int = 0
     request_defaults: Mapping[str, Any] = field(default_factory=lambda: DEFAULT_REQUEST)
@@ -516,6 +532,7 @@ class _ProviderBuilder:
             headers=MappingProxyType(headers),
             vision_url=vision_url,
             upstream=upstream,
+            price=self.price(),
             faults=self.faults(),
             latency_ms=int(raw.get("latency_ms", 0)),
             request_defaults=MappingProxyType(request),
@@ -531,6 +548,10 @@ class _ProviderBuilder:
         for key in within:
             node = node[key]
         return node  # type: ignore[no-any-return]
+
+    def price(self) -> Price | None:
+        raw = self.setting("price", None)
+        return None if raw is None else Price(float(raw["input"]), float(raw["output"]))
 
     def upstream(self) -> UpstreamConfig | None:
         """``upstream:`` with its URL checked and its key recorded as a secret."""

@@ -65,9 +65,14 @@ class Engine:
     """Owns one event loop thread, one client per provider, and the check tasks."""
 
     def __init__(self, providers: Sequence[ProviderConfig],
-                 start_upstream: Callable[[UpstreamConfig], str] | None = None) -> None:
+                 start_upstream: Callable[[UpstreamConfig], str] | None = None, *,
+                 max_tokens: int | None = None) -> None:
         self._providers: Mapping[str, ProviderConfig] = {p.name: p for p in providers}
         self._start_upstream = start_upstream
+        #: The run budget (``--max-tokens``) and what the providers' usage reported so far.
+        self._budget = max_tokens
+        self._spent = 0
+        self._counted: set[str] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="conformance-engine", daemon=True
@@ -151,6 +156,10 @@ class Engine:
         if check.runs_last:
             await self._others_finished(name)
         async with runtime.semaphore:
+            if self._budget is not None and self._spent >= self._budget:
+                return self._result(runtime, check, model, "skip", (
+                    f"not run: the run budget of {self._budget:,} tokens is spent "
+                    f"({self._spent:,} tokens; --max-tokens)"), 0, {})
             started = time.perf_counter()
             ctx = CheckContext(runtime, model)
             deadline = provider.timeouts.check_deadline
@@ -163,8 +172,23 @@ class Engine:
                 message = (f"check exceeded its {deadline:g} s deadline (timeouts.check): the "
                            f"provider was too slow to judge")
             duration = int((time.perf_counter() - started) * 1000)
-        evidence = {"exchanges": self._evidence(ctx.exchanges), **extra}
+        self._spend(ctx.exchanges)
+        evidence = {"exchanges": self._evidence(ctx.exchanges), **ctx.facts, **extra}
         return self._result(runtime, check, model, outcome, message, duration, evidence)
+
+    def _spend(self, exchanges: Sequence[Exchange]) -> None:
+        """Add the tokens these exchanges' usage reported to the run's spending (a shared
+        exchange once)."""
+        for exchange in exchanges:
+            if exchange.id in self._counted:
+                continue
+            self._counted.add(exchange.id)
+            usage = exchange.usage()  # Anthropic's input/output_tokens under OpenAI's names
+            if isinstance(usage, dict):
+                for key in ("prompt_tokens", "completion_tokens"):
+                    value = usage.get(key)
+                    if isinstance(value, int) and not isinstance(value, bool):
+                        self._spent += value
 
     def _preflight(self, runtime: ProviderRuntime) -> asyncio.Task[ProviderProblem | None]:
         """The provider's one preflight (:mod:`conformance.preflight`), shared by its checks."""

@@ -28,6 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=[], help="run only this provider (repeatable)")
     group.addoption("--report-dir", dest="conformance_report_dir", metavar="DIR", default=None,
                     help="where result files go (default: reports/<run-id>)")
+    group.addoption("--max-tokens", dest="conformance_max_tokens", metavar="N", type=int,
+                    default=None, help="run budget: start no check once N tokens are spent "
+                    "(the rest skip; with -n each worker gets its share)")
     # Set by `conformance run` only: the run id it named the report dir after, and that the
     # run writes its own baseline.json (--baseline), so the one in the dir is not stale.
     group.addoption("--conformance-run-id", dest="conformance_run_id", default=None,

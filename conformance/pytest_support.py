@@ -235,7 +235,11 @@ class ConformanceSession:
             if not report_dir.is_absolute():
                 report_dir = config.invocation_params.dir / report_dir
             started = None
-        self.run = Run(providers, report_dir, run_id, worker=self.worker, started_at=started)
+        budget = config.getoption("conformance_max_tokens", None)
+        if budget is not None and workerinput:
+            budget = max(1, budget // int(workerinput.get("workercount", 1)))
+        self.run = Run(providers, report_dir, run_id, worker=self.worker, started_at=started,
+                       max_tokens=budget)
         self.worker_results: list[Result] = []
         #: Checks selected for this run (known once collected; set by the controller).
         self.planned: int | None = None

@@ -46,6 +46,8 @@ def provider_entry(provider: ProviderConfig) -> dict[str, Any]:
         entry["skipped"] = provider.skip_reason
     if provider.docs:
         entry["docs"] = provider.docs
+    if provider.price is not None:
+        entry["price"] = {"input": provider.price.input, "output": provider.price.output}
     return entry
 
 
@@ -60,6 +62,7 @@ class Run:
         *,
         worker: str | None = None,
         started_at: str | None = None,
+        max_tokens: int | None = None,
     ) -> None:
         self.config = config
         self.providers = list(config.providers)
@@ -73,6 +76,7 @@ class Run:
         self.log = ResultLog(report_dir / name)
         self._engine: Engine | None = None
         self._builtins = Builtins()
+        self.max_tokens = max_tokens
         self._meta_written = False
         #: The (check id, provider) pairs this run set out to judge (controller only).
         self.planned: list[tuple[str, str]] | None = None
@@ -86,7 +90,7 @@ class Run:
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = Engine(self._builtins.resolve(self.providers),
-                                  self._builtins.upstream_origin)
+                                  self._builtins.upstream_origin, max_tokens=self.max_tokens)
         return self._engine
 
     def submit(self, pairs: Iterable[tuple[Check, str]]) -> None:

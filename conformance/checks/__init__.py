@@ -2,6 +2,7 @@
 
 from conformance.checks import (  # noqa: F401
     auth,
+    billing,
     chat,
     consistency,
     errors,

@@ -53,6 +53,9 @@ class CheckContext:
         self.provider = runtime.provider
         self.model = model
         self.exchanges: list[Exchange] = []
+        #: Numbers a check measured, kept in its result's evidence under their keys (e.g.
+        #: ``billing``: prompt tokens billed and counted) for reports to read.
+        self.facts: dict[str, Any] = {}
 
     @property
     def upstream(self) -> UpstreamClient | None:

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from conformance.report.billing import billed_vs_counted, costs, money
 from conformance.report.common import (
     DEVIATIONS,
     MEANINGS,
@@ -80,6 +81,8 @@ class Column:
     tokens: int
     requests: int
     new: bool
+    cost: str = ""
+    billed: str = ""
 
 
 @dataclass
@@ -174,6 +177,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
     for result in data.results:
         by_provider[result.provider].append(result)
 
+    run_costs = costs(data)
     columns: list[Column] = []
     for i, entry in enumerate(providers):
         name = str(entry["name"])
@@ -193,6 +197,8 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             counts=counts, score=score(counts),
             tokens=spent.get("prompt", 0) + spent.get("completion", 0),
             requests=spent.get("requests", 0), new=name in new_providers,
+            cost=money(run_costs[name]) if name in run_costs else "",
+            billed=billed_vs_counted(data, name) or "",
         ))
 
     cells_by_key = {(r.check, r.provider): r for r in data.results}

@@ -6,6 +6,7 @@ and the deviations (fail, error, unsupported) with their one-line messages.
 
 from __future__ import annotations
 
+from conformance.report.billing import costs, money, money_findings, overbilling_cost
 from conformance.report.common import (
     DEVIATIONS,
     SCORE_EXPLAINED,
@@ -56,8 +57,10 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
                  f"judged checks pass. {SCORE_EXPLAINED}")
     lines.append("")
     header = " | ".join(f"{SYMBOLS[o]} {o}" for o in OUTCOMES)
-    lines += [f"| provider | model | score | {header} | tokens (requests) |",
-              "|---" * (len(OUTCOMES) + 4) + "|"]
+    cost = costs(data)
+    priced = " cost |" if cost else ""
+    lines += [f"| provider | model | score | {header} | tokens (requests) |{priced}",
+              "|---" * (len(OUTCOMES) + 4 + (1 if cost else 0)) + "|"]
     for entry in providers:
         name = str(entry["name"])
         counts = outcome_counts([r for r in data.results if r.provider == name])
@@ -69,8 +72,22 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
         lines.append(
             f"| {md_cell(name)}{note} | {md_cell(str(model))} | {score(counts)} | "
             + " | ".join(str(counts[o]) for o in OUTCOMES)
-            + f" | {used} ({spent.get('requests', 0)}) |")
+            + f" | {used} ({spent.get('requests', 0)}) |"
+            + (f" {money(cost[name])} |" if name in cost else " |" if cost else ""))
     lines.append("")
+    if cost:
+        lines += [f"Cost of this run: {money(sum(cost.values()))} in all (tokens × each "
+                  "provider's `price:` per 1M tokens).", ""]
+    findings = money_findings(data)
+    if findings:
+        lines += [f"### Billing and model identity ({len(findings)})", "",
+                  "| check | provider | message |", "|---|---|---|"]
+        for r in findings:
+            extra = overbilling_cost(data, r.provider) if r.check == "billing.prompt_tokens" \
+                else None
+            shown = md_cell(r.message) + (f" — costs {md_cell(extra)}" if extra else "")
+            lines.append(f"| `{md_code(r.check)}` | {md_cell(r.provider)} | {shown} |")
+        lines.append("")
     if diff is not None:
         lines.append(render_markdown(diff))
     deviations = [r for r in data.results if r.outcome in DEVIATIONS]

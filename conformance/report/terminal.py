@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from conformance.report.billing import billed_vs_counted, costs, money
 from conformance.report.common import (
     SCORE_FORMULA,
     SYMBOLS,
@@ -57,6 +58,12 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
         str(tokens.get(p, {}).get("prompt", 0) + tokens.get(p, {}).get("completion", 0))
         for p in providers
     ])
+    cost = costs(data)
+    if cost:
+        table.add_row("cost", *[money(cost[p]) if p in cost else "·" for p in providers])
+    billed = {p: billed_vs_counted(data, p) for p in providers}
+    if any(billed.values()):
+        table.add_row("billed vs counted", *[billed[p] or "·" for p in providers])
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
                       highlight=False)
