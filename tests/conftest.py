@@ -62,10 +62,17 @@ def external(name: str, url: str, **extra: Any) -> dict[str, Any]:
     return {**entry, **extra}
 
 
+def not_for_this_provider(verdict: tuple[str, str]) -> bool:
+    """A family that does not apply to the provider: fidelity without ``upstream:`` (judged
+    only behind a relay), billing for a model without a public tokenizer (e.g. ref-1)."""
+    return verdict == ("skip", NO_UPSTREAM) or (
+        verdict[0] == "skip" and verdict[1].startswith("no public tokenizer for "))
+
+
 def judged(verdicts: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
-    """``verdicts`` (check → (outcome, message)) without the fidelity family's skips of a
-    provider that has no ``upstream:`` (it is judged only behind a relay)."""
-    return {c: v for c, v in verdicts.items() if v != ("skip", NO_UPSTREAM)}
+    """``verdicts`` (check → (outcome, message)) without the families that do not apply to
+    the provider (:func:`not_for_this_provider`)."""
+    return {c: v for c, v in verdicts.items() if not not_for_this_provider(v)}
 
 
 @dataclass

@@ -865,3 +865,33 @@ def test_upstream_is_not_allowed_on_a_builtin_provider(tmp_path: Path) -> None:
         upstream: {url: 'http://h:1'}
     """))
     assert "providers[0].upstream: not allowed with 'builtin'" in str(error)
+
+
+def test_price_is_parsed_from_defaults_or_the_provider(tmp_path: Path) -> None:
+    config = load_providers(write(tmp_path, """
+    defaults:
+      price: {input: 0.15, output: 0.6}
+    providers:
+      - {name: a, base_url: 'http://h:1/v1', model: m}
+      - {name: b, base_url: 'http://h:1/v1', model: m, price: {input: 2, output: 8}}
+    """))
+    a, b = config.providers
+    assert a.price is not None and (a.price.input, a.price.output) == (0.15, 0.6)
+    assert b.price is not None and b.price.cost(1_000_000, 500_000) == 6.0
+
+
+@pytest.mark.parametrize(("price", "problem"), [
+    ("{input: 1}", "price.output: missing (required)"),
+    ("{input: -1, output: 1}", "price.input: -1 is less than the minimum of 0"),
+    ("{input: '1', output: 1}", "price.input: expected a number, got a string '1'"),
+    ("{input: 1, output: 1, currency: usd}", "price.currency: unknown key"),
+])
+def test_price_errors_are_one_line(tmp_path: Path, price: str, problem: str) -> None:
+    error = load_error(write(tmp_path, f"""
+    providers:
+      - name: a
+        base_url: http://h:1/v1
+        model: m
+        price: {price}
+    """))
+    assert problem in str(error) and "\n" not in str(error), str(error)

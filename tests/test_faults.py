@@ -75,8 +75,10 @@ def test_legal_quirk_changes_nothing(fault_run: RunOutput, quirk: str) -> None:
 def test_every_check_is_broken_by_some_fault() -> None:
     broken = {check for expect in EXPECTED.values() for check, (o, _) in expect.items()
               if o == "fail"}
-    # fidelity is judged behind a relay: tests/test_fidelity.py breaks each check there.
-    assert {c.id for c in all_checks() if c.behavior != "fidelity"} - broken == set()
+    # fidelity is judged behind a relay (tests/test_fidelity.py breaks each check there);
+    # billing on an OpenAI-named model (tests/test_billing.py), not on this run's ref-1.
+    assert {c.id for c in all_checks()
+            if c.behavior not in ("fidelity", "billing")} - broken == set()
 
 
 def test_every_expectation_names_a_real_fault() -> None:
