@@ -75,6 +75,25 @@ def judged(verdicts: Mapping[str, tuple[str, str]]) -> dict[str, tuple[str, str]
     return {c: v for c, v in verdicts.items() if not not_for_this_provider(v)}
 
 
+def expectation_mismatches(out: RunOutput,
+                           expected: Mapping[str, Mapping[str, Mapping[str, str]]]) -> list[str]:
+    """How a real server's verdicts differ from its committed expectations (``peers/*.yaml``:
+    provider → check → outcome and a message fragment; a check not listed must pass, unless
+    its family does not apply to the provider)."""
+    mismatches = []
+    for (provider, check_id), (outcome, message) in sorted(out.outcomes().items()):
+        entry = expected.get(provider, {}).get(check_id)
+        if entry is None and not_for_this_provider((outcome, message)):
+            continue
+        want = entry["outcome"] if entry else "pass"
+        if outcome != want:
+            mismatches.append(f"{provider} {check_id}: expected {want}, got {outcome}: {message}")
+        elif entry and entry["message"] not in message:
+            mismatches.append(f"{provider} {check_id}: message changed: {message!r} does not "
+                              f"contain {entry['message']!r}")
+    return mismatches
+
+
 @dataclass
 class RunOutput:
     returncode: int

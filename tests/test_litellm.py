@@ -23,7 +23,7 @@ import yaml
 
 from conformance import litellm_peer
 from conformance.reference.server import ReferenceServer
-from tests.conftest import REPO, RunOutput, run_suite
+from tests.conftest import REPO, RunOutput, expectation_mismatches, run_suite
 
 pytestmark = pytest.mark.realpeer
 
@@ -106,16 +106,7 @@ def test_no_check_ends_in_error(relay_run: RunOutput) -> None:
 
 
 def test_every_verdict_matches_the_expectations(relay_run: RunOutput) -> None:
-    expected = load_expectations()
-    mismatches = []
-    for (provider, check_id), (outcome, message) in sorted(relay_run.outcomes().items()):
-        entry = expected.get(provider, {}).get(check_id)
-        want = entry["outcome"] if entry else "pass"
-        if outcome != want:
-            mismatches.append(f"{provider} {check_id}: expected {want}, got {outcome}: {message}")
-        elif entry and entry["message"] not in message:
-            mismatches.append(f"{provider} {check_id}: message changed: {message!r} does not "
-                              f"contain {entry['message']!r}")
+    mismatches = expectation_mismatches(relay_run, load_expectations())
     assert mismatches == [], "\n".join(mismatches)
 
 

@@ -18,8 +18,7 @@ import pytest
 import yaml
 
 from conformance import localpeer
-from conformance.checks.fidelity import NO_UPSTREAM
-from tests.conftest import REPO, RunOutput, run_suite
+from tests.conftest import REPO, RunOutput, expectation_mismatches, run_suite
 
 pytestmark = pytest.mark.realpeer
 
@@ -70,16 +69,5 @@ def test_no_check_ends_in_error(peer_run: RunOutput) -> None:
 
 
 def test_every_verdict_matches_the_expectations(peer_run: RunOutput) -> None:
-    expected = load_expectations()
-    mismatches = []
-    for (provider, check_id), (outcome, message) in sorted(peer_run.outcomes().items()):
-        entry = expected.get(provider, {}).get(check_id)
-        if entry is None and (outcome, message) == ("skip", NO_UPSTREAM):
-            continue  # fidelity is judged only behind a relay (upstream:)
-        want = entry["outcome"] if entry else "pass"
-        if outcome != want:
-            mismatches.append(f"{provider} {check_id}: expected {want}, got {outcome}: {message}")
-        elif entry and entry["message"] not in message:
-            mismatches.append(f"{provider} {check_id}: message changed: {message!r} does not "
-                              f"contain {entry['message']!r}")
+    mismatches = expectation_mismatches(peer_run, load_expectations())
     assert mismatches == [], "\n".join(mismatches)
