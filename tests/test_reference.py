@@ -19,9 +19,11 @@ import httpx
 import jsonschema
 import pytest
 
+from conformance import tokens
 from conformance.reference import images
 from conformance.reference.faults import (
     FAULTS,
+    HIDDEN_SYSTEM_PROMPT,
     QUIRKS,
     REFERENCE_MODELS,
     REFERENCE_SNAPSHOT,
@@ -249,7 +251,9 @@ def test_models(api: Api) -> None:
     listed = api.client.get(api.url() + "/models").json()
     assert violations("models.list", listed) == []
     ids = [m["id"] for m in listed["data"]]
-    assert ids == ["ref-1", REFERENCE_SNAPSHOT, "ref-2", "ref-2-2026-11-01"]
+    assert ids == ["ref-1", REFERENCE_SNAPSHOT, "ref-2", "ref-2-2026-11-01",
+                   "gpt-4o-mini", "gpt-4o-mini-2024-07-18", "gpt-4o", "gpt-4o-2024-08-06",
+                   "gpt-4", "gpt-4-0613"]
     assert set(REFERENCE_MODELS) == {"ref-1", "ref-2"}
     assert all(m["owned_by"] == "conformance" for m in listed["data"])
     one = api.client.get(api.url() + "/models/ref-1").json()
@@ -1051,6 +1055,40 @@ def _f_ignore_response_format(api: Api) -> None:
     text = api.text(user("What is 2+3? Answer in JSON."), "ignore_response_format",
                     response_format={"type": "json_object"})
     assert text == "5"
+
+
+def _billed(api: Api, *faults: str) -> tuple[int, int, int]:
+    """gpt-4o-mini's usage for a story (tests/test_reference_billing.py tests the bills in
+    depth, streamed too and for every OpenAI-named model)."""
+    response = api.post({"model": "gpt-4o-mini", "messages": user("Tell me a story.")}, *faults)
+    assert response.status_code == 200, response.text
+    usage = response.json()["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+    return usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]
+
+
+def _f_billing_prompt_inflated(api: Api) -> None:
+    prompt, completion, _ = _billed(api)
+    assert _billed(api, "billing_prompt_inflated")[:2] == (-(-prompt * 5 // 4), completion)
+
+
+def _f_billing_hidden_prompt(api: Api) -> None:
+    prompt, completion, _ = _billed(api)
+    hidden = tokens.count(HIDDEN_SYSTEM_PROMPT, tokens.O200K_BASE) + 3
+    assert _billed(api, "billing_hidden_prompt")[:2] == (prompt + hidden, completion)
+
+
+def _f_billing_cl100k(api: Api) -> None:
+    messages = [{"role": "user", "content": tokens.fingerprint_text()}]
+    response = api.post({"model": "gpt-4o-mini", "messages": messages, "max_tokens": 3},
+                        "billing_cl100k")
+    assert response.json()["usage"]["prompt_tokens"] == tokens.count_chat(messages,
+                                                                          tokens.CL100K_BASE)
+
+
+def _f_billing_completion_padded(api: Api) -> None:
+    prompt, completion, _ = _billed(api)
+    assert _billed(api, "billing_completion_padded")[:2] == (prompt, completion + 7)
 
 
 FAULT_PROBES: dict[str, Callable[[Api], None]] = {

@@ -59,8 +59,12 @@ OWNER = "conformance"
 SIMULATE_HEADER = "x-conformance-simulate"
 #: The control plane's reserved path prefix (never under /v1).
 CONTROL = "/__conformance"
+#: ``created`` of each listed model (the OpenAI-named ones: the values OpenAI's /v1/models lists).
 _CREATED = {"ref-1": 1780272000, "ref-1-2026-11-01": 1793491200,
-            "ref-2": 1780358400, "ref-2-2026-11-01": 1793577600}
+            "ref-2": 1780358400, "ref-2-2026-11-01": 1793577600,
+            "gpt-4o-mini": 1721172741, "gpt-4o-mini-2024-07-18": 1721172717,
+            "gpt-4o": 1715367049, "gpt-4o-2024-08-06": 1722814719,
+            "gpt-4": 1687882411, "gpt-4-0613": 1686588896}
 
 Handler = Callable[[Request, Variant], Awaitable[Response]]
 

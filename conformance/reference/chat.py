@@ -18,9 +18,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from conformance import tokens
 from conformance.reference import model
 from conformance.reference.chat_request import Chat
-from conformance.reference.faults import FAITHFUL, Variant, answering_model
+from conformance.reference.faults import (
+    FAITHFUL,
+    HIDDEN_SYSTEM_PROMPT,
+    Variant,
+    answering_model,
+)
 
 SYSTEM_FINGERPRINT = "fp_reference"
 _ALNUM = string.ascii_letters + string.digits
@@ -38,7 +44,8 @@ def random_id(prefix: str, length: int = 29) -> str:
 
 
 def _sample(text: str, chat: Chat, variant: Variant) -> str:
-    """What sampling does to the scripted answer: logit_bias, and the seed fault."""
+    """What sampling does to the scripted answer: logit_bias (in the model's vocabulary), and
+    the seed fault."""
     if "seed_ignored" in variant and chat.seed is not None:
         text = f"{text} ({secrets.token_hex(3)})"
     bias = dict(chat.logit_bias)
@@ -46,7 +53,7 @@ def _sample(text: str, chat: Chat, variant: Variant) -> str:
         bias = {}
     if "logit_bias_positive_only" in variant:
         bias = {t: b for t, b in bias.items() if b > 0}
-    return model.apply_logit_bias(text, bias)
+    return model.apply_logit_bias(text, bias, model.vocabulary(chat.encoding))
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,6 +71,9 @@ class _Choice:
 
 
 def _choices(chat: Chat, variant: Variant = FAITHFUL) -> list[_Choice]:
+    """The answer's choices: tokens in the model's vocabulary, each choice's completion tokens
+    (for an OpenAI-named model exactly the tokens of its text in the model's encoding)."""
+    vocab = model.vocabulary(chat.encoding)
     output = model.generate(chat.model_request)
     fmt = chat.model_request.response_format or {}
     if "json_fenced" in variant and fmt.get("type") in ("json_object", "json_schema"):
@@ -75,16 +85,17 @@ def _choices(chat: Chat, variant: Variant = FAITHFUL) -> list[_Choice]:
             calls = [model.ToolCall(c.name, c.arguments,
                                     "" if empty_id else random_id("call_", 24))
                      for c in output.tool_calls]
-            spent = sum(len(model.tokenize(c.name + c.arguments)) for c in calls)
+            spent = sum(vocab.count(c.name + c.arguments) for c in calls)
             finish = "function_call" if chat.legacy_functions else output.finish_reason
             if "tool_finish_stop" in variant and finish == "tool_calls":
                 finish = "stop"
             choices.append(_Choice(index, None, [], finish, calls, spent))
         else:
             content = _sample(output.content or "", chat, variant)
-            tokens, _, limited = model.truncate(content, chat.stops, chat.limit)
-            text, finish = "".join(tokens), "length" if limited else "stop"
-            choices.append(_Choice(index, text, tokens, finish, [], len(tokens)))
+            pieces, _, limited = model.truncate(content, chat.stops, chat.limit, vocab)
+            text, finish = "".join(pieces), "length" if limited else "stop"
+            spent = len(pieces) if chat.encoding is None else vocab.count(text)
+            choices.append(_Choice(index, text, pieces, finish, [], spent))
     if "usage_first_choice_only" in variant:
         for choice in choices[1:]:
             choice.completion_tokens = 0
@@ -104,7 +115,19 @@ def _logprobs(tokens: Sequence[str], top: int, offset: int = 0) -> dict[str, Any
     return {"content": entries, "refusal": None}
 
 
-def _usage(prompt: int, completion: int, variant: Variant) -> dict[str, Any]:
+def _usage(chat: Chat, prompt: int, completion: int, variant: Variant) -> dict[str, Any]:
+    """The usage object of an answer (stream and non-stream): ``completion`` summed over the
+    choices; the billing faults change an OpenAI-named model's bill here."""
+    if chat.encoding is not None:
+        # billing_hidden_prompt: a system prompt the model never shows is billed (+ its wrapper)
+        if "billing_hidden_prompt" in variant:
+            prompt += tokens.count(HIDDEN_SYSTEM_PROMPT, chat.encoding) + 3
+        # billing_prompt_inflated: the prompt is billed a quarter more than it is
+        if "billing_prompt_inflated" in variant:
+            prompt = (prompt * 5 + 3) // 4  # × 1.25, rounded up
+        # billing_completion_padded: seven completion tokens more than were generated
+        if "billing_completion_padded" in variant:
+            completion += 7
     total = prompt + completion
     if "usage_bad_total" in variant:
         total += 1
@@ -166,7 +189,7 @@ def completion(chat: Chat, variant: Variant) -> dict[str, Any]:
         "created": int(time.time()),
         "model": answering_model(chat.requested_model),
         "choices": choices,
-        "usage": _usage(chat.prompt_tokens, completion_tokens, variant),
+        "usage": _usage(chat, chat.prompt_tokens, completion_tokens, variant),
         "service_tier": chat.service_tier,
         "system_fingerprint": SYSTEM_FINGERPRINT,
     }
@@ -260,7 +283,7 @@ def stream_events(chat: Chat, variant: Variant) -> list[dict[str, Any] | str]:
     created = int(time.time())
     include_usage = chat.include_usage and "ignore_include_usage" not in variant
     prompt = chat.prompt_tokens * (2 if "stream_usage_inflated" in variant else 1)
-    usage = _usage(prompt, completion_tokens, variant)
+    usage = _usage(chat, prompt, completion_tokens, variant)
 
     def chunk(choice_list: list[dict[str, Any]]) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -12,15 +12,17 @@ OpenAI's 400 ``param`` and ``code``. :func:`parse_chat` reduces a valid request 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from conformance import tokens
 from conformance.reference import model
 from conformance.reference.envelopes import ApiError
-from conformance.reference.faults import ALL_MODEL_IDS, Variant
+from conformance.reference.faults import ALL_MODEL_IDS, OPENAI_MODEL_IDS, Variant
 from conformance.reference.vision import ImageReader
 
 _ROLES = ("system", "assistant", "user", "function", "tool", "developer")
@@ -95,6 +97,9 @@ class Chat:
     prompt_tokens: int = 0
     seed: int | None = None
     logit_bias: tuple[tuple[int, int], ...] = ()
+    #: The OpenAI tokenizer the model writes and bills in (OpenAI-named models), or None for
+    #: the reference's own vocabulary (ref-1, ref-2).
+    encoding: str | None = None
 
 
 def _coerce_types(body: dict[str, Any]) -> dict[str, Any]:
@@ -238,13 +243,13 @@ def _param_faults(body: dict[str, Any], variant: Variant) -> None:
                                param=f"messages[{index}].role", code="invalid_value")
 
 
-def _logit_bias(value: Any) -> tuple[tuple[int, int], ...]:
-    """Validated ``logit_bias``: token ids (as strings) in the vocabulary, biases -100..100."""
+def _logit_bias(value: Any, size: int) -> tuple[tuple[int, int], ...]:
+    """Validated ``logit_bias``: token ids (as strings) below ``size``, biases -100..100."""
     out = []
     for key, bias in _dict(value).items():
-        if not re.fullmatch(r"\d{1,9}", str(key)) or int(key) >= model.VOCAB_SIZE:
+        if not re.fullmatch(r"\d{1,9}", str(key)) or int(key) >= size:
             raise ApiError(400, f"Invalid key in 'logit_bias': {key}. Maximum value is "
-                           f"{model.VOCAB_SIZE - 1}.", param="logit_bias", code="invalid_value")
+                           f"{size - 1}.", param="logit_bias", code="invalid_value")
         if not isinstance(bias, int) or isinstance(bias, bool) or not -100 <= bias <= 100:
             raise ApiError(400, f"Invalid value in 'logit_bias': {bias}. Expected a value "
                            "between -100 and 100.", param="logit_bias", code="invalid_value")
@@ -478,6 +483,12 @@ async def parse_chat(body: Any, variant: Variant, images: ImageReader) -> Chat:
                        "access to it.", code="model_not_found")
     seen = await _model_messages(messages, variant, images)
     request = _model_request(body, seen, variant)
+    encoding = _encoding(str(requested), variant)
+    if encoding is None:
+        prompt_tokens = model.prompt_tokens(seen, request.tools)
+    else:
+        await asyncio.to_thread(tokens.encoder, encoding)  # loads once (~0.5 s), off the loop
+        prompt_tokens = model.billed_prompt_tokens(seen, request.tools, encoding)
     stream = body.get("stream") is True
     stops = _stops(body.get("stop"), stream, variant)
     limits = []
@@ -503,10 +514,23 @@ async def parse_chat(body: Any, variant: Variant, images: ImageReader) -> Chat:
             body.get("functions")) and "functions_as_tool_calls" not in variant,
         model_request=request,
         service_tier=tier if tier in ("flex", "priority") else "default",
-        prompt_tokens=model.prompt_tokens(seen, request.tools),
+        prompt_tokens=prompt_tokens,
         seed=_int(body.get("seed"), None),
-        logit_bias=_logit_bias(body.get("logit_bias")),
+        logit_bias=_logit_bias(body.get("logit_bias"), model.vocabulary(encoding).size),
+        encoding=encoding,
     )
+
+
+def _encoding(requested: str, variant: Variant) -> str | None:
+    """The OpenAI tokenizer an OpenAI-named model writes and bills in; None for the
+    reference's own models."""
+    if requested not in OPENAI_MODEL_IDS:
+        return None
+    encoding = tokens.encoding_for(requested)
+    # billing_cl100k: a GPT-4-era (cl100k_base) model answers, and bills, for an o200k_base name
+    if "billing_cl100k" in variant and encoding == tokens.O200K_BASE:
+        encoding = tokens.CL100K_BASE
+    return encoding
 
 def _stops(stop: Any, stream: bool, variant: Variant) -> list[str]:
     stops = [stop] if isinstance(stop, str) else [s for s in _list(stop) if isinstance(s, str)]

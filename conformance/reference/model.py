@@ -27,8 +27,10 @@ from conformance.reference.conversation import (
     Request,
     Tool,
     ToolCall,
+    Vocabulary,
     alternatives,
     apply_logit_bias,
+    billed_prompt_tokens,
     last_user,
     prompt_tokens,
     relevant_images,
@@ -37,6 +39,7 @@ from conformance.reference.conversation import (
     token_logprob,
     tokenize,
     truncate,
+    vocabulary,
 )
 from conformance.reference.knowledge import (
     CAPITALS,
@@ -57,8 +60,9 @@ from conformance.reference.structured import (
 
 __all__ = [
     "FORCED_RUN", "NO_IMAGE", "VOCAB_SIZE", "Image", "Message", "Output", "Request", "Tool",
-    "ToolCall", "alternatives", "answer_text", "apply_logit_bias", "generate", "prompt_tokens",
-    "token_for_id", "token_id", "token_logprob", "tokenize", "truncate",
+    "ToolCall", "Vocabulary", "alternatives", "answer_text", "apply_logit_bias",
+    "billed_prompt_tokens", "generate", "prompt_tokens", "token_for_id", "token_id",
+    "token_logprob", "tokenize", "truncate", "vocabulary",
 ]
 
 NO_IMAGE = "I cannot see any image."
