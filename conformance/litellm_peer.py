@@ -184,14 +184,23 @@ def free_port() -> int:
         return port
 
 
+#: Served by LiteLLM and by the reference alike, with exact OpenAI token counts (billing).
+BILLING_MODEL = "gpt-4o"
+
+
 def proxy_config(upstream_url: str, upstream_key: str, master_key: str) -> dict[str, object]:
-    """LiteLLM's config.yaml: one model mapped to the upstream, a master key, no database."""
+    """LiteLLM's config.yaml: the models mapped to the upstream, a master key, no database.
+
+    ``gpt-4o-mini`` is the reference's own ``ref-1`` (the whole suite); ``gpt-4o`` is the
+    reference's ``gpt-4o``, whose usage is exact under o200k_base, for the billing family
+    (``models: {billing: gpt-4o}`` in providers.litellm.yaml).
+    """
     return {
         "model_list": [{
-            "model_name": MODEL,
-            "litellm_params": {"model": f"openai/{UPSTREAM_MODEL}", "api_base": upstream_url,
+            "model_name": name,
+            "litellm_params": {"model": f"openai/{upstream}", "api_base": upstream_url,
                                "api_key": upstream_key},
-        }],
+        } for name, upstream in ((MODEL, UPSTREAM_MODEL), (BILLING_MODEL, BILLING_MODEL))],
         "litellm_settings": {
             # POST /v1/messages → Chat Completions upstream (instead of the Responses API).
             "use_chat_completions_url_for_anthropic_messages": True,

@@ -260,7 +260,7 @@ ERRORS = [
             modle: m
         """, 4, "providers[0].modle", "unknown key; did you mean 'model'? (allowed: api_key, "
         "base_url, builtin, concurrency, docs, faults, headers, latency_ms, limits, model, "
-        "models, name, request_defaults, retries, timeouts, upstream, vision_url)",
+        "models, name, price, request_defaults, retries, timeouts, upstream, vision_url)",
         id="unknown-provider-key"),
     pytest.param(
         """
@@ -476,7 +476,8 @@ ERRORS = [
             temperature: 0.2
         """, 4, "providers[0].temperature", "unknown key (allowed: api_key, base_url, builtin, "
         "concurrency, docs, faults, headers, latency_ms, limits, model, models, name, "
-        "request_defaults, retries, timeouts, upstream, vision_url)", id="unknown-key-no-hint"),
+        "price, request_defaults, retries, timeouts, upstream, vision_url)",
+        id="unknown-key-no-hint"),
     pytest.param(
         """
         providers:
