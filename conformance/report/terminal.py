@@ -71,6 +71,9 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
     totals = outcome_counts(data.results)
     console.print("  ".join(f"{SYMBOLS[o]} {o} {totals[o]}" for o in OUTCOMES))
     console.print(f"score = {SCORE_FORMULA}; unsupported, skip and error are not counted")
+    if cost:
+        console.print(f"cost of this run: {money(sum(cost.values()))} in all (tokens × price: "
+                      "per 1M tokens)")
     for entry in data.providers:
         if entry.get("skipped") and entry["name"] in providers:
             console.print(f"{shown(entry['name'])}: skipped ({shown(entry['skipped'])})")
