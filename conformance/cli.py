@@ -16,12 +16,14 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit
 
 from conformance import __version__
 from conformance.errors import ConfigError
@@ -53,6 +55,13 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     from conformance.run import new_run_id
 
     providers_path = args.providers
+    if args.base_url is not None:
+        try:
+            providers_path = str(_one_provider_file(args))
+        except _BadInput as exc:
+            return _die(str(exc))
+    elif args.api_key_env or args.name or args.vision_model:
+        return _die("--api-key-env, --name and --vision-model go with --base-url")
     if providers_path is None:
         providers_path = DEFAULT_PROVIDERS if Path(DEFAULT_PROVIDERS).exists() else str(
             packaged_providers())
@@ -93,6 +102,8 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         argv += ["--provider", name]
     if args.max_tokens is not None:
         argv += ["--max-tokens", str(args.max_tokens)]
+    if args.model is not None and args.base_url is None:
+        argv += ["--model", args.model]
     argv += pytest_args
     watch = RunWatch()
     with _noting_sigint() as sigint:
@@ -276,6 +287,24 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write the packaged, commented providers.yaml to ``args.path`` (never over a file)."""
+    from conformance.pytest_support import packaged_providers
+
+    target = Path(args.path)
+    if target.exists():
+        return _die(f"{target}: already exists (not overwritten; remove it or name another "
+                    "path)")
+    try:
+        with target.open("x", encoding="utf-8") as out:
+            out.write(packaged_providers().read_text(encoding="utf-8"))
+    except OSError as exc:
+        return _die(f"{target}: cannot write: {exc.strerror or exc}")
+    print(f"wrote {target}: set the keys it names (e.g. export APIYI_API_KEY=...), then run "
+          "`conformance run`")
+    return EXIT_OK
+
+
 def cmd_checks(args: argparse.Namespace) -> int:
     from conformance.checks.registry import all_checks
 
@@ -290,6 +319,35 @@ def cmd_checks(args: argparse.Namespace) -> int:
         for c in checks:
             print(f"{c.id:<{width}}  {c.title}")
     return EXIT_OK
+
+
+def _one_provider_file(args: argparse.Namespace) -> Path:
+    """A providers file for ``run --base-url``: one provider whose key is ``${VAR}`` (the key
+    itself is never written), validated like any other file."""
+    import tempfile
+
+    import yaml
+
+    if not args.model:
+        raise _BadInput("--base-url needs --model (the model your key may use)")
+    if args.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.api_key_env):
+        # Never echoed: users do paste the key itself here.
+        raise _BadInput("--api-key-env takes the name of an environment variable (e.g. "
+                        "MY_RELAY_KEY), not the key itself")
+    if args.api_key_env and not os.environ.get(args.api_key_env):
+        raise _BadInput(f"--api-key-env: {args.api_key_env} is not set (export it first)")
+    host = urlsplit(args.base_url).hostname or "provider"
+    name = args.name or re.sub(r"[^a-z0-9._-]+", "-", host.lower()).strip("-") or "provider"
+    entry: dict[str, object] = {"name": name, "base_url": args.base_url, "model": args.model}
+    if args.api_key_env:
+        entry["api_key"] = "${" + args.api_key_env + "}"
+    if args.vision_model:
+        entry["models"] = {"vision": args.vision_model}
+    folder = Path(tempfile.mkdtemp(prefix="conformance-"))
+    path = folder / "providers.yaml"
+    path.write_text("# written by conformance run --base-url\n"
+                    + yaml.safe_dump({"providers": [entry]}, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def _positive(text: str) -> int:
@@ -322,6 +380,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run only this provider (repeatable)")
     run.add_argument("--report-dir", metavar="DIR", help="default: reports/<run-id>")
     run.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
+    one = run.add_argument_group(
+        "one provider without a providers file",
+        "conformance run --base-url URL --api-key-env VAR --model M: the key is read from the "
+        "environment variable VAR, never given on the command line")
+    one.add_argument("--base-url", metavar="URL", help="the API root, e.g. https://host/v1")
+    one.add_argument("--api-key-env", metavar="VAR",
+                     help="the environment variable holding the key (omit for a keyless server)")
+    one.add_argument("--model", metavar="M", help="the model to test; with a providers file "
+                     "it overrides every selected provider's model")
+    one.add_argument("--name", metavar="N", help="the provider's name in reports (default: "
+                     "the URL's host)")
+    one.add_argument("--vision-model", metavar="M2", help="the model for the vision checks")
     run.add_argument("--max-tokens", metavar="N", type=_positive,
                      help="run budget: once N tokens (as the providers report them) are spent, "
                      "start no more checks; finished results are kept, the rest skip")
@@ -377,6 +447,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     checks = sub.add_parser("checks", help="list the checks")
     checks.add_argument("--markdown", action="store_true", help="as a Markdown table")
+
+    init = sub.add_parser("init", help="write a commented starter providers.yaml (the seed "
+                          "relays and the reference provider)")
+    init.add_argument("path", nargs="?", default="providers.yaml", metavar="PATH",
+                      help="where to write it (default: ./providers.yaml; never overwritten)")
     return parser
 
 
@@ -472,6 +547,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_diff(args)
         if args.command == "merge":
             return cmd_merge(args)
+        if args.command == "init":
+            return cmd_init(args)
         return cmd_checks(args)
     except KeyboardInterrupt:
         return _die("interrupted", EXIT_INTERRUPTED)

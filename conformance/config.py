@@ -17,7 +17,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -243,6 +243,12 @@ class ProvidersConfig:
                 raise self._unknown(name)
         keep = set(wanted)
         return ProvidersConfig(self.path, tuple(p for p in self.providers if p.name in keep))
+
+    def with_model(self, model: str) -> ProvidersConfig:
+        """Every provider testing ``model`` instead of its own (``--model``); per-family
+        ``models:`` overrides are dropped with it, so every family tests ``model``."""
+        return ProvidersConfig(self.path, tuple(
+            replace(p, model=model, models=MappingProxyType({})) for p in self.providers))
 
     def get(self, name: str) -> ProviderConfig:
         """The provider called ``name``."""

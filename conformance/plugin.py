@@ -28,6 +28,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=[], help="run only this provider (repeatable)")
     group.addoption("--report-dir", dest="conformance_report_dir", metavar="DIR", default=None,
                     help="where result files go (default: reports/<run-id>)")
+    group.addoption("--model", dest="conformance_model", metavar="M", default=None,
+                    help="test this model instead of each selected provider's own")
     group.addoption("--max-tokens", dest="conformance_max_tokens", metavar="N", type=int,
                     default=None, help="run budget: start no check once N tokens are spent "
                     "(the rest skip; with -n each worker gets its share)")

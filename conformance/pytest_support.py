@@ -125,7 +125,11 @@ def load_config(config: pytest.Config) -> ProvidersConfig:
     try:
         providers = load_providers(resolved, os.environ)
         names = config.getoption("conformance_provider")
-        return providers.select(names) if names else providers
+        selected = providers.select(names) if names else providers
+        model = config.getoption("conformance_model", None)
+        if model:
+            selected = selected.with_model(model)
+        return selected
     except ConfigError as exc:
         raise pytest.UsageError(exc.one_line()) from None
 
