@@ -53,6 +53,10 @@ def test_default_providers_file_runs_builtin_reference_and_skips_relays(tmp_path
         if not not_for_this_provider((r["outcome"], r["message"])) or r["provider"] != "reference":
             by_provider.setdefault(r["provider"], set()).add(r["outcome"])
     assert by_provider["reference"] == {"pass"}
+    # The demo's deliberately broken variant shows a red cell with its evidence.
+    broken = {r["check"] for r in data["results"]
+              if r["provider"] == "reference-broken-demo" and r["outcome"] == "fail"}
+    assert {"stop.string", "streaming.done_sentinel"} <= broken, broken
     for relay, var in (("51api", "API51_API_KEY"), ("apiyi", "APIYI_API_KEY"),
                        ("lalc", "LALC_API_KEY"), ("ezmodel", "EZMODEL_API_KEY")):
         assert by_provider[relay] == {"skip"}

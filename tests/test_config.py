@@ -145,7 +145,8 @@ def test_minimal_dataclass_defaults() -> None:
 
 def test_default_file_without_env_skips_every_relay() -> None:
     config = load_providers(REPO / "providers.yaml", env={})
-    assert config.names() == ("reference", "51api", "apiyi", "sk-relay", "lalc", "ezmodel")
+    assert config.names() == ("reference", "reference-broken-demo", "51api", "apiyi",
+                              "sk-relay", "lalc", "ezmodel")
     reference = config.get("reference")
     assert reference.builtin == "reference" and reference.skip_reason is None
     for name, reason in RELAY_VARS.items():
