@@ -153,3 +153,19 @@ def test_a_suite_fault_is_that_checks_error_and_the_run_goes_on(
     assert len(others) >= 5 and set(others.values()) == {"pass"}, others
     for name in ("results.json", "junit.xml", "matrix.html", "summary.md"):
         assert (out.report_dir / name).is_file(), name
+
+
+def test_a_model_the_key_may_not_use_is_an_error_not_a_fail(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """The relays answer a model the key may not use with their own message (model_not_found,
+    "无可用渠道"): a configuration problem of the user's, shown with that message."""
+    path = write_providers(tmp_path / "providers.yaml", [
+        external("wrong-model", reference_server.base_url, model="gpt-9-nonexistent")])
+    out = run_suite(path, tmp_path / "r", "-k", "chat")
+    assert out.returncode == 0, out.stderr[-2000:]
+    verdicts = {c: v for (_, c), v in out.outcomes().items()}
+    assert verdicts["chat.basic"][0] == "error"
+    assert "the model 'gpt-9-nonexistent' is not available to this key" in \
+        verdicts["chat.basic"][1]
+    assert "does not exist or you do not have access to it" in verdicts["chat.basic"][1]
+    assert not [c for c, (o, _) in verdicts.items() if o == "fail"]

@@ -33,6 +33,11 @@ class RateLimited(SuiteError):
     """Still rate limited after the configured retries."""
 
 
+class ModelUnavailable(SuiteError):
+    """The provider says the configured model does not exist or is not open to this key: fix
+    ``model:`` in providers.yaml (or ``--model``); no verdict about the provider."""
+
+
 def snippet(value: Any, limit: int = 160) -> str:
     """A one-line, length-limited rendering of a body or value for messages."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
@@ -143,6 +148,23 @@ def check_rate_limited(exchange: Exchange) -> None:
                           f"{describe(exchange)}")
 
 
+def check_model_unavailable(exchange: Exchange, envelope: dict[str, Any]) -> None:
+    """``error`` (:class:`ModelUnavailable`) when a 4xx declines the model the request named
+    (``model_not_found``, "does not exist", "无可用渠道" next to the model's name): the key may
+    not use that model, which the user configured; it says nothing of the provider."""
+    body = exchange.request_body
+    model = body.get("model") if isinstance(body, dict) else None
+    if not isinstance(model, str) or not model or not is_decline(envelope):
+        return
+    message = str(envelope.get("message") or "")
+    code = str(envelope.get("code") or "").lower()
+    if model in message or code in ("model_not_found", "unsupported_model") or \
+            "无可用渠道" in message:
+        raise ModelUnavailable(f"the model {model!r} is not available to this key (set model: "
+                               f"in providers.yaml or --model): HTTP {exchange.status} "
+                               f"{snippet(message, 140)}")
+
+
 def raise_for_status(
     exchange: Exchange,
     feature: str | None = None,
@@ -165,6 +187,8 @@ def raise_for_status(
     envelope = error_envelope(exchange)
     check_key_refused(exchange)
     check_rate_limited(exchange)
+    if feature is None and 400 <= status < 500 and envelope is not None:
+        check_model_unavailable(exchange, envelope)
     if status >= 500 or feature is None:
         raise Failure(f"expected HTTP 200, got {describe(exchange)}")
     if route and status in (404, 405):
