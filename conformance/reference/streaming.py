@@ -79,14 +79,11 @@ async def _paced(events: Sequence[SSEItem], variant: Variant) -> AsyncIterator[b
         yield _encode("".join(leading + texts))
         return
     split = "split_writes" in variant
-    for text in leading:
-        for piece in _split(_encode(text)) if split else [_encode(text)]:
-            yield piece
-            if split:
-                await asyncio.sleep(0)
-    for n, text in enumerate(texts):
-        if n:
-            await asyncio.sleep(PACE_S)
+    writes = [(0.0, text) for text in leading] + [(PACE_S if n else 0.0, text)
+                                                  for n, text in enumerate(texts)]
+    for pause, text in writes:
+        if pause:
+            await asyncio.sleep(pause)
         for piece in _split(_encode(text)) if split else [_encode(text)]:
             yield piece
             if split:
