@@ -232,3 +232,74 @@ async def incremental(ctx: CheckContext) -> str:
         raise Failure(f"the whole answer arrived in {count} content chunk(s); expected it to be "
                       "streamed in several")
     return f"{count} content chunks"
+
+
+#: Content that arrives within this many ms and within :data:`BURST_SHARE` of the whole
+#: answer's time (since the request was sent), after at least :data:`MIN_JUDGED_MS`, arrived
+#: in one burst.
+BURST_MS = 10.0
+BURST_SHARE = 0.05
+#: An answer whose last chunk came sooner than this is too quick to tell a burst from a stream.
+MIN_JUDGED_MS = 50.0
+#: Fewer timed chunks than this say nothing about pacing.
+MIN_CHUNKS = 3
+
+
+def _timed_chunks(exchange: Exchange) -> tuple[str, list[float]]:
+    """The arrival times (ms since the request) of the content chunks, or, when the answer has
+    fewer than :data:`MIN_CHUNKS` of them, of every chunk before [DONE]."""
+    content: list[float] = []
+    every: list[float] = []
+    for event in exchange.data_events():
+        if event.data.strip() == "[DONE]":
+            break
+        every.append(event.t_ms)
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            continue
+        choices = payload.get("choices") if isinstance(payload, dict) else None
+        if any(isinstance(c, dict) and isinstance(c.get("delta"), dict)
+               and c["delta"].get("content") for c in choices or []):
+            content.append(event.t_ms)
+    if len(content) >= MIN_CHUNKS:
+        return "content chunks", content
+    return "chunks", every
+
+
+@check(
+    "streaming.real_time",
+    severity="degrades",
+    title="Chunks arrive as they are generated, not in one burst at the end",
+    spec="POST /chat/completions (stream: true): \"partial message deltas ... sent as they "
+    "become available\"",
+    proves="The content chunks of a multi-token answer arrive spread over the time the answer "
+    "takes, judged from their arrival times: a provider that buffers the whole answer and "
+    "then replays it as many chunks at once (\"fake streaming\") fails.",
+)
+async def real_time(ctx: CheckContext) -> str:
+    exchange, _ = await _stream(ctx)
+    return judge_pacing(exchange)
+
+
+def judge_pacing(exchange: Exchange) -> str:
+    """``streaming.real_time``'s verdict on one stream's arrival times: a pass message, or
+    :class:`Failure` (a burst after a wait) or :class:`NotApplicable` (too quick to tell)."""
+    what, times = _timed_chunks(exchange)
+    if len(times) < MIN_CHUNKS:
+        raise NotApplicable(f"only {len(times)} {what}: too few to time (see "
+                            "streaming.incremental)")
+    first, last = times[0], times[-1]
+    spread = last - first
+    spread_out = (f"{len(times)} {what} over {spread:.0f} ms (first after {first:.0f} ms, "
+                  f"last after {last:.0f} ms)")
+    if spread > BURST_MS:
+        return spread_out
+    if last < MIN_JUDGED_MS:
+        raise NotApplicable(f"inconclusive: the whole answer arrived within {last:.0f} ms, too "
+                            "quickly to tell streaming from a burst")
+    if spread > BURST_SHARE * last:
+        return spread_out
+    raise Failure(f"fake streaming: all {len(times)} {what} arrived within {spread:.0f} ms "
+                  f"after {first:.0f} ms of silence ({last:.0f} ms in all); a provider that "
+                  "streams as it generates spreads them over the answer's time")
