@@ -31,7 +31,6 @@ from conformance.report.common import (
     score,
 )
 from conformance.report.diff import MARK_MEANINGS, MARKS, Change, RunDiff
-from conformance.report.speed import SPEED_EXPLAINED, Speed, median_p95, rate, speed_line, speeds
 from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
 
 __all__ = ["SYMBOLS", "render_matrix", "score", "script_json"]
@@ -84,8 +83,6 @@ class Column:
     new: bool
     cost: str = ""
     billed: str = ""
-    speed: str = ""
-    speed_title: str = ""
 
 
 @dataclass
@@ -168,13 +165,6 @@ def _worst(counts: dict[str, int]) -> str | None:
     return None
 
 
-def _speed_title(figures: Speed) -> str:
-    return (f"time to first token {median_p95(figures.ttft_median, figures.ttft_p95)}; total "
-            f"{median_p95(figures.total_median, figures.total_p95)}; "
-            f"{rate(figures.tokens_per_s)}; over {figures.requests} answered requests. "
-            f"{SPEED_EXPLAINED}")
-
-
 def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
     """The template context and the embedded payload."""
     providers = ran_providers(data)
@@ -188,7 +178,6 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         by_provider[result.provider].append(result)
 
     run_costs = costs(data)
-    run_speeds = speeds(data)
     columns: list[Column] = []
     for i, entry in enumerate(providers):
         name = str(entry["name"])
@@ -210,8 +199,6 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             requests=spent.get("requests", 0), new=name in new_providers,
             cost=money(run_costs[name]) if name in run_costs else "",
             billed=billed_vs_counted(data, name) or "",
-            speed=speed_line(run_speeds[name]) if name in run_speeds else "",
-            speed_title=_speed_title(run_speeds[name]) if name in run_speeds else "",
         ))
 
     cells_by_key = {(r.check, r.provider): r for r in data.results}
@@ -291,7 +278,6 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         "judged": totals["pass"] + totals["fail"],
         "formula": SCORE_FORMULA,
         "score_explained": SCORE_EXPLAINED,
-        "speed_explained": SPEED_EXPLAINED,
         "total_tokens": total_tokens,
         "total_requests": sum(c.requests for c in columns),
         "duration": _duration(run.get("duration_ms")),

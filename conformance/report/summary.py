@@ -18,7 +18,6 @@ from conformance.report.common import (
     score,
 )
 from conformance.report.diff import RunDiff, md_cell, md_code, render_markdown
-from conformance.report.speed import SPEED_EXPLAINED, Speed, median_p95, rate, speeds
 from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
 
 #: Rows of the deviations table before "… and N more" (GitHub caps a step summary at 1 MiB).
@@ -30,14 +29,6 @@ def _duration(ms: object) -> str:
         return ""
     seconds = ms / 1000
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
-
-
-def _speed_cells(figures: Speed | None) -> str:
-    if figures is None:
-        return " — | — | — |"
-    return (f" {median_p95(figures.ttft_median, figures.ttft_p95)} | "
-            f"{median_p95(figures.total_median, figures.total_p95)} | "
-            f"{rate(figures.tokens_per_s)} |")
 
 
 def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
@@ -68,10 +59,8 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     header = " | ".join(f"{SYMBOLS[o]} {o}" for o in OUTCOMES)
     cost = costs(data)
     priced = " cost |" if cost else ""
-    fast = speeds(data)
-    lines += [f"| provider | model | score | {header} | tokens (requests) |{priced} TTFT "
-              "(median · p95) | total time (median · p95) | output tok/s |",
-              "|---" * (len(OUTCOMES) + 7 + (1 if cost else 0)) + "|"]
+    lines += [f"| provider | model | score | {header} | tokens (requests) |{priced}",
+              "|---" * (len(OUTCOMES) + 4 + (1 if cost else 0)) + "|"]
     for entry in providers:
         name = str(entry["name"])
         counts = outcome_counts([r for r in data.results if r.provider == name])
@@ -84,11 +73,8 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
             f"| {md_cell(name)}{note} | {md_cell(str(model))} | {score(counts)} | "
             + " | ".join(str(counts[o]) for o in OUTCOMES)
             + f" | {used} ({spent.get('requests', 0)}) |"
-            + (f" {money(cost[name])} |" if name in cost else " |" if cost else "")
-            + _speed_cells(fast.get(name)))
+            + (f" {money(cost[name])} |" if name in cost else " |" if cost else ""))
     lines.append("")
-    if fast:
-        lines += [SPEED_EXPLAINED, ""]
     if cost:
         lines += [f"Cost of this run: {money(sum(cost.values()))} in all (tokens × each "
                   "provider's `price:` per 1M tokens).", ""]
