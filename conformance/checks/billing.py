@@ -63,13 +63,17 @@ class _Billed:
 
 
 async def _billed(ctx: CheckContext, extra: str = "") -> _Billed:
-    _encoding(ctx)
     messages = _messages(extra)
     exchange = await ctx.chat(messages=messages, max_tokens=MAX_TOKENS, share=True)
     billed = _Billed(messages, expect_completion(exchange), ctx.model)
     ctx.facts.setdefault("billing", {})["prompt_billed" if not extra else "probe_billed"] = \
         billed.prompt
     return billed
+
+
+async def _pair(ctx: CheckContext) -> tuple[_Billed, _Billed]:
+    """The short request and the same request carrying the probe text (both shared)."""
+    return await _billed(ctx), await _billed(ctx, tokens.fingerprint_text())
 
 
 def _percent(part: int, whole: int) -> str:
@@ -87,11 +91,10 @@ def _percent(part: int, whole: int) -> str:
 )
 async def prompt_tokens(ctx: CheckContext) -> str:
     encoding = _encoding(ctx)
-    short = await _billed(ctx)
-    probe = await _billed(ctx, tokens.fingerprint_text())
+    short, probe = await _pair(ctx)
     allowance = tokens.OVERHEAD_ALLOWANCE
     ctx.facts["billing"].update(prompt_counted=short.counted, prompt_excess=short.excess)
-    other = _counted_by(short, probe)
+    other = _counted_by(probe.prompt - short.prompt, _probe_added())
     if other is not None and other != encoding:
         # The probe was counted by another tokenizer (billing.tokenizer says so); its excess
         # is not an overcharge of these messages. The short English request counts alike in
@@ -118,19 +121,20 @@ async def prompt_tokens(ctx: CheckContext) -> str:
             f"±{allowance})")
 
 
-def _counted_by(short: _Billed, probe: _Billed) -> str | None:
-    """The one encoding whose count of the probe text explains the difference between the two
-    bills (a fixed overhead cancels out), or None."""
-    text = tokens.fingerprint_text()
-    difference = probe.prompt - short.prompt
-    matches = [enc for enc in tokens.ENCODINGS
-               if abs(_added(text, enc) - difference) <= tokens.OVERHEAD_ALLOWANCE]
+def _counted_by(difference: int, added: dict[str, int]) -> str | None:
+    """The one encoding whose count of the probe (``added``, per encoding) explains the
+    ``difference`` between the two bills (a fixed overhead cancels out), or None."""
+    matches = [enc for enc, n in added.items()
+               if abs(n - difference) <= tokens.OVERHEAD_ALLOWANCE]
     return matches[0] if len(matches) == 1 else None
 
 
-def _added(text: str, encoding: str) -> int:
-    """Tokens the probe adds to the request (its text and one space, in the same message)."""
-    return tokens.count_chat(_messages(text), encoding) - tokens.count_chat(_messages(), encoding)
+def _probe_added() -> dict[str, int]:
+    """Tokens the probe adds to the request in each encoding (its text and one space, in the
+    same message)."""
+    text = tokens.fingerprint_text()
+    return {enc: tokens.count_chat(_messages(text), enc) - tokens.count_chat(_messages(), enc)
+            for enc in tokens.ENCODINGS}
 
 
 @check(
@@ -170,13 +174,11 @@ async def completion_tokens(ctx: CheckContext) -> str:
 )
 async def tokenizer(ctx: CheckContext) -> str:
     encoding = _encoding(ctx)
-    short = await _billed(ctx)
-    probe = await _billed(ctx, tokens.fingerprint_text())
-    text = tokens.fingerprint_text()
-    added = {enc: _added(text, enc) for enc in tokens.ENCODINGS}
+    short, probe = await _pair(ctx)
+    added = _probe_added()
     difference = probe.prompt - short.prompt
     ctx.facts["billing"]["tokenizer_difference"] = difference
-    counted_by = _counted_by(short, probe)
+    counted_by = _counted_by(difference, added)
     counts = ", ".join(f"{enc} {n}" for enc, n in added.items())
     if counted_by == encoding:
         return f"the probe was billed {difference} tokens: {encoding} ({counts})"
