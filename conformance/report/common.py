@@ -1,11 +1,12 @@
-"""Vocabulary shared by every renderer: outcome symbols, the score and its formula."""
+"""Vocabulary shared by every renderer: outcome symbols, the scores (plain and weighted by
+severity) and their formulas, which providers are the reference or were not run."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from conformance.results import Outcome, RunData
+from conformance.results import Outcome, Result, RunData
 
 #: One symbol per outcome, so the matrix reads without colour.
 SYMBOLS: dict[str, str] = {"pass": "✓", "fail": "✗", "unsupported": "⊘", "skip": "–",
@@ -114,3 +115,116 @@ def not_run_by_provider(data: RunData) -> dict[str, int]:
     for _, provider in data.not_run:
         counts[provider] = counts.get(provider, 0) + 1
     return counts
+
+
+# -- severity, the weighted score, providers apart -------------------------------------------
+
+#: How much a check's verdict weighs in the weighted score, by the check's severity.
+SEVERITY_WEIGHTS: dict[str, int] = {"security": 8, "breaks-clients": 4, "degrades": 2,
+                                    "cosmetic": 1}
+#: The weight of a check without a (known) severity.
+DEFAULT_WEIGHT = 1
+WEIGHTED_FORMULA = "Σ w·pass ÷ Σ w·(pass + fail), w = 8 security, 4 breaks-clients, " \
+    "2 degrades, 1 cosmetic"
+WEIGHTED_EXPLAINED = (
+    "Weighted score = Σ w·pass ÷ Σ w·(pass + fail), each check weighted by its severity: "
+    "w = 8 for security, 4 for breaks-clients, 2 for degrades, 1 for cosmetic. A security "
+    "failure costs eight times a cosmetic one; unsupported, skip and error are not counted."
+)
+#: Label of the builtin reference's group (shown apart, left out of every overall figure).
+REFERENCE_LABEL = "reference, for comparison"
+REFERENCE_EXPLAINED = (
+    "The builtin reference provider runs inside the suite: it is shown for comparison and is "
+    "left out of the overall figures."
+)
+#: How the speed figures are computed (result data only: the run's own requests).
+SPEED_NOTE = (
+    "Speed from the run's own answered requests: TTFT = time to the first content event of a "
+    "stream or the first byte of a plain answer; total = request sent → answer read; median "
+    "and p95 (nearest rank). Measured under the suite's concurrent load, not a benchmark."
+)
+
+
+def severity_weight(severity: object) -> int:
+    """The weight of a check of ``severity`` in the weighted score."""
+    return SEVERITY_WEIGHTS.get(str(severity), DEFAULT_WEIGHT)
+
+
+class Weighted:
+    """Running sums of the weighted score: Σ w·pass and Σ w·(pass + fail)."""
+
+    __slots__ = ("judged", "passed")
+
+    def __init__(self) -> None:
+        self.passed = 0
+        self.judged = 0
+
+    def add(self, outcome: str, weight: int) -> None:
+        if outcome == "pass":
+            self.passed += weight
+            self.judged += weight
+        elif outcome == "fail":
+            self.judged += weight
+
+    @property
+    def value(self) -> float | None:
+        """In percent, or None when nothing was judged."""
+        return 100 * self.passed / self.judged if self.judged else None
+
+    @property
+    def text(self) -> str:
+        """Rounded down, as :func:`score`: ``"87%"`` or ``"—"``."""
+        value = self.value
+        return "—" if value is None else f"{math.floor(value)}%"
+
+
+def severities(data: RunData) -> dict[str, str]:
+    """check id → severity, from the run's catalogue."""
+    return {str(c.get("id")): str(c.get("severity") or "") for c in data.checks}
+
+
+def weighted_score(results: Iterable[Result], severity: Mapping[str, str]) -> Weighted:
+    """The weighted score of ``results`` (see :data:`WEIGHTED_EXPLAINED`)."""
+    total = Weighted()
+    for result in results:
+        total.add(result.outcome, severity_weight(severity.get(result.check)))
+    return total
+
+
+def shade(value: float | None) -> int | None:
+    """The shading step (0–10) of a score in percent: 0 is 0–9 %, 10 is 100 %; None when
+    nothing was judged. Rounded down, so only a perfect score gets the last step."""
+    if value is None:
+        return None
+    return min(10, max(0, math.floor(value / 10)))
+
+
+def is_reference(entry: Mapping[str, object]) -> bool:
+    """True for a builtin reference provider (``builtin: reference`` in providers.yaml, written
+    as base_url ``builtin:reference`` in results.json)."""
+    return str(entry.get("base_url") or "").startswith("builtin:reference")
+
+
+def unrun_reason(entry: Mapping[str, object], results: Iterable[Result]) -> str | None:
+    """Why a provider was not run at all (``set API51_API_KEY``), or None when it was: a
+    provider skipped for its configuration (``skipped`` in results.json), or one whose every
+    result is a skip without a request sent."""
+    if entry.get("skipped"):
+        return str(entry["skipped"])
+    messages: set[str] = set()
+    count = 0
+    for result in results:
+        if result.outcome != "skip" or result.evidence.get("exchanges"):
+            return None
+        messages.add(result.message)
+        count += 1
+    if not count:
+        return None
+    return messages.pop() if len(messages) == 1 else "not run"
+
+
+def security_failures(data: RunData) -> list[Result]:
+    """The failed checks of severity ``security``, in result order."""
+    severity = severities(data)
+    return [r for r in data.results if r.outcome == "fail"
+            and severity.get(r.check) == "security"]

@@ -22,15 +22,27 @@ from conformance.report.billing import billed_vs_counted, costs, money
 from conformance.report.common import (
     DEVIATIONS,
     MEANINGS,
+    REFERENCE_EXPLAINED,
+    REFERENCE_LABEL,
     SCORE_EXPLAINED,
     SCORE_FORMULA,
+    SPEED_NOTE,
     SYMBOLS,
+    WEIGHTED_EXPLAINED,
+    WEIGHTED_FORMULA,
     incomplete_note,
+    is_reference,
     ran_checks,
     ran_providers,
     score,
+    score_value,
+    severities,
+    shade,
+    unrun_reason,
+    weighted_score,
 )
 from conformance.report.diff import MARK_MEANINGS, MARKS, Change, RunDiff
+from conformance.report.speed import Speed, median_p95, ms, rate, speeds
 from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
 
 __all__ = ["SYMBOLS", "render_matrix", "score", "script_json"]
@@ -50,6 +62,9 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["ms"] = ms
+_env.filters["rate"] = rate
+_env.filters["script_json"] = lambda value: script_json(value)
 
 
 #: The catalogue fields the matrix shows for a check.
@@ -69,7 +84,7 @@ def script_json(value: Any) -> Markup:
 
 @dataclass
 class Column:
-    index: int
+    index: int          # stable: data-col in the page, the provider's index in the payload
     name: str
     model: str
     overrides: list[tuple[str, str]]
@@ -83,10 +98,49 @@ class Column:
     new: bool
     cost: str = ""
     billed: str = ""
+    reference: bool = False
+    weighted: str = "—"
+    weighted_value: float | None = None
+    rate_value: float | None = None
+    security: list[tuple[str, str]] = field(default_factory=list)
+    speed: Speed | None = None
+    bars: list[Bar] = field(default_factory=list)
+    key_env: str = ""
+
+    @property
+    def sort_keys(self) -> dict[str, str]:
+        """data-* values the page sorts by (empty: unknown, sorted last)."""
+        def num(value: float | None) -> str:
+            return "" if value is None else f"{value:.3f}"
+        return {"score": num(self.weighted_value), "rate": num(self.rate_value),
+                "speed": num(self.speed.total_median if self.speed else None)}
+
+    @property
+    def security_title(self) -> str:
+        return "; ".join(f"{check}: {message}" for check, message in self.security)
+
+
+@dataclass
+class Bar:
+    """One family's bar in a provider's chart."""
+
+    family: str
+    value: float | None   # weighted score, percent
+    shade: int | None
+    title: str
+
+
+@dataclass
+class Chip:
+    """A provider that was not run, with the reason (``set API51_API_KEY``)."""
+
+    name: str
+    reason: str
 
 
 @dataclass
 class Cell:
+    col: int
     index: int | None = None
     outcome: str | None = None
     mark: str | None = None
@@ -104,8 +158,11 @@ class Row:
 
 @dataclass
 class FamilyCell:
+    col: int
     counts: dict[str, int]
     score: str
+    weighted: str
+    shade: int | None
     empty: bool
     worst: str | None
 
@@ -120,6 +177,19 @@ class Family:
     @property
     def deviation(self) -> bool:
         return any(r.deviation for r in self.rows)
+
+
+@dataclass
+class LatencyRow:
+    """One provider's row of the latency chart (SVG coordinates precomputed)."""
+
+    name: str
+    reference: bool
+    y: int
+    ttft: tuple[float, float] | None   # (median width, p95 x)
+    total: tuple[float, float] | None
+    label: str
+    title: str
 
 
 def _cap(value: Any) -> Any:
@@ -165,10 +235,57 @@ def _worst(counts: dict[str, int]) -> str | None:
     return None
 
 
+def _order(columns: list[Column]) -> list[Column]:
+    """The default order of the real providers: weighted score, then pass rate (highest
+    first; none judged last), then name."""
+    return sorted(columns, key=lambda c: (
+        c.weighted_value is None, -(c.weighted_value or 0.0),
+        c.rate_value is None, -(c.rate_value or 0.0), c.name))
+
+
+#: Geometry of the latency chart (SVG user units).
+CHART_LABEL = 150
+CHART_BARS = 300
+CHART_WIDTH = 720
+CHART_ROW = 30
+
+
+def _latency(columns: list[Column]) -> tuple[list[LatencyRow], int, float]:
+    """Rows of the latency chart (TTFT and total time, median bar and p95 whisker, one scale),
+    its height and its scale's maximum (ms)."""
+    timed = [c for c in columns if c.speed is not None]
+    top = max((v for c in timed if c.speed for v in (c.speed.total_p95, c.speed.ttft_p95,
+                                                     c.speed.total_median) if v), default=0.0)
+    rows: list[LatencyRow] = []
+    for i, column in enumerate(timed):
+        figures = column.speed
+        assert figures is not None
+
+        def bar(median: float | None, p95: float | None) -> tuple[float, float] | None:
+            if median is None or not top:
+                return None
+            return (round(max(1.0, CHART_BARS * median / top), 1),
+                    round(CHART_LABEL + CHART_BARS * (p95 if p95 is not None else median) / top,
+                          1))
+
+        rows.append(LatencyRow(
+            name=column.name, reference=column.reference, y=i * CHART_ROW,
+            ttft=bar(figures.ttft_median, figures.ttft_p95),
+            total=bar(figures.total_median, figures.total_p95),
+            label=f"{ms(figures.ttft_median)} / {ms(figures.total_median)}",
+            title=(f"{column.name}: time to first token "
+                   f"{median_p95(figures.ttft_median, figures.ttft_p95)}; total "
+                   f"{median_p95(figures.total_median, figures.total_p95)}; "
+                   f"{rate(figures.tokens_per_s)}; {figures.requests} answered requests"),
+        ))
+    return rows, len(rows) * CHART_ROW, top
+
+
 def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
     """The template context and the embedded payload."""
     providers = ran_providers(data)
     checks = ran_checks(data)
+    severity = severities(data)
     marks: dict[tuple[str, str], Change] = diff.marks() if diff else {}
     new_providers = set(diff.new_providers) if diff else set()
     new_checks = set(diff.new_checks) if diff else set()
@@ -178,9 +295,15 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         by_provider[result.provider].append(result)
 
     run_costs = costs(data)
+    run_speeds = speeds(data)
     columns: list[Column] = []
-    for i, entry in enumerate(providers):
+    chips: list[Chip] = []
+    for entry in providers:
         name = str(entry["name"])
+        reason = unrun_reason(entry, by_provider[name])
+        if reason is not None:
+            chips.append(Chip(name, reason))
+            continue
         models = entry.get("models") if isinstance(entry.get("models"), dict) else {}
         assert isinstance(models, dict)
         default = str(models.get("default") or "")
@@ -190,8 +313,9 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
                      if k != "default" and v and v != default]
         spent = tokens.get(name, {})
         counts = outcome_counts(by_provider[name])
+        weighted = weighted_score(by_provider[name], severity)
         columns.append(Column(
-            index=i, name=name, model=default, overrides=overrides,
+            index=len(columns), name=name, model=default, overrides=overrides,
             base_url=str(entry.get("base_url") or ""), docs=str(entry.get("docs") or ""),
             skipped=str(entry.get("skipped") or ""),
             counts=counts, score=score(counts),
@@ -199,7 +323,17 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             requests=spent.get("requests", 0), new=name in new_providers,
             cost=money(run_costs[name]) if name in run_costs else "",
             billed=billed_vs_counted(data, name) or "",
+            reference=is_reference(entry),
+            weighted=weighted.text, weighted_value=weighted.value,
+            rate_value=score_value(counts),
+            security=[(r.check, r.message) for r in by_provider[name]
+                      if r.outcome == "fail" and severity.get(r.check) == "security"],
+            speed=run_speeds.get(name),
+            key_env=str(entry.get("api_key_env") or ""),
         ))
+    real = _order([c for c in columns if not c.reference])
+    reference = [c for c in columns if c.reference]
+    ordered = real + reference
 
     cells_by_key = {(r.check, r.provider): r for r in data.results}
     not_run = set(data.not_run)
@@ -209,10 +343,11 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
     for check_index, check in enumerate(checks):
         family = families.setdefault(check["behavior"], Family(check["behavior"]))
         cells: list[Cell] = []
-        for column in columns:
+        for column in ordered:
             found = cells_by_key.get((check["id"], column.name))
             if found is None:
-                cells.append(Cell(not_run=(check["id"], column.name) in not_run))
+                cells.append(Cell(column.index,
+                                  not_run=(check["id"], column.name) in not_run))
                 continue
             result = found
             change = marks.get((column.name, check["id"]))
@@ -229,8 +364,8 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
                 item["k"] = change.kind
                 item["b"] = [change.old, change.old_message]
             payload_results.append(item)
-            cells.append(Cell(index=len(payload_results) - 1, outcome=result.outcome,
-                              mark=change.kind if change else None))
+            cells.append(Cell(column.index, index=len(payload_results) - 1,
+                              outcome=result.outcome, mark=change.kind if change else None))
         family.rows.append(Row(
             check=check, cells=cells,
             deviation=any(c.outcome in DEVIATIONS for c in cells),
@@ -238,22 +373,33 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         ))
 
     for family in families.values():
-        for column in columns:
+        for column in ordered:
             judged = [cells_by_key[(row.check["id"], column.name)] for row in family.rows
                       if (row.check["id"], column.name) in cells_by_key]
             counts = outcome_counts(judged)
-            family.cells.append(FamilyCell(counts=counts, score=score(counts),
-                                           empty=not judged, worst=_worst(counts)))
+            weighted = weighted_score(judged, severity)
+            family.cells.append(FamilyCell(
+                col=column.index, counts=counts, score=score(counts), weighted=weighted.text,
+                shade=shade(weighted.value), empty=not judged, worst=_worst(counts)))
+            column.bars.append(Bar(
+                family=family.name, value=weighted.value, shade=shade(weighted.value),
+                title=(f"{family.name}: {weighted.text} weighted, {score(counts)} pass rate "
+                       f"({counts['pass']} pass, {counts['fail']} fail)")))
     total_rows = sum(len(f.rows) for f in families.values())
     for family in families.values():
         family.expanded = total_rows < EXPAND_ALL_BELOW or family.deviation or any(
             r.changed or r.new for r in family.rows)
 
-    totals = outcome_counts(data.results)
+    # Overall figures: the real providers only (the reference is there for comparison).
+    counted = [r for c in real for r in by_provider[c.name]]
+    totals = outcome_counts(counted)
+    overall_weighted = weighted_score(counted, severity)
+    latency, chart_height, chart_top = _latency(ordered)
     run = {"id": "?", "started_at": None, "finished_at": None, "suite_version": "?",
            **data.run}
     payload = {
-        "providers": [{"name": c.name, "model": c.model} for c in columns],
+        "providers": [{"name": c.name, "model": c.model, "keyEnv": c.key_env,
+                       "reference": c.reference} for c in columns],
         "checks": [{k: check.get(k, "") for k in CHECK_FIELDS} for check in checks],
         "results": payload_results,
         "exchanges": exchanges.table,
@@ -266,7 +412,9 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
     return {
         "run": run,
         "incomplete": incomplete_note(data),
-        "columns": columns,
+        "columns": ordered,
+        "real_count": len(real),
+        "chips": chips,
         "families": list(families.values()),
         "outcomes": OUTCOMES,
         "symbols": SYMBOLS,
@@ -275,9 +423,19 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         "mark_meanings": MARK_MEANINGS,
         "totals": totals,
         "overall": score(totals),
+        "overall_weighted": overall_weighted.text,
         "judged": totals["pass"] + totals["fail"],
         "formula": SCORE_FORMULA,
         "score_explained": SCORE_EXPLAINED,
+        "weighted_formula": WEIGHTED_FORMULA,
+        "weighted_explained": WEIGHTED_EXPLAINED,
+        "reference_label": REFERENCE_LABEL,
+        "reference_explained": REFERENCE_EXPLAINED,
+        "speed_note": SPEED_NOTE,
+        "security_total": sum(len(c.security) for c in real),
+        "latency": latency,
+        "chart": {"label": CHART_LABEL, "bars": CHART_BARS, "width": CHART_WIDTH,
+                  "row": CHART_ROW, "height": chart_height, "top": ms(chart_top)},
         "total_tokens": total_tokens,
         "total_requests": sum(c.requests for c in columns),
         "duration": _duration(run.get("duration_ms")),
