@@ -47,6 +47,8 @@ async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str
         outcome = "pass"
     except Failure as exc:
         outcome, message = "fail", exc.message
+        if exc.event is not None:
+            extra["event_about"] = exc.event
     except Unsupported as exc:
         outcome, message = "unsupported", exc.message
     except NotApplicable as exc:
@@ -173,7 +175,12 @@ class Engine:
                            f"provider was too slow to judge")
             duration = int((time.perf_counter() - started) * 1000)
         self._spend(ctx.exchanges)
+        about = extra.pop("event_about", None)
         evidence = {"exchanges": self._evidence(ctx.exchanges), **ctx.facts, **extra}
+        if isinstance(about, tuple):
+            where = self._event_at(ctx.exchanges, *about)
+            if where is not None:
+                evidence["event"] = where
         return self._result(runtime, check, model, outcome, message, duration, evidence)
 
     def _spend(self, exchanges: Sequence[Exchange]) -> None:
@@ -207,6 +214,16 @@ class Engine:
             if not pending:
                 return
             await asyncio.wait(pending)
+
+    @staticmethod
+    def _event_at(exchanges: Sequence[Exchange], exchange_id: str, index: int
+                  ) -> dict[str, int] | None:
+        """``{"exchange": i, "index": n}``: the position of exchange ``exchange_id`` in the
+        evidence (each exchange once, in order) and of the event in its ``response.events``."""
+        ids = list(dict.fromkeys(x.id for x in exchanges))
+        if exchange_id not in ids:
+            return None
+        return {"exchange": ids.index(exchange_id), "index": index}
 
     @staticmethod
     def _evidence(exchanges: Sequence[Exchange]) -> list[dict[str, object]]:

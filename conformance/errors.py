@@ -15,11 +15,17 @@ from __future__ import annotations
 
 
 class Finding(Exception):
-    """Base of the verdicts a check may raise; ``message`` is one line."""
+    """Base of the verdicts a check may raise; ``message`` is one line.
 
-    def __init__(self, message: str) -> None:
+    ``event`` optionally names the stream event the verdict is about, as ``(exchange id,
+    index in that exchange's events)``; the engine writes it to the result's
+    ``evidence.event`` and the matrix highlights that event (docs/CONTRACT.md).
+    """
+
+    def __init__(self, message: str, *, event: tuple[str, int] | None = None) -> None:
         super().__init__(message)
         self.message = " ".join(message.split())
+        self.event = event
 
     def __str__(self) -> str:
         return self.message

@@ -44,6 +44,8 @@ def provider_entry(provider: ProviderConfig) -> dict[str, Any]:
         entry["faults"] = list(provider.faults)
     if provider.skip_reason:
         entry["skipped"] = provider.skip_reason
+    if provider.key_variables:  # the variable's name, never its value ("Copy as curl")
+        entry["api_key_env"] = provider.key_variables[0]
     if provider.docs:
         entry["docs"] = provider.docs
     if provider.price is not None:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from conformance.errors import Failure, SuiteError, Unsupported
-from conformance.transport import Exchange
+from conformance.transport import Exchange, TimedEvent
 from conformance.validation import first_violation
 
 
@@ -413,3 +413,36 @@ def expect_client_error(
         raise Failure(f"{what}: HTTP {status} with {kind} (expected "
                       f"{{\"error\": {{\"message\": …}}}}): {describe(exchange)}")
     return envelope
+
+
+def at_event(exchange: Exchange, event: TimedEvent | None) -> tuple[str, int] | None:
+    """What a finding about one stream event carries (``Failure(..., event=...)``): the
+    exchange's id and the event's index in :attr:`Exchange.events` (the evidence's
+    ``response.events``); None when the event is not one of the exchange's."""
+    if event is None:
+        return None
+    for index, candidate in enumerate(exchange.events or []):
+        if candidate is event:
+            return exchange.id, index
+    return None
+
+
+def chunk_events(exchange: Exchange) -> list[TimedEvent]:
+    """The event of each chunk :meth:`Exchange.chunks` returns, in the same order."""
+    out: list[TimedEvent] = []
+    for event in exchange.data_events():
+        if event.data.strip() == "[DONE]":
+            break
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            continue
+        if isinstance(payload, dict):
+            out.append(event)
+    return out
+
+
+def chunk_at(exchange: Exchange, n: int) -> tuple[str, int] | None:
+    """:func:`at_event` of the ``n``-th chunk of the stream."""
+    events = chunk_events(exchange)
+    return at_event(exchange, events[n]) if 0 <= n < len(events) else None

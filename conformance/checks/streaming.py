@@ -11,7 +11,14 @@ from typing import Any
 
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
-from conformance.checks.expect import Reassembled, expect_schema, expect_stream, snippet
+from conformance.checks.expect import (
+    Reassembled,
+    at_event,
+    chunk_at,
+    expect_schema,
+    expect_stream,
+    snippet,
+)
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable
 from conformance.transport import Exchange
@@ -57,14 +64,19 @@ async def chunk_schema(ctx: CheckContext) -> str:
     for n, event in enumerate(exchange.data_events()):
         if event.data.strip() == "[DONE]":
             break
+        about = at_event(exchange, event)
         try:
             payload = json.loads(event.data)
         except ValueError:
-            raise Failure(f"event {n} is not JSON: {snippet(event.data)}") from None
-        expect_schema("chat.completion.chunk", payload, f"chunk {n}")
+            raise Failure(f"event {n} is not JSON: {snippet(event.data)}",
+                          event=about) from None
+        try:
+            expect_schema("chat.completion.chunk", payload, f"chunk {n}")
+        except Failure as finding:
+            raise Failure(finding.message, event=about) from None
         if payload["object"] != "chat.completion.chunk":
             raise Failure(f"chunk {n}: object is {payload['object']!r}, expected "
-                          "'chat.completion.chunk'")
+                          "'chat.completion.chunk'", event=about)
         count += 1
     return f"{count} chunks valid"
 
@@ -78,16 +90,18 @@ async def chunk_schema(ctx: CheckContext) -> str:
     "message from deltas take the role from there).",
 )
 async def role_first(ctx: CheckContext) -> str:
-    _, chunks = await _stream(ctx)
-    first = next((c for c in chunks if c.get("choices")), None)
-    if first is None:
+    exchange, chunks = await _stream(ctx)
+    position = next((n for n, c in enumerate(chunks) if c.get("choices")), None)
+    if position is None:
         raise Failure("no chunk carries choices")
+    first = chunks[position]
     delta = first["choices"][0].get("delta") or {}
     role = delta.get("role") if isinstance(delta, dict) else None
     if role != "assistant":
         later = Reassembled(chunks).roles.get(0)
         where = f"; role first appears later as {later[0]!r}" if later else "; no delta has a role"
-        raise Failure(f"first delta has role {role!r}, expected 'assistant'{where}")
+        raise Failure(f"first delta has role {role!r}, expected 'assistant'{where}",
+                      event=chunk_at(exchange, position))
     return "role 'assistant' first"
 
 
@@ -100,13 +114,15 @@ async def role_first(ctx: CheckContext) -> str:
     "model, so clients can correlate chunks.",
 )
 async def consistent_ids(ctx: CheckContext) -> str:
-    _, chunks = await _stream(ctx)
+    exchange, chunks = await _stream(ctx)
     for field in ("id", "created", "model"):
-        values = {json.dumps(c.get(field)) for c in chunks}
+        seen = [json.dumps(c.get(field)) for c in chunks]
+        values = set(seen)
         if len(values) > 1:
             sample = ", ".join(sorted(values)[:3])
+            odd = next(n for n, value in enumerate(seen) if value != seen[0])
             raise Failure(f"{len(values)} different '{field}' values across {len(chunks)} chunks "
-                          f"({sample} …), expected one")
+                          f"({sample} …), expected one", event=chunk_at(exchange, odd))
     return f"{len(chunks)} chunks, id {snippet(chunks[0].get('id'), 40)}"
 
 
@@ -119,23 +135,25 @@ async def consistent_ids(ctx: CheckContext) -> str:
     "'stop' for a complete answer; no content follows it.",
 )
 async def finish_reason(ctx: CheckContext) -> str:
-    _, chunks = await _stream(ctx)
+    exchange, chunks = await _stream(ctx)
     finished: dict[int, int] = {}
     for n, chunk in enumerate(chunks):
         for choice in chunk.get("choices") or []:
             index = choice.get("index", 0)
             delta = choice.get("delta") or {}
             if index in finished and isinstance(delta, dict) and delta.get("content"):
-                raise Failure(f"content arrived in chunk {n} after finish_reason was sent")
+                raise Failure(f"content arrived in chunk {n} after finish_reason was sent",
+                              event=chunk_at(exchange, n))
             reason = choice.get("finish_reason")
             if reason is not None:
                 if index in finished:
                     raise Failure(f"finish_reason sent twice for choice {index} "
-                                  f"(chunks {finished[index]} and {n})")
+                                  f"(chunks {finished[index]} and {n})",
+                                  event=chunk_at(exchange, n))
                 finished[index] = n
                 if reason != "stop":
                     raise Failure(f"finish_reason is {reason!r} for a complete short answer, "
-                                  "expected 'stop'")
+                                  "expected 'stop'", event=chunk_at(exchange, n))
     if 0 not in finished:
         raise Failure("no chunk carries a finish_reason (all null or absent)")
     return "finish_reason 'stop'"
@@ -154,9 +172,11 @@ async def done_sentinel(ctx: CheckContext) -> str:
     events = exchange.data_events()
     if not any(e.data.strip() == "[DONE]" for e in events):
         last = snippet(events[-1].data, 80) if events else "nothing"
-        raise Failure(f"stream ended without data: [DONE] (last event: {last})")
+        raise Failure(f"stream ended without data: [DONE] (last event: {last})",
+                      event=at_event(exchange, events[-1] if events else None))
     if events[-1].data.strip() != "[DONE]":
-        raise Failure("data: [DONE] is not the last event")
+        raise Failure("data: [DONE] is not the last event", event=at_event(exchange, next(
+            e for e in events if e.data.strip() == "[DONE]")))
     if exchange.trailing_data:
         raise Failure("the stream ended inside an unterminated event after [DONE]")
     return "ends with [DONE]"
@@ -178,7 +198,8 @@ async def nothing_after_done(ctx: CheckContext) -> str:
         raise NotApplicable("no data: [DONE] was sent (see streaming.done_sentinel)")
     after = events[positions[0] + 1:]
     if after:
-        raise Failure(f"{len(after)} event(s) after data: [DONE], first: {snippet(after[0].data)}")
+        raise Failure(f"{len(after)} event(s) after data: [DONE], first: {snippet(after[0].data)}",
+                      event=at_event(exchange, after[0]))
     return "stream closed after [DONE]"
 
 

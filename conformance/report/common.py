@@ -200,9 +200,10 @@ def shade(value: float | None) -> int | None:
 
 
 def is_reference(entry: Mapping[str, object]) -> bool:
-    """True for a builtin reference provider (``builtin: reference`` in providers.yaml, written
-    as base_url ``builtin:reference`` in results.json)."""
-    return str(entry.get("base_url") or "").startswith("builtin:reference")
+    """True for the builtin reference provider: ``builtin: reference`` in providers.yaml,
+    written as base_url ``builtin:reference`` in results.json, without ``faults`` (a builtin
+    with faults stands in for a broken provider and is ranked like one)."""
+    return entry.get("base_url") == "builtin:reference" and not entry.get("faults")
 
 
 def unrun_reason(entry: Mapping[str, object], results: Iterable[Result]) -> str | None:
@@ -228,3 +229,14 @@ def security_failures(data: RunData) -> list[Result]:
     severity = severities(data)
     return [r for r in data.results if r.outcome == "fail"
             and severity.get(r.check) == "security"]
+
+
+#: Words the matrix's script writes into the evidence panel (embedded with the data).
+PANEL_WORDS: dict[str, str] = {
+    "copyCurl": "copy as curl",
+    "copied": "copied to the clipboard",
+    "selectToCopy": "select the command to copy it",
+    "curlNote": "The key is written as $VAR: set the variable before running the command. "
+                "The evidence is redacted (***), so other masked values must be filled in.",
+    "eventAbout": "The verdict is about event #%n (highlighted).",
+}

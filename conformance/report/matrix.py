@@ -22,6 +22,7 @@ from conformance.report.billing import billed_vs_counted, costs, money
 from conformance.report.common import (
     DEVIATIONS,
     MEANINGS,
+    PANEL_WORDS,
     REFERENCE_EXPLAINED,
     REFERENCE_LABEL,
     SCORE_EXPLAINED,
@@ -64,7 +65,6 @@ _env = jinja2.Environment(
 )
 _env.filters["ms"] = ms
 _env.filters["rate"] = rate
-_env.filters["script_json"] = lambda value: script_json(value)
 
 
 #: The catalogue fields the matrix shows for a check.
@@ -406,6 +406,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         "symbols": SYMBOLS,
         "marks": MARKS,
         "markMeanings": MARK_MEANINGS,
+        "words": PANEL_WORDS,
         "baseline": {"id": diff.old.id, "source": diff.old.source} if diff else None,
     }
     total_tokens = sum(c.tokens for c in columns)

@@ -1,7 +1,9 @@
 """summary.md: the run in Markdown, short enough for ``$GITHUB_STEP_SUMMARY``.
 
-Overall score, one table row per provider, the changes since the baseline (when there is one)
-and the deviations (fail, error, unsupported) with their one-line messages.
+The weighted score and pass rate (the builtin reference left out), security failures first,
+one table row per provider (ranked by weighted score, the reference last, with its speed
+figures), one line for the providers not run, the changes since the baseline (when there is
+one) and the deviations (fail, error, unsupported) with their one-line messages.
 """
 
 from __future__ import annotations
@@ -9,16 +11,27 @@ from __future__ import annotations
 from conformance.report.billing import costs, money, money_findings, overbilling_cost
 from conformance.report.common import (
     DEVIATIONS,
+    REFERENCE_LABEL,
     SCORE_EXPLAINED,
+    SPEED_NOTE,
     SYMBOLS,
+    WEIGHTED_EXPLAINED,
+    Weighted,
     incomplete_note,
+    is_reference,
     not_run_by_provider,
     ran_checks,
     ran_providers,
     score,
+    score_value,
+    security_failures,
+    severities,
+    unrun_reason,
+    weighted_score,
 )
 from conformance.report.diff import RunDiff, md_cell, md_code, render_markdown
-from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
+from conformance.report.speed import Speed, median_p95, rate, speeds
+from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
 
 #: Rows of the deviations table before "… and N more" (GitHub caps a step summary at 1 MiB).
 MAX_ROWS = 200
@@ -31,13 +44,23 @@ def _duration(ms: object) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
+def _speed_cells(figures: Speed | None) -> str:
+    if figures is None:
+        return " — | — | — |"
+    return (f" {median_p95(figures.ttft_median, figures.ttft_p95)} | "
+            f"{median_p95(figures.total_median, figures.total_p95)} | "
+            f"{rate(figures.tokens_per_s)} |")
+
+
 def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     run = data.run
     providers = ran_providers(data)
     checks = ran_checks(data)
-    totals = outcome_counts(data.results)
+    severity = severities(data)
     tokens = token_totals(data.results)
-    judged = totals["pass"] + totals["fail"]
+    by_provider: dict[str, list[Result]] = {}
+    for result in data.results:
+        by_provider.setdefault(result.provider, []).append(result)
     lines = [f"## Conformance matrix — run `{md_code(str(run.get('id', '?')))}`", ""]
     note = incomplete_note(data)
     if note is not None:
@@ -53,28 +76,77 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     facts.append(f"{len(providers)} providers × {len(checks)} checks")
     lines.append(" · ".join(facts))
     lines.append("")
-    lines.append(f"**Overall compatibility: {score(totals)}** — {totals['pass']} of {judged} "
-                 f"judged checks pass. {SCORE_EXPLAINED}")
+
+    # Who is ranked, who is the reference, who was not run (as in matrix.html).
+    unrun: list[tuple[str, str]] = []
+    ranked: list[tuple[dict[str, object], Weighted, dict[str, int]]] = []
+    reference: list[tuple[dict[str, object], Weighted, dict[str, int]]] = []
+    for entry in providers:
+        name = str(entry["name"])
+        mine = by_provider.get(name, [])
+        reason = unrun_reason(entry, mine)
+        if reason is not None:
+            unrun.append((name, reason))
+            continue
+        row = (entry, weighted_score(mine, severity), outcome_counts(mine))
+        (reference if is_reference(entry) else ranked).append(row)
+    ranked.sort(key=lambda r: (r[1].value is None, -(r[1].value or 0.0),
+                               score_value(r[2]) is None, -(score_value(r[2]) or 0.0),
+                               str(r[0]["name"])))
+    counted = [r for entry, _, _ in ranked for r in by_provider.get(str(entry["name"]), [])]
+    totals = outcome_counts(counted)
+    judged = totals["pass"] + totals["fail"]
+    weighted = weighted_score(counted, severity)
+    apart = " (the reference is left out)" if reference else ""
+    lines.append(f"**Overall compatibility: {weighted.text} weighted by severity, "
+                 f"{score(totals)} pass rate** — {totals['pass']} of {judged} judged checks "
+                 f"pass{apart}.")
     lines.append("")
+    lines.append(f"{WEIGHTED_EXPLAINED} {SCORE_EXPLAINED}")
+    lines.append("")
+
+    security = [r for r in security_failures(data)
+                if not any(str(e["name"]) == r.provider for e, _, _ in reference)]
+    if security:
+        lines += [f"### ⚠ Security failures ({len(security)})", "",
+                  "| check | provider | message |", "|---|---|---|"]
+        for r in security:
+            lines.append(f"| `{md_code(r.check)}` | {md_cell(r.provider)} | "
+                         f"{md_cell(r.message)} |")
+        lines.append("")
+
     header = " | ".join(f"{SYMBOLS[o]} {o}" for o in OUTCOMES)
     cost = costs(data)
     priced = " cost |" if cost else ""
-    lines += [f"| provider | model | score | {header} | tokens (requests) |{priced}",
-              "|---" * (len(OUTCOMES) + 4 + (1 if cost else 0)) + "|"]
-    for entry in providers:
+    fast = speeds(data)
+    lines += [f"| provider | model | score | pass rate | {header} | tokens (requests) |{priced}"
+              " TTFT (median · p95) | total time (median · p95) | output tok/s |",
+              "|---" * (len(OUTCOMES) + 8 + (1 if cost else 0)) + "|"]
+    for entry, mine_weighted, counts in ranked + reference:
         name = str(entry["name"])
-        counts = outcome_counts([r for r in data.results if r.provider == name])
         models = entry.get("models") or {}
         model = models.get("default", "") if isinstance(models, dict) else ""
         spent = tokens.get(name, {})
         used = spent.get("prompt", 0) + spent.get("completion", 0)
-        note = f" (skipped: {md_cell(str(entry['skipped']))})" if entry.get("skipped") else ""
+        marks = ""
+        if is_reference(entry):
+            marks += f" ({REFERENCE_LABEL})"
+        failed = sum(1 for r in security if r.provider == name)
+        if failed:
+            marks += f" ⚠ {failed} security"
         lines.append(
-            f"| {md_cell(name)}{note} | {md_cell(str(model))} | {score(counts)} | "
+            f"| {md_cell(name)}{marks} | {md_cell(str(model))} | {mine_weighted.text} | "
+            f"{score(counts)} | "
             + " | ".join(str(counts[o]) for o in OUTCOMES)
             + f" | {used} ({spent.get('requests', 0)}) |"
-            + (f" {money(cost[name])} |" if name in cost else " |" if cost else ""))
+            + (f" {money(cost[name])} |" if name in cost else " |" if cost else "")
+            + _speed_cells(fast.get(name)))
     lines.append("")
+    if unrun:
+        lines += [f"{len(unrun)} not run: " + ", ".join(
+            f"{md_cell(name)} ({md_cell(reason)})" for name, reason in unrun) + ".", ""]
+    if fast:
+        lines += [SPEED_NOTE, ""]
     if cost:
         lines += [f"Cost of this run: {money(sum(cost.values()))} in all (tokens × each "
                   "provider's `price:` per 1M tokens).", ""]
