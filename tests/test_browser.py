@@ -1,8 +1,9 @@
 """matrix.html as a person sees it: headless Chromium driven by selenium + chromedriver.
 
-The page is rendered from a real run (the reference provider and some of its fault variants,
-a provider without a key, an unreachable one), compared with a baseline, then opened from
-file://, clicked, filtered and screenshotted.  Without Chromium these tests skip with the
+The page is rendered from a real run (the builtin reference provider and some fault variants
+of a reference server, among them one that accepts any key, two providers without a key, an
+unreachable one), compared with a baseline, then opened from file://, clicked, filtered,
+sorted and screenshotted (also at phone size).  Without Chromium these tests skip with the
 reason; CI installs it (.ci/run) and sets CONFORMANCE_REQUIRE_BROWSER=1 so they cannot skip
 there.  ``CONFORMANCE_UPDATE_SCREENSHOT=1`` writes the README's docs/matrix.png.
 """
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +27,15 @@ from conformance.reference.server import ReferenceServer
 from conformance.report import write_reports
 from conformance.report.diff import Snapshot
 from conformance.results import load_run
-from tests.conftest import REPO, RunOutput, external, run_suite, write_providers
+from tests.conftest import (
+    KEY_ENV,
+    REPO,
+    SELFTEST_KEY,
+    RunOutput,
+    external,
+    run_suite,
+    write_providers,
+)
 from tests.test_report import synthetic_run
 from tests.test_report_cli import shared_runs
 
@@ -36,7 +46,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
                   "--hide-scrollbars")
-FAMILIES = "models or chat or streaming or stop or errors"
+FAMILIES = "models or chat or streaming or stop or errors or auth"
 
 try:
     from selenium import webdriver
@@ -99,27 +109,35 @@ class Page:
                     if r["provider"] == provider and r["check"] == check)
 
     def column(self, provider: str) -> int:
-        return self.providers.index(provider)
+        """The provider's ``data-col`` in the page (its place among the shown columns in
+        run order; unrun providers have none)."""
+        shown = [p["name"] for p in self.data["providers"] if not p.get("skipped")]
+        return shown.index(provider)
 
 
 @pytest.fixture(scope="module")
 def matrix(reference_server: ReferenceServer, tmp_path_factory: pytest.TempPathFactory
            ) -> Page:
-    """A real run of seven providers covering every outcome, with a baseline in which the
+    """A real run of ten providers covering every outcome, with a baseline in which the
     stop checks of ``ignores-stop`` still passed and ``no-done`` was failing one more
-    check."""
+    check. ``reference`` is the builtin one (shown apart); two providers have no key."""
     def build(tmp: Path) -> dict[str, RunOutput]:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         config = write_providers(tmp / "providers.yaml", [
-            external("reference", reference_server.base_url),
+            {"name": "reference", "builtin": "reference"},
             external("ignores-stop", reference_server.variant_url(["ignore_stop"])),
+            external("any-key", reference_server.variant_url(["accept_any_key"])),
+            external("untidy", reference_server.variant_url(
+                ["omit_nullable_fields", "chunk_ids_vary", "models_retrieve_html_404"])),
             external("declines-stop", reference_server.variant_url(["reject_stop"])),
             external("no-done", reference_server.variant_url(["no_done"])),
             external("html-errors", reference_server.variant_url(["errors_as_html"])),
             {"name": "no-key", "base_url": "https://relay.example/v1",
              "api_key": "${DEMO_RELAY_API_KEY}", "model": "gpt-4o-mini"},
+            {"name": "no-key-either", "base_url": "https://other-relay.example/v1",
+             "api_key": "${DEMO_OTHER_API_KEY}", "model": "gpt-4o-mini"},
             external("unreachable", f"http://127.0.0.1:{port}/v1", retries=0,
                      timeouts={"connect": 2, "read": 2, "total": 5, "stall": 2}),
         ])
@@ -147,9 +165,27 @@ def wait(browser: WebDriver, condition: Any, timeout: float = 10) -> Any:
 
 
 def cell(browser: WebDriver, page: Page, provider: str, check: str) -> Any:
+    column = browser.find_element(By.CSS_SELECTOR, f'th[data-provider="{provider}"]')
+    assert int(column.get_attribute("data-col")) == page.column(provider)
     return browser.find_element(
         By.CSS_SELECTOR,
         f'tr[data-check="{check}"] td[data-col="{page.column(provider)}"] button')
+
+
+def head_order(browser: WebDriver) -> list[str]:
+    return [str(n) for n in browser.execute_script(
+        "return Array.from(document.querySelectorAll('thead th[data-provider]'))"
+        ".map(h => h.dataset.provider)")]
+
+
+def row_order(browser: WebDriver, check: str) -> list[str]:
+    """The providers of a row's cells, left to right (by the heads' data-col)."""
+    return [str(n) for n in browser.execute_script(
+        "var names = {}; document.querySelectorAll('thead th[data-provider]').forEach("
+        "h => names[h.dataset.col] = h.dataset.provider);"
+        "return Array.from(document.querySelectorAll("
+        "'tr[data-check=\"' + arguments[0] + '\"] td[data-col]')).map(c => names[c.dataset.col])",
+        check)]
 
 
 def visible_checks(browser: WebDriver) -> list[str]:
@@ -198,7 +234,9 @@ def test_clicking_a_cell_shows_its_evidence(driver: WebDriver, matrix: Page) -> 
 def test_screenshot(driver: WebDriver, matrix: Page) -> None:
     """What the README shows: families folded to their scores but one, a failed cell open.
     The panel docks beside the matrix on a wide screen, so every column stays visible."""
-    driver.set_window_size(1760, 1040)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1760, "height": 1240, "deviceScaleFactor": 1,
+                            "mobile": False})
     try:
         load(driver, matrix.url)
         driver.find_element(By.ID, "collapse-all").click()
@@ -206,7 +244,7 @@ def test_screenshot(driver: WebDriver, matrix: Page) -> None:
         cell(driver, matrix, "ignores-stop", "stop.string").click()
         panel = driver.find_element(By.ID, "panel")
         wait(driver, lambda b: panel.is_displayed())
-        last_column = driver.find_element(By.CSS_SELECTOR, "thead th[data-col='6']")
+        last_column = driver.find_elements(By.CSS_SELECTOR, "thead th[data-col]")[-1]
         assert last_column.rect["x"] + last_column.rect["width"] <= panel.rect["x"] + 1
         shot = matrix.path.parent / "matrix.png"
         driver.save_screenshot(str(shot))
@@ -215,7 +253,7 @@ def test_screenshot(driver: WebDriver, matrix: Page) -> None:
             (REPO / "docs").mkdir(exist_ok=True)
             shutil.copy(shot, REPO / "docs" / "matrix.png")
     finally:
-        driver.set_window_size(1400, 900)
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
 
 def test_stream_evidence_lists_events_with_timing(driver: WebDriver, matrix: Page) -> None:
@@ -334,3 +372,192 @@ def test_twenty_providers_by_a_hundred_checks(driver: WebDriver, tmp_path: Path)
         raise AssertionError(json.dumps(severe_console_errors(driver))) from None
     assert panel_text(driver, "panel-message") == last.message
     assert severe_console_errors(driver) == []
+
+
+# -- picking a provider (issue 13) --------------------------------------------------------------
+
+def _sorted_by(browser: WebDriver, key: str) -> list[str]:
+    """The real providers in the order sorting by ``key`` must give (the reference last)."""
+    heads = browser.execute_script(
+        "return Array.from(document.querySelectorAll('thead th[data-provider]')).map(h => "
+        "[h.dataset.provider, h.dataset[arguments[0]], +h.dataset.order, "
+        "h.classList.contains('ref')])", key)
+    real = [h for h in heads if not h[3]]
+
+    def rank(head: list[Any]) -> tuple[bool, float, int]:
+        value = head[1]
+        if value == "":
+            return True, 0.0, head[2]
+        return False, float(value) if key == "speed" else -float(value), head[2]
+    return [h[0] for h in sorted(real, key=rank)] + [h[0] for h in heads if h[3]]
+
+
+def test_sorting_reorders_the_columns(driver: WebDriver, matrix: Page) -> None:
+    load(driver, matrix.url)
+    default = head_order(driver)
+    assert default == _sorted_by(driver, "score")
+    assert default[-1] == "reference" and "no-key" not in default
+    orders = {}
+    for key, label in (("rate", "pass rate"), ("speed", "speed"), ("score", "score")):
+        button = driver.find_element(By.CSS_SELECTOR, f'.sort button[data-sort="{key}"]')
+        assert button.text == label
+        button.click()
+        assert button.get_attribute("aria-pressed") == "true"
+        orders[key] = head_order(driver)
+        assert orders[key] == _sorted_by(driver, key)
+        # Every row follows its head: the cells moved with the columns.
+        assert row_order(driver, "stop.string") == orders[key]
+        assert row_order(driver, "auth.wrong_key") == orders[key]
+        family = driver.execute_script(
+            "var names = {}; document.querySelectorAll('thead th[data-provider]').forEach("
+            "h => names[h.dataset.col] = h.dataset.provider); return Array.from("
+            "document.querySelectorAll('tbody[data-family=\"stop\"] tr.fam td')).map("
+            "c => names[c.dataset.col])")
+        assert family == orders[key]
+    assert orders["score"] == default
+    # any-key fails one security check, untidy three cosmetic ones: any-key has the better
+    # pass rate, but its failure weighs 8 against 3 × 1, so it ranks below by score.
+    assert orders["rate"] != orders["score"]
+    assert orders["rate"].index("any-key") < orders["rate"].index("untidy")
+    assert orders["score"].index("any-key") > orders["score"].index("untidy")
+    assert orders["speed"][-2:] == ["unreachable", "reference"]  # no speed: last but the ref
+    # The evidence still opens from a moved cell.
+    target = cell(driver, matrix, "ignores-stop", "stop.string")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+    target.click()
+    wait(driver, lambda b: b.find_element(By.ID, "panel").is_displayed())
+    assert panel_text(driver, "panel-check") == "stop.string"
+    assert severe_console_errors(driver) == []
+
+
+def test_security_badge_for_a_provider_that_accepts_any_key(driver: WebDriver,
+                                                            matrix: Page) -> None:
+    assert matrix.result("any-key", "auth.wrong_key")["outcome"] == "fail"
+    load(driver, matrix.url)
+    badge = driver.find_element(By.CSS_SELECTOR, 'th[data-provider="any-key"] .badge.sec')
+    assert badge.is_displayed() and badge.text == "⚠ 1 security"
+    assert "auth.wrong_key" in str(badge.get_attribute("title"))
+    for clean in ("ignores-stop", "reference", "declines-stop"):
+        assert not driver.find_elements(By.CSS_SELECTOR,
+                                        f'th[data-provider="{clean}"] .badge.sec')
+    assert "any-key (1)" in driver.find_element(By.ID, "security-total").text
+    summary = (matrix.path.parent / "summary.md").read_text(encoding="utf-8")
+    assert summary.index("### ⚠ Security failures") < summary.index("| provider |")
+
+
+def test_charts_render_offline_from_file(driver: WebDriver, matrix: Page) -> None:
+    assert matrix.url.startswith("file://")
+    load(driver, matrix.url)
+    # Nothing but the file itself was loaded: no CDN, no fonts, no images from the network.
+    resources = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert [r for r in resources if not str(r).startswith(("file:", "data:"))] == []
+    columns = head_order(driver)
+    families = len(driver.find_elements(By.CSS_SELECTOR, "tbody.family"))
+    charts = driver.find_elements(By.CSS_SELECTOR, "thead th[data-provider] svg.famchart")
+    assert len(charts) == len(columns)
+    for chart in charts:
+        assert chart.size["width"] > 0 and chart.size["height"] > 0
+        bars = chart.find_elements(By.TAG_NAME, "rect")
+        assert len(bars) == families
+        assert all(b.size["height"] > 0 for b in bars)
+    latency = driver.find_element(By.CSS_SELECTOR, "svg.latency")
+    driver.execute_script("arguments[0].scrollIntoView()", latency)
+    assert latency.size["width"] > 300 and latency.size["height"] > 50
+    rows = latency.find_elements(By.CSS_SELECTOR, "g.lrow")
+    timed = {str(r.get_attribute("data-provider")) for r in rows}
+    assert timed == set(columns) - {"unreachable"}  # nothing answered there, nothing timed
+    for row in rows:
+        for rect in row.find_elements(By.CSS_SELECTOR, "rect.ttft, rect.total"):
+            assert rect.size["width"] > 0 and rect.size["height"] > 0
+    # The reference is drawn apart, labelled.
+    assert "(ref.)" in latency.find_element(
+        By.CSS_SELECTOR, 'g.lrow[data-provider="reference"]').text
+    # The same charts without JavaScript: they are markup, not drawn by a script.
+    raw = matrix.path.read_text(encoding="utf-8")
+    assert raw.count('<svg class="famchart"') == len(columns) and '<svg class="latency"' in raw
+
+
+def test_unrun_providers_take_one_row_and_the_reference_stands_apart(
+        driver: WebDriver, matrix: Page) -> None:
+    load(driver, matrix.url)
+    strip = driver.find_element(By.ID, "unrun")
+    chips = strip.find_elements(By.CLASS_NAME, "chip")
+    assert [c.text for c in chips] == ["no-key set DEMO_RELAY_API_KEY",
+                                       "no-key-either set DEMO_OTHER_API_KEY"]
+    assert strip.text.startswith("2 not run:")
+    assert len({c.rect["y"] for c in chips}) == 1  # one row
+    assert strip.size["height"] < 40
+    assert not driver.find_elements(By.CSS_SELECTOR, 'th[data-provider^="no-key"]')
+    reference = driver.find_element(By.CSS_SELECTOR, 'th[data-provider="reference"]')
+    assert "ref" in str(reference.get_attribute("class")).split()
+    assert "REFERENCE, FOR COMPARISON" in reference.text.upper()
+    assert head_order(driver)[-1] == "reference"
+    # Left out of the overall figures: they count the other providers' results only.
+    counted = [r for r in matrix.data["results"] if r["provider"] != "reference"
+               and r["outcome"] in ("pass", "fail")]
+    passed = sum(r["outcome"] == "pass" for r in counted)
+    assert driver.find_element(By.ID, "overall").text == f"{100 * passed // len(counted)}%"
+
+
+def test_copy_as_curl_and_the_event_a_stream_verdict_is_about(driver: WebDriver,
+                                                              matrix: Page) -> None:
+    load(driver, matrix.url)
+    expected = matrix.result("no-done", "streaming.done_sentinel")
+    about = expected["evidence"]["event"]
+    target = cell(driver, matrix, "no-done", "streaming.done_sentinel")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+    target.click()
+    wait(driver, lambda b: b.find_element(By.ID, "panel").is_displayed())
+    marked = driver.find_element(By.ID, "panel-event")
+    assert "at" in str(marked.get_attribute("class")).split()
+    assert int(marked.get_attribute("data-n")) == about["index"]
+    event = expected["evidence"]["exchanges"][about["exchange"]]["response"]["events"][
+        about["index"]]
+    assert event["data"] in marked.text
+    assert f"event #{about['index']}" in driver.find_element(By.ID, "panel").text
+    highlighted = driver.find_elements(By.CSS_SELECTOR, "#panel li.at")
+    assert len(highlighted) == 1
+    # Copy as curl: the key as $VARIABLE, never its value; the request as it was sent.
+    driver.find_element(By.CSS_SELECTOR, "#panel button.copy-curl").click()
+    command = wait(driver, lambda b: b.find_element(By.CSS_SELECTOR, "#panel pre.curl")).text
+    assert command.startswith("curl -N -X POST '")
+    assert "/variant/no_done/v1/chat/completions'" in command
+    assert f'-H "Authorization: Bearer ${KEY_ENV}"' in command.replace("authorization",
+                                                                         "Authorization")
+    assert '"stream":true' in command and "--data-raw '" in command
+    assert SELFTEST_KEY not in command and "***" not in command
+    # And it runs: with the variable set, the same request gets the same (faulty) stream.
+    if shutil.which("curl") and shutil.which("bash"):
+        ran = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+                             timeout=60, env={**os.environ, KEY_ENV: SELFTEST_KEY})
+        assert ran.returncode == 0, ran.stderr
+        assert "data: {" in ran.stdout and "[DONE]" not in ran.stdout
+    page_text = driver.execute_script("return document.documentElement.outerHTML")
+    assert SELFTEST_KEY not in page_text
+    assert severe_console_errors(driver) == []
+
+
+def test_phone_width_shows_the_first_table_row_on_the_first_screen(
+        driver: WebDriver, matrix: Page, tmp_path: Path) -> None:
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 390, "height": 844, "deviceScaleFactor": 1,
+                            "mobile": True})
+    try:
+        load(driver, matrix.url)
+        assert driver.execute_script("return [innerWidth, innerHeight]") == [390, 844]
+        first = driver.find_element(By.CSS_SELECTOR, "table.matrix tbody tr")
+        box = driver.execute_script(
+            "var b = arguments[0].getBoundingClientRect();"
+            "return [b.left, b.top, b.right, b.bottom]", first)
+        assert box[1] >= 0 and box[3] <= 844, box
+        assert box[0] >= 0 and box[0] < 390
+        # The controls are still there, folded into one scrolling line.
+        toolbar = driver.find_element(By.CLASS_NAME, "toolbar")
+        assert toolbar.size["height"] < 60
+        assert driver.find_element(By.CSS_SELECTOR, '.sort button[data-sort="speed"]')
+        shot = tmp_path / "matrix-phone.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 5_000
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
