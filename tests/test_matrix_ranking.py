@@ -281,3 +281,13 @@ def test_streaming_failures_name_the_event_they_are_about(
     assert "event" not in results[("no_done", "streaming.chunk_schema")]["evidence"]
     # The results carry the key's variable name for "Copy as curl", never a value.
     assert {p["api_key_env"] for p in out.data["providers"]} == {"CONFORMANCE_SELFTEST_KEY"}
+
+
+def test_a_run_of_the_reference_alone_says_so() -> None:
+    data = run_of({}, reference="reference")
+    html = render_matrix(data)
+    assert column_order(html) == ["reference"]
+    assert "only the builtin reference was run" in html
+    text = render_summary_md(data)
+    assert "only the builtin reference was run" in text
+    assert "| reference (reference, for comparison) | m | 100% | 100% |" in text

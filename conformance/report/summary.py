@@ -98,9 +98,13 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     judged = totals["pass"] + totals["fail"]
     weighted = weighted_score(counted, severity)
     apart = " (the reference is left out)" if reference else ""
-    lines.append(f"**Overall compatibility: {weighted.text} weighted by severity, "
-                 f"{score(totals)} pass rate** — {totals['pass']} of {judged} judged checks "
-                 f"pass{apart}.")
+    if reference and not ranked:
+        lines.append("**Overall compatibility: —** — only the builtin reference was run; its "
+                     "own figures are in its row.")
+    else:
+        lines.append(f"**Overall compatibility: {weighted.text} weighted by severity, "
+                     f"{score(totals)} pass rate** — {totals['pass']} of {judged} judged "
+                     f"checks pass{apart}.")
     lines.append("")
     lines.append(f"{WEIGHTED_EXPLAINED} {SCORE_EXPLAINED}")
     lines.append("")
