@@ -4,8 +4,15 @@ One self-contained file (inline CSS and JS, no CDN, works from file:// offline).
 behaviour families, expandable to their checks; columns are providers (with their models).  The
 table itself is plain HTML; the evidence of every cell (deduplicated exchanges, by id) is
 embedded once as JSON in a ``<script type="application/json">`` block, escaped so that no
-provider text can close it, and a little inline JS renders the evidence panel, the filters and
-the family toggles from it.
+provider text can close it, and a little inline JS renders the evidence panel (with "copy as
+curl" and the stream event a verdict is about highlighted), the filters, the family toggles and
+the column sort from it.
+
+Columns are ranked server-side by weighted score (report/common.py), the builtin reference last
+and apart; providers not run at all are chips, not columns. Each column head carries a bar
+chart of its families and the latency chart sits below the table, both inline SVG whose
+coordinates are computed here (readable without JS). Everything is one pass over the results
+and one over providers × checks.
 """
 
 from __future__ import annotations
@@ -272,7 +279,8 @@ def _latency(columns: list[Column]) -> tuple[list[LatencyRow], int, float]:
             name=column.name, reference=column.reference, y=i * CHART_ROW,
             ttft=bar(figures.ttft_median, figures.ttft_p95),
             total=bar(figures.total_median, figures.total_p95),
-            label=f"{ms(figures.ttft_median)} / {ms(figures.total_median)}",
+            label=(f"{ms(figures.ttft_median)} / {ms(figures.total_median)} · p95 "
+                   f"{ms(figures.ttft_p95)} / {ms(figures.total_p95)}"),
             title=(f"{column.name}: time to first token "
                    f"{median_p95(figures.ttft_median, figures.ttft_p95)}; total "
                    f"{median_p95(figures.total_median, figures.total_p95)}; "
