@@ -31,7 +31,10 @@ from conformance.report.common import (
     score,
 )
 from conformance.report.diff import MARK_MEANINGS, MARKS, Change, RunDiff
+from conformance.report.flaky import MEANING as FLAKY_MEANING
+from conformance.report.flaky import score_of
 from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
+from conformance.stability import label
 
 __all__ = ["SYMBOLS", "render_matrix", "score", "script_json"]
 
@@ -91,6 +94,8 @@ class Cell:
     outcome: str | None = None
     mark: str | None = None
     not_run: bool = False  # planned, but the run ended before it
+    repeat: str = ""  # --repeat K: "2/3" (passes/K)
+    flaky: bool = False  # the K runs disagreed (conformance.stability)
 
 
 @dataclass
@@ -194,7 +199,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             index=i, name=name, model=default, overrides=overrides,
             base_url=str(entry.get("base_url") or ""), docs=str(entry.get("docs") or ""),
             skipped=str(entry.get("skipped") or ""),
-            counts=counts, score=score(counts),
+            counts=counts, score=score_of(by_provider[name]),
             tokens=spent.get("prompt", 0) + spent.get("completion", 0),
             requests=spent.get("requests", 0), new=name in new_providers,
             cost=money(run_costs[name]) if name in run_costs else "",
@@ -228,9 +233,12 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             if change is not None:
                 item["k"] = change.kind
                 item["b"] = [change.old, change.old_message]
+            if result.runs:
+                item["runs"] = [dict(run) for run in result.runs]
             payload_results.append(item)
             cells.append(Cell(index=len(payload_results) - 1, outcome=result.outcome,
-                              mark=change.kind if change else None))
+                              mark=change.kind if change else None, repeat=label(result),
+                              flaky=result.flaky))
         family.rows.append(Row(
             check=check, cells=cells,
             deviation=any(c.outcome in DEVIATIONS for c in cells),
@@ -242,7 +250,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             judged = [cells_by_key[(row.check["id"], column.name)] for row in family.rows
                       if (row.check["id"], column.name) in cells_by_key]
             counts = outcome_counts(judged)
-            family.cells.append(FamilyCell(counts=counts, score=score(counts),
+            family.cells.append(FamilyCell(counts=counts, score=score_of(judged),
                                            empty=not judged, worst=_worst(counts)))
     total_rows = sum(len(f.rows) for f in families.values())
     for family in families.values():
@@ -274,7 +282,9 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         "marks": MARKS,
         "mark_meanings": MARK_MEANINGS,
         "totals": totals,
-        "overall": score(totals),
+        "overall": score_of(data.results),
+        "flaky": sum(r.flaky for r in data.results),
+        "flaky_meaning": FLAKY_MEANING,
         "judged": totals["pass"] + totals["fail"],
         "formula": SCORE_FORMULA,
         "score_explained": SCORE_EXPLAINED,

@@ -1,7 +1,8 @@
 """summary.md: the run in Markdown, short enough for ``$GITHUB_STEP_SUMMARY``.
 
-Overall score, one table row per provider, the changes since the baseline (when there is one)
-and the deviations (fail, error, unsupported) with their one-line messages.
+Overall score, one table row per provider, the changes since the baseline (when there is one),
+the flaky checks of a ``--repeat`` run and the deviations (fail, error, unsupported) with their
+one-line messages.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from conformance.report.common import (
     not_run_by_provider,
     ran_checks,
     ran_providers,
-    score,
 )
 from conformance.report.diff import RunDiff, md_cell, md_code, render_markdown
+from conformance.report.flaky import score_of
+from conformance.report.flaky import summary_section as flaky_section
 from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
 
 #: Rows of the deviations table before "… and N more" (GitHub caps a step summary at 1 MiB).
@@ -53,8 +55,10 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     facts.append(f"{len(providers)} providers × {len(checks)} checks")
     lines.append(" · ".join(facts))
     lines.append("")
-    lines.append(f"**Overall compatibility: {score(totals)}** — {totals['pass']} of {judged} "
-                 f"judged checks pass. {SCORE_EXPLAINED}")
+    flaky = sum(r.flaky for r in data.results)
+    of_them = f" ({flaky} of them flaky, counted as passes/K)" if flaky else ""
+    lines.append(f"**Overall compatibility: {score_of(data.results)}** — {totals['pass']} of "
+                 f"{judged} judged checks pass{of_them}. {SCORE_EXPLAINED}")
     lines.append("")
     header = " | ".join(f"{SYMBOLS[o]} {o}" for o in OUTCOMES)
     cost = costs(data)
@@ -63,14 +67,15 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
               "|---" * (len(OUTCOMES) + 4 + (1 if cost else 0)) + "|"]
     for entry in providers:
         name = str(entry["name"])
-        counts = outcome_counts([r for r in data.results if r.provider == name])
+        mine = [r for r in data.results if r.provider == name]
+        counts = outcome_counts(mine)
         models = entry.get("models") or {}
         model = models.get("default", "") if isinstance(models, dict) else ""
         spent = tokens.get(name, {})
         used = spent.get("prompt", 0) + spent.get("completion", 0)
         note = f" (skipped: {md_cell(str(entry['skipped']))})" if entry.get("skipped") else ""
         lines.append(
-            f"| {md_cell(name)}{note} | {md_cell(str(model))} | {score(counts)} | "
+            f"| {md_cell(name)}{note} | {md_cell(str(model))} | {score_of(mine)} | "
             + " | ".join(str(counts[o]) for o in OUTCOMES)
             + f" | {used} ({spent.get('requests', 0)}) |"
             + (f" {money(cost[name])} |" if name in cost else " |" if cost else ""))
@@ -90,6 +95,7 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
         lines.append("")
     if diff is not None:
         lines.append(render_markdown(diff))
+    lines += flaky_section(data)
     deviations = [r for r in data.results if r.outcome in DEVIATIONS]
     if deviations:
         lines += [f"### Deviations ({len(deviations)})", "", "<details open>"
