@@ -81,21 +81,13 @@ def fold(runs: Sequence[Mapping[str, Any]]) -> Folded:
         outcome = "fail"
         index = outcomes.index("fail")
     message = " ".join(str(runs[index]["message"]).split())
-    if k > 1:
-        if flaky:
-            message = (f"flaky: passed {passes} of {k} runs; run {index + 1} "
-                       f"{outcomes[index]}: {message}")
-        else:
-            same = outcomes.count(outcome)
-            verb = {"pass": "passed", "fail": "failed", "unsupported": "declined",
-                    "skip": "skipped", "error": "errored"}[outcome]
-            message = f"{verb} {same} of {k} runs: {message}"
-            others = [_said(runs, i) for i in range(k)
-                      if outcomes[i] != outcome and outcomes[i] not in VERDICTS]
-            others += [_said(runs, i) for i in range(k)
-                       if outcomes[i] != outcome and outcomes[i] in VERDICTS]
-            if others:
-                message += f" ({'; '.join(others)})"
+    if flaky:
+        message = (f"flaky: passed {passes} of {k} runs; run {index + 1} "
+                   f"{outcomes[index]}: {message}")
+    else:  # unanimous verdicts keep their message; the runs that differ are named after it
+        others = [_said(runs, i) for i in range(k) if outcomes[i] != outcome]
+        if others:
+            message += f" ({'; '.join(others)})"
     return Folded(outcome, message, flaky, index)  # type: ignore[arg-type]
 
 

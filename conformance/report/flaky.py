@@ -51,8 +51,7 @@ def terminal_lines(data: RunData) -> list[str]:
     if not flaky:
         return []
     lines = [f"flaky: {len(flaky)} check{'s' if len(flaky) != 1 else ''} passed some of "
-             f"their {repeat_of_run(data)} runs, not all (counted as passes/K in the score, "
-             "not as a fail):"]
+             f"their {repeat_of_run(data)} runs, not all (scored as passes/K, not as fails):"]
     for result in flaky[:MAX_TERMINAL]:
         failed = [run for run in result.runs if run["outcome"] != "pass"]
         said = printable(" ".join(str(failed[0]["message"]).split()))[:60] if failed else ""
