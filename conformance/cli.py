@@ -54,6 +54,13 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     from conformance.report.diff import save_baseline
     from conformance.run import new_run_id
 
+    if args.repeat is not None:
+        from conformance.stability import parse_repeat
+
+        try:
+            args.repeat = parse_repeat(args.repeat)
+        except ValueError as exc:
+            return _die(str(exc))
     providers_path = args.providers
     if args.base_url is not None:
         try:
@@ -102,6 +109,8 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         argv += ["--provider", name]
     if args.max_tokens is not None:
         argv += ["--max-tokens", str(args.max_tokens)]
+    if args.repeat is not None:
+        argv += ["--repeat", str(args.repeat)]
     if args.model is not None and args.base_url is None:
         argv += ["--model", args.model]
     argv += pytest_args
@@ -119,7 +128,8 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
             data = json.loads(results.read_text(encoding="utf-8"))
             if any(r["outcome"] == "fail" for r in data["results"]):
                 exit_code = EXIT_FINDINGS
-        if baseline is not None and results.exists() and _compare(report_dir, baseline):
+        if baseline is not None and results.exists() and _compare(
+                report_dir, baseline, flaky_is_regression=args.flaky_is_regression):
             exit_code = EXIT_FINDINGS
         return exit_code
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
@@ -203,7 +213,8 @@ def _load_baseline(path: str) -> Snapshot:
         raise _BadInput(f"baseline {str(exc).strip(chr(39) + chr(34))}") from None
 
 
-def _compare(report_dir: Path, baseline: Snapshot) -> bool:
+def _compare(report_dir: Path, baseline: Snapshot, *, flaky_is_regression: bool = False
+             ) -> bool:
     """Re-render ``report_dir`` against ``baseline`` and print the diff; True on a
     regression."""
     from conformance.report import write_reports
@@ -211,8 +222,9 @@ def _compare(report_dir: Path, baseline: Snapshot) -> bool:
     from conformance.results import load_run
 
     data = load_run(report_dir)
-    write_reports(report_dir, data, baseline)
-    diff = diff_runs(baseline, Snapshot.from_run(data, source=str(report_dir)))
+    write_reports(report_dir, data, baseline, flaky_is_regression=flaky_is_regression)
+    diff = diff_runs(baseline, Snapshot.from_run(data, source=str(report_dir)),
+                     flaky_is_regression=flaky_is_regression)
     print(f"conformance: compared with baseline {baseline.id}")
     print(render_text(diff), end="")
     if diff.regressions:
@@ -231,7 +243,8 @@ def cmd_report(args: argparse.Namespace) -> int:
                     else stored_baseline(Path(args.dir)))
     except (_BadInput, ValueError) as exc:
         return _die(str(exc))
-    paths = write_reports(Path(args.dir), data, baseline)
+    paths = write_reports(Path(args.dir), data, baseline,
+                          flaky_is_regression=args.flaky_is_regression)
     print(render_summary(data, width=100), end="")
     print("wrote " + ", ".join(str(p) for p in paths))
     return EXIT_OK
@@ -244,7 +257,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         old, new = _load_baseline(args.old), _load_baseline(args.new)
     except _BadInput as exc:
         return _die(str(exc))
-    diff = diff_runs(old, new)
+    diff = diff_runs(old, new, flaky_is_regression=args.flaky_is_regression)
     if args.format == "markdown":
         print(render_markdown(diff, heading="##"), end="")
     elif args.format == "json":
@@ -279,11 +292,12 @@ def cmd_merge(args: argparse.Namespace) -> int:
     log = ResultLog(out / "results.jsonl")
     for result in merged.results:
         log.append(result)
-    paths = write_reports(out, merged, baseline)
+    paths = write_reports(out, merged, baseline, flaky_is_regression=args.flaky_is_regression)
     print(render_summary(merged, width=100), end="")
     print("wrote " + ", ".join(str(p) for p in paths))
     if baseline is not None:
-        return EXIT_FINDINGS if _compare(out, baseline) else EXIT_OK
+        return EXIT_FINDINGS if _compare(
+            out, baseline, flaky_is_regression=args.flaky_is_regression) else EXIT_OK
     return EXIT_OK
 
 
@@ -361,6 +375,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _flaky_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--flaky-is-regression", action="store_true",
+                        help="compared with a baseline, a check that passed there and is "
+                        "flaky now (--repeat: some runs failed) is a regression (default: a "
+                        "change)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conformance",
@@ -399,6 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a previous run's report dir: mark changes in matrix.html and "
                      "summary.md, print them, exit 1 when a check that passed there does not "
                      "now")
+    run.add_argument("--repeat", metavar="K",
+                     help="run each check K times (1-20; requests are not shared across "
+                     "repeats): cells show passes/K, runs that disagree are flaky; the cost "
+                     "(K × one run) is printed first")
+    _flaky_option(run)
 
     serve = sub.add_parser(
         "serve-reference", help="serve the reference provider",
@@ -422,17 +448,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--baseline", metavar="DIR",
                         help="mark changes since this run (default: the baseline.json a "
                         "--baseline run stored in DIR)")
+    _flaky_option(report)
 
     diff = sub.add_parser(
         "diff", help="regressions, fixes, new/removed checks, new/missing providers between "
         "two runs",
         description="Compare two run directories (or baseline.json files). Exits 1 when a "
         "check that passed in OLD does not pass in NEW (also when its provider is missing "
-        "from NEW), else 0.")
+        "from NEW; a flaky pass of a --repeat run still passes unless --flaky-is-regression), "
+        "else 0.")
     diff.add_argument("old", metavar="OLD_DIR")
     diff.add_argument("new", metavar="NEW_DIR")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
                       help="output format (markdown suits $GITHUB_STEP_SUMMARY)")
+    _flaky_option(diff)
 
     merge = sub.add_parser(
         "merge", help="combine several runs (e.g. one CI job per provider) into one run dir",
@@ -444,6 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--baseline", metavar="DIR",
                        help="mark and print changes since this run; exit 1 on a regression")
     merge.add_argument("--run-id", metavar="ID", help="id of the merged run (default: new)")
+    _flaky_option(merge)
 
     checks = sub.add_parser("checks", help="list the checks")
     checks.add_argument("--markdown", action="store_true", help="as a Markdown table")

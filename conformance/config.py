@@ -596,9 +596,9 @@ class _ProviderBuilder:
         # The names live with the reference provider that applies them. faults.py is pure
         # data (no server imports), so importing it here is cheap; repeating its ~110 names
         # as a schema enum would need a sync test and give no did-you-mean.
-        from conformance.reference.faults import FAULTS, QUIRKS
+        from conformance.reference.faults import FAULTS, QUIRKS, UNSTABLE
 
-        known = [*FAULTS, *QUIRKS]
+        known = [*FAULTS, *QUIRKS, *UNSTABLE]
         for index, name in enumerate(names):
             if name in known:
                 continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import threading
 import time
 import traceback
@@ -25,6 +26,7 @@ from conformance.errors import Failure, NotApplicable, SuiteError, TransportErro
 from conformance.preflight import ProviderProblem, preflight
 from conformance.redact import Redactor
 from conformance.results import Outcome, Result, one_line
+from conformance.stability import fold
 from conformance.transport import Exchange, ProviderClient
 from conformance.upstream import UpstreamClient
 
@@ -63,16 +65,44 @@ async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str
     return outcome, message, extra
 
 
+@dataclasses.dataclass
+class _Run:
+    """One run of a check: its verdict, and its context (None when it did not start)."""
+
+    outcome: Outcome
+    message: str
+    duration: int
+    ctx: CheckContext | None
+    extra: dict[str, object] = dataclasses.field(default_factory=dict)
+
+    def evidence(self, offset: int = 0) -> dict[str, object]:
+        """The run's evidence; ``offset``: how many exchanges of earlier runs come before
+        this run's in the result (``evidence.event`` counts from the result's first)."""
+        if self.ctx is None:
+            return {}
+        extra = dict(self.extra)
+        about = extra.pop("event_about", None)
+        evidence = {"exchanges": Engine._evidence(self.ctx.exchanges), **self.ctx.facts,
+                    **extra}
+        if isinstance(about, tuple):
+            where = Engine._event_at(self.ctx.exchanges, *about)
+            if where is not None:
+                evidence["event"] = {**where, "exchange": where["exchange"] + offset}
+        return evidence
+
+
 class Engine:
     """Owns one event loop thread, one client per provider, and the check tasks."""
 
     def __init__(self, providers: Sequence[ProviderConfig],
                  start_upstream: Callable[[UpstreamConfig], str] | None = None, *,
-                 max_tokens: int | None = None) -> None:
+                 max_tokens: int | None = None, repeat: int = 1) -> None:
         self._providers: Mapping[str, ProviderConfig] = {p.name: p for p in providers}
         self._start_upstream = start_upstream
         #: The run budget (``--max-tokens``) and what the providers' usage reported so far.
         self._budget = max_tokens
+        #: ``--repeat K``: each check runs K times, nothing shared across runs.
+        self._repeat = max(1, repeat)
         self._spent = 0
         self._counted: set[str] = set()
         self._loop = asyncio.new_event_loop()
@@ -157,13 +187,25 @@ class Engine:
             return self._result(runtime, check, model, "error", problem.message, 0, evidence)
         if check.runs_last:
             await self._others_finished(name)
+        runs = [await self._once(runtime, check, model, index) for index in range(self._repeat)]
+        if len(runs) == 1:
+            run = runs[0]
+            return self._result(runtime, check, model, run.outcome, run.message, run.duration,
+                                run.evidence())
+        return self._folded(runtime, check, model, runs)
+
+    async def _once(self, runtime: ProviderRuntime, check: Check, model: str,
+                    repeat: int) -> _Run:
+        """One run of ``check`` (the ``repeat``-th of ``--repeat K``), under the provider's
+        semaphore and the run budget."""
+        provider = runtime.provider
         async with runtime.semaphore:
             if self._budget is not None and self._spent >= self._budget:
-                return self._result(runtime, check, model, "skip", (
+                return _Run("skip", (
                     f"not run: the run budget of {self._budget:,} tokens is spent "
-                    f"({self._spent:,} tokens; --max-tokens)"), 0, {})
+                    f"({self._spent:,} tokens; --max-tokens)"), 0, None)
             started = time.perf_counter()
-            ctx = CheckContext(runtime, model)
+            ctx = CheckContext(runtime, model, repeat)
             deadline = provider.timeouts.check_deadline
             try:
                 # Requests, retries and judging together: a provider slow enough to pass it
@@ -175,13 +217,30 @@ class Engine:
                            f"provider was too slow to judge")
             duration = int((time.perf_counter() - started) * 1000)
         self._spend(ctx.exchanges)
-        about = extra.pop("event_about", None)
-        evidence = {"exchanges": self._evidence(ctx.exchanges), **ctx.facts, **extra}
-        if isinstance(about, tuple):
-            where = self._event_at(ctx.exchanges, *about)
-            if where is not None:
-                evidence["event"] = where
-        return self._result(runtime, check, model, outcome, message, duration, evidence)
+        return _Run(outcome, message, duration, ctx, extra)
+
+    def _folded(self, runtime: ProviderRuntime, check: Check, model: str,
+                runs: Sequence[_Run]) -> Result:
+        """One result for the K runs of ``--repeat K`` (:func:`conformance.stability.fold`):
+        every run's exchanges are evidence (each marked with its ``repeat``, 1-based), the
+        measured facts are those of the run the message speaks for."""
+        redactor = runtime.client.redactor
+        records = [{"outcome": run.outcome, "message": one_line(redactor.text(run.message)),
+                    "duration_ms": run.duration} for run in runs]
+        folded = fold(records)
+        exchanges: list[dict[str, object]] = []
+        offset = 0
+        for number, run in enumerate(runs, 1):
+            if number - 1 == folded.representative:
+                offset = len(exchanges)
+            if run.ctx is not None:
+                exchanges += [{**record, "repeat": number}
+                              for record in self._evidence(run.ctx.exchanges)]
+        chosen = runs[folded.representative]
+        evidence: dict[str, object] = {**chosen.evidence(offset), "exchanges": exchanges}
+        result = self._result(runtime, check, model, folded.outcome, folded.message,
+                              sum(run.duration for run in runs), evidence)
+        return dataclasses.replace(result, runs=tuple(records), flaky=folded.flaky)
 
     def _spend(self, exchanges: Sequence[Exchange]) -> None:
         """Add the tokens these exchanges' usage reported to the run's spending (a shared

@@ -33,6 +33,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--max-tokens", dest="conformance_max_tokens", metavar="N", type=int,
                     default=None, help="run budget: start no check once N tokens are spent "
                     "(the rest skip; with -n each worker gets its share)")
+    group.addoption("--repeat", dest="conformance_repeat", metavar="K", default=None,
+                    help="run each check K times (1-20; requests are not shared across "
+                    "repeats): a cell shows passes/K and is flaky when the runs disagree")
     # Set by `conformance run` only: the run id it named the report dir after, and that the
     # run writes its own baseline.json (--baseline), so the one in the dir is not stale.
     group.addoption("--conformance-run-id", dest="conformance_run_id", default=None,

@@ -25,12 +25,14 @@ from xdist.scheduler import LoadGroupScheduling
 from conformance.checks.registry import Check, all_checks
 from conformance.config import FAMILIES, ProvidersConfig, load_providers
 from conformance.errors import ConfigError, Failure, Finding, SuiteError
+from conformance.estimate import cost_line
 from conformance.report.allure import annotate as allure_annotate
 from conformance.report.allure import description as allure_description
 from conformance.report.allure import static_labels as allure_labels
 from conformance.report.terminal import render_summary
 from conformance.results import Result, clear_run_files, read_jsonl
 from conformance.run import Run, new_run_id
+from conformance.stability import label, parse_repeat
 
 RUN_KEY = pytest.StashKey[Run]()
 DEFAULT_PROVIDERS = "providers.yaml"
@@ -167,6 +169,9 @@ class CheckItem(pytest.Item):
         self.result = result
         self.run.record(result)
         self.user_properties.append(("outcome", result.outcome))
+        if result.runs:  # --repeat K: "2/3", and whether the runs disagreed
+            self.user_properties.append(("repeat", label(result)
+                                         + (" flaky" if result.flaky else "")))
         if allure_active(self.config):
             allure_annotate(result)
         if result.provider_problem:
@@ -242,8 +247,13 @@ class ConformanceSession:
         budget = config.getoption("conformance_max_tokens", None)
         if budget is not None and workerinput:
             budget = max(1, budget // int(workerinput.get("workercount", 1)))
+        try:
+            repeat = parse_repeat(config.getoption("conformance_repeat", None) or 1)
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
         self.run = Run(providers, report_dir, run_id, worker=self.worker, started_at=started,
-                       max_tokens=budget)
+                       max_tokens=budget, repeat=repeat)
+        self._cost_said = False
         self.worker_results: list[Result] = []
         #: Checks selected for this run (known once collected; set by the controller).
         self.planned: int | None = None
@@ -270,7 +280,19 @@ class ConformanceSession:
         items = [item for item in session.items if isinstance(item, CheckItem)]
         if items:  # under xdist the controller collects nothing: XdistHooks counts
             self.planned = len(items)
+        self.say_cost([(item.check.id, item.provider) for item in items])
         self.run.submit((item.check, item.provider) for item in items)
+
+    def say_cost(self, pairs: list[tuple[str, str]]) -> None:
+        """Before anything is sent, what the run will cost (:mod:`conformance.estimate`):
+        with ``--repeat K`` or a ``--max-tokens`` budget, once per run."""
+        run = self.run
+        if self._cost_said or (run.repeat == 1 and run.max_tokens is None):
+            return
+        self._cost_said = True
+        line = cost_line(pairs, run.providers, run.repeat, run.max_tokens)
+        if line is not None:
+            _say(self.config, f"conformance: {line}")
 
     def _clear_earlier_run(self, config: pytest.Config) -> None:
         """A reused --report-dir: remove the earlier run's files (before any worker writes)."""
@@ -403,7 +425,9 @@ class XdistHooks:
         if self.session.run.planned is None and not self.session.config.option.collectonly:
             known = {c.id for c in all_checks()}
             pairs = [check_and_provider(nodeid) for nodeid in ids]
-            self.session.run.plan(p for p in pairs if p is not None and p[0] in known)
+            planned = [p for p in pairs if p is not None and p[0] in known]
+            self.session.say_cost(planned)
+            self.session.run.plan(planned)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {}) or {}

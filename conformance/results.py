@@ -115,6 +115,11 @@ class Result:
     message: str
     duration_ms: int
     evidence: dict[str, Any] = field(default_factory=dict)
+    #: ``--repeat K`` (K > 1): each run's ``{outcome, message, duration_ms}``, in order; the
+    #: fields above are their fold (:mod:`conformance.stability`). Empty for a single run.
+    runs: tuple[dict[str, Any], ...] = ()
+    #: The runs disagree: at least one passed and at least one failed or was declined.
+    flaky: bool = False
 
     def __post_init__(self) -> None:
         # Whatever a provider sent is made safe once, here, so that every file and screen a
@@ -124,6 +129,10 @@ class Result:
             object.__setattr__(self, name, printable(str(getattr(self, name))))
         evidence = safe_json(self.evidence)
         object.__setattr__(self, "evidence", evidence if isinstance(evidence, dict) else {})
+        object.__setattr__(self, "runs", tuple(
+            {"outcome": str(r.get("outcome")), "message": printable(str(r.get("message", ""))),
+             "duration_ms": int(r.get("duration_ms") or 0)}
+            for r in self.runs if isinstance(r, Mapping)))
 
     @property
     def provider_problem(self) -> str | None:
@@ -133,9 +142,15 @@ class Result:
         return kind if isinstance(kind, str) else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"provider": self.provider, "model": self.model, "check": self.check,
-                "behavior": self.behavior, "outcome": self.outcome, "message": self.message,
-                "duration_ms": self.duration_ms, "evidence": self.evidence}
+        out: dict[str, Any] = {
+            "provider": self.provider, "model": self.model, "check": self.check,
+            "behavior": self.behavior, "outcome": self.outcome, "message": self.message,
+            "duration_ms": self.duration_ms, "evidence": self.evidence}
+        if self.runs:  # --repeat K: the runs and their tally (docs/CONTRACT.md)
+            out.update(repeat=len(self.runs),
+                       passes=sum(r["outcome"] == "pass" for r in self.runs),
+                       flaky=self.flaky, runs=[dict(r) for r in self.runs])
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Result:
@@ -154,6 +169,8 @@ class Result:
             message=str(data.get("message", "")),
             duration_ms=int(data.get("duration_ms", 0)),
             evidence=dict(data.get("evidence") or {}),
+            runs=tuple(dict(r) for r in data.get("runs") or () if isinstance(r, Mapping)),
+            flaky=data.get("flaky") is True,
         )
 
 
@@ -273,6 +290,8 @@ class RunData:
         ordered = sorted(self.results, key=_result_order(self.providers, self.checks))
         run = dict(self.run)
         run["outcomes"] = outcome_counts(ordered)
+        if any(r.runs for r in ordered):
+            run["flaky"] = sum(r.flaky for r in ordered)
         run["tokens"] = token_totals(ordered)
         run.pop("incomplete", None)
         if self.incomplete:

@@ -65,6 +65,7 @@ class Run:
         worker: str | None = None,
         started_at: str | None = None,
         max_tokens: int | None = None,
+        repeat: int = 1,
     ) -> None:
         self.config = config
         self.providers = list(config.providers)
@@ -79,6 +80,8 @@ class Run:
         self._engine: Engine | None = None
         self._builtins = Builtins()
         self.max_tokens = max_tokens
+        #: ``--repeat K``: every check runs K times (:mod:`conformance.stability`).
+        self.repeat = repeat
         self._meta_written = False
         #: The (check id, provider) pairs this run set out to judge (controller only).
         self.planned: list[tuple[str, str]] | None = None
@@ -92,7 +95,8 @@ class Run:
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = Engine(self._builtins.resolve(self.providers),
-                                  self._builtins.upstream_origin, max_tokens=self.max_tokens)
+                                  self._builtins.upstream_origin, max_tokens=self.max_tokens,
+                                  repeat=self.repeat)
         return self._engine
 
     def submit(self, pairs: Iterable[tuple[Check, str]]) -> None:
@@ -126,6 +130,7 @@ class Run:
                 "finished_at": None,
                 "suite_version": __version__,
                 "providers_file": self.config.path,
+                **({"repeat": self.repeat} if self.repeat > 1 else {}),
             },
             "providers": [provider_entry(p) for p in self.providers],
             "checks": [c.catalogue_entry() for c in self.checks],

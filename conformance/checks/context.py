@@ -2,7 +2,8 @@
 
 Every request goes through the provider's :class:`~conformance.transport.ProviderClient` and
 is recorded, so the exchanges a check made become its evidence.  Identical requests marked
-``share=True`` are sent once per provider and model (stop checks share one control request).
+``share=True`` are sent once per provider and model (stop checks share one control request),
+and once per repeat under ``--repeat K``: repeats never share a request.
 """
 
 from __future__ import annotations
@@ -48,8 +49,11 @@ class ProviderRuntime:
 class CheckContext:
     """Handed to each check function; collects the exchanges it makes."""
 
-    def __init__(self, runtime: ProviderRuntime, model: str) -> None:
+    def __init__(self, runtime: ProviderRuntime, model: str, repeat: int = 0) -> None:
         self._runtime = runtime
+        #: Which of ``--repeat K`` runs this is (0-based): part of every shared request's key
+        #: and of every per-provider token, so repeats never share a request or a marker.
+        self.repeat = repeat
         self.provider = runtime.provider
         self.model = model
         self.exchanges: list[Exchange] = []
@@ -63,8 +67,9 @@ class CheckContext:
         return self._runtime.upstream
 
     def token(self, name: str, make: Callable[[], str]) -> str:
-        """A value made once per provider and ``name`` (see :meth:`ProviderRuntime.token`)."""
-        return self._runtime.token(name, make)
+        """A value made once per provider, ``name`` and repeat (see
+        :meth:`ProviderRuntime.token`)."""
+        return self._runtime.token(f"{name}#{self.repeat}" if self.repeat else name, make)
 
     def record(self, exchange: Exchange) -> None:
         """Keep an exchange made outside :meth:`request` (e.g. with the upstream) as evidence."""
@@ -102,7 +107,7 @@ class CheckContext:
         if share:
             key = json.dumps(
                 [method, path, json_body, content.decode("utf-8", "replace") if content else None,
-                 headers, auth, stream, retries],
+                 headers, auth, stream, retries, self.repeat],
                 sort_keys=True, default=str,
             )
             exchange = await self._runtime.shared(key, send)

@@ -80,6 +80,8 @@ class _Provider:
         self.fetch_remote = fetch_remote
         #: Request bodies the ``rate_limited_once`` quirk has already limited.
         self.limited_once: set[bytes] = set()
+        #: Chat completions each ``flaky_third`` variant has been sent (every third fails).
+        self.flaky_counts: dict[Variant, int] = {}
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -225,6 +227,11 @@ class _Provider:
     # -- chat --------------------------------------------------------------------------------
 
     async def chat_completions(self, request: Request, variant: Variant) -> Response:
+        if "flaky_third" in variant:
+            count = self.flaky_counts[variant] = self.flaky_counts.get(variant, 0) + 1
+            if count % 3 == 0:
+                raise ApiError(500, f"flaky_third: chat completion {count} of this variant "
+                               "fails (every third does)", "server_error")
         raw = await request.body()
         try:
             body = json.loads(raw)

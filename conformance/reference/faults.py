@@ -10,7 +10,10 @@ own tests can prove that every check notices its deviation; a few (``reject_*``,
 (https://docs.anthropic.com/en/api/messages) as served on ``/v1/messages``. The ``billing_*``
 faults overcharge: they change the ``usage`` of the OpenAI-named models only (whose honest
 usage is exact, so the billing checks can catch them) and leave ref-1 and ref-2 as they are,
-so every other check still passes on them. *Quirks* are legal
+so every other check still passes on them. *Unstable* faults (``flaky_third``) break the
+contract only now and then, by a deterministic counter, so that ``--repeat K`` can be shown to
+tell a flaky provider from a broken one; they are left out of the one-run fault tests, whose
+verdicts they would make depend on scheduling. *Quirks* are legal
 variations that the suite must tolerate. Each is applied at exactly one place in
 :mod:`conformance.reference.app`, :mod:`~conformance.reference.chat_request`,
 :mod:`~conformance.reference.chat`, :mod:`~conformance.reference.streaming`,
@@ -235,6 +238,12 @@ QUIRKS: Mapping[str, str] = MappingProxyType({
     "simulate header is ignored, as real providers do",
 })
 
+UNSTABLE: Mapping[str, str] = MappingProxyType({
+    "flaky_third": "every third POST /chat/completions to the variant (counted per variant "
+    "spec since the server started; under xdist each worker's reference counts its own) is "
+    "answered 500 server_error; the others are served faithfully",
+})
+
 _LATENCY = re.compile(r"latency-(\d{1,6})")
 
 
@@ -260,7 +269,7 @@ def parse_variant(spec: str) -> Variant:
         match = _LATENCY.fullmatch(token)
         if match:
             latency = int(match.group(1))
-        elif token in FAULTS or token in QUIRKS:
+        elif token in FAULTS or token in QUIRKS or token in UNSTABLE:
             names.add(token)
         else:
             raise ValueError(f"unknown reference fault or quirk: {token!r}")
@@ -271,7 +280,7 @@ def variant_spec(faults: Iterable[str] = (), latency_ms: int = 0) -> str:
     """The path segment selecting ``faults`` and ``latency_ms`` ("" for the faithful API)."""
     names = sorted(set(faults))
     for name in names:
-        if name not in FAULTS and name not in QUIRKS:
+        if name not in FAULTS and name not in QUIRKS and name not in UNSTABLE:
             raise ValueError(f"unknown reference fault or quirk: {name!r}")
     if latency_ms < 0:
         raise ValueError(f"latency_ms must be >= 0, got {latency_ms}")

@@ -17,22 +17,23 @@ from conformance.report.summary import render_summary_md
 from conformance.results import RunData, printable, write_json
 
 
-def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = None
-                  ) -> list[Path]:
+def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = None, *,
+                  flaky_is_regression: bool = False) -> list[Path]:
     """Write results.json, junit.xml, matrix.html and summary.md into ``directory``; return
     the paths written.  Each file is written independently: a failure in one is said in one
     line on stderr and the others are still written.
 
     With a ``baseline``, it is stored as ``baseline.json`` (so ``conformance report`` renders
     the same marks later), matrix.html marks the cells that changed and summary.md lists the
-    changes.
+    changes (a flaky pass is a regression only with ``flaky_is_regression``).
     """
     directory.mkdir(parents=True, exist_ok=True)
     diff: RunDiff | None = None
     if baseline is not None:
         try:
             save_baseline(directory, baseline)
-            diff = diff_runs(baseline, Snapshot.from_run(data, source=str(directory)))
+            diff = diff_runs(baseline, Snapshot.from_run(data, source=str(directory)),
+                             flaky_is_regression=flaky_is_regression)
         except Exception as exc:  # the reports are written without the marks
             _said("baseline.json and the changes since the baseline", exc)
     renderers: list[tuple[str, Callable[[Path], None]]] = [

@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 from conformance.results import Outcome, Result, RunData
+from conformance.stability import pass_fraction
 
 #: One symbol per outcome, so the matrix reads without colour.
 SYMBOLS: dict[str, str] = {"pass": "✓", "fail": "✗", "unsupported": "⊘", "skip": "–",
@@ -156,14 +157,14 @@ class Weighted:
     __slots__ = ("judged", "passed")
 
     def __init__(self) -> None:
-        self.passed = 0
+        self.passed = 0.0
         self.judged = 0
 
-    def add(self, outcome: str, weight: int) -> None:
-        if outcome == "pass":
-            self.passed += weight
-            self.judged += weight
-        elif outcome == "fail":
+    def add(self, fraction: float | None, weight: int) -> None:
+        """Count a result worth ``fraction`` of a pass (1 pass, 0 fail, passes/K for a flaky
+        pass; None: not judged) at ``weight``."""
+        if fraction is not None:
+            self.passed += weight * fraction
             self.judged += weight
 
     @property
@@ -187,7 +188,7 @@ def weighted_score(results: Iterable[Result], severity: Mapping[str, str]) -> We
     """The weighted score of ``results`` (see :data:`WEIGHTED_EXPLAINED`)."""
     total = Weighted()
     for result in results:
-        total.add(result.outcome, severity_weight(severity.get(result.check)))
+        total.add(pass_fraction(result), severity_weight(severity.get(result.check)))
     return total
 
 

@@ -4,7 +4,11 @@ A *regression* is a check that passed in the baseline and does not now (docs/CON
 ``conformance run --baseline DIR`` exits 1 on one), including a check of a provider missing
 from the new run (a nightly job that did not run is no verdict of "still passes") or planned
 there but not finished (a killed or interrupted run); only a check removed from the suite's
-catalogue is merely reported as removed.  A *fix* is the reverse.
+catalogue is merely reported as removed.  A *fix* is the reverse.  A *flaky* pass (``--repeat
+K``: some runs passed, some did not; :mod:`conformance.stability`) still counts as passing, so
+a check that turns flaky is a change, not a regression, unless the comparison is asked to
+treat flaky as not passing (``--flaky-is-regression``): then it is one, and a flaky check
+that passes steadily again is a fix.
 Comparisons work on :class:`Snapshot`\\ s — the outcomes of a run without evidence — so a
 baseline can be stored next to a run as ``baseline.json`` and the matrix re-rendered with its
 change marks later.
@@ -21,6 +25,7 @@ from typing import Any, Literal
 
 from conformance.report.common import SYMBOLS, outcome_label
 from conformance.results import RunData, load_run, one_line, printable, write_json
+from conformance.stability import label
 
 SNAPSHOT_FORMAT = "conformance-baseline/1"
 BASELINE_FILE = "baseline.json"
@@ -48,6 +53,8 @@ class Snapshot:
     source: str = ""
     #: (provider, check) pairs the run planned but did not finish.
     not_run: list[tuple[str, str]] = field(default_factory=list)
+    #: (provider, check) → "2/3" for the flaky passes of a ``--repeat`` run.
+    flaky: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -62,7 +69,8 @@ class Snapshot:
             [str(c["id"]) for c in data.checks] + [r.check for r in data.results]))
         run = {k: data.run.get(k) for k in ("id", "started_at", "finished_at", "suite_version")}
         return cls(run=run, providers=providers, checks=checks, outcomes=outcomes,
-                   source=source, not_run=[(p, c) for c, p in data.not_run])
+                   source=source, not_run=[(p, c) for c, p in data.not_run],
+                   flaky={(r.provider, r.check): label(r) for r in data.results if r.flaky})
 
     def only(self, providers: Iterable[str]) -> Snapshot:
         """This snapshot restricted to ``providers`` (a run that selected them on purpose,
@@ -71,7 +79,8 @@ class Snapshot:
         return replace(
             self, providers=[p for p in self.providers if p in keep],
             outcomes={k: v for k, v in self.outcomes.items() if k[0] in keep},
-            not_run=[(p, c) for p, c in self.not_run if p in keep])
+            not_run=[(p, c) for p, c in self.not_run if p in keep],
+            flaky={k: v for k, v in self.flaky.items() if k[0] in keep})
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -81,7 +90,8 @@ class Snapshot:
             "providers": self.providers,
             "checks": self.checks,
             "results": [
-                {"provider": p, "check": c, "outcome": o, "message": m}
+                {"provider": p, "check": c, "outcome": o, "message": m,
+                 **({"flaky": self.flaky[(p, c)]} if (p, c) in self.flaky else {})}
                 for (p, c), (o, m) in self.outcomes.items()
             ],
         }
@@ -102,6 +112,8 @@ class Snapshot:
                       for r in data.get("results", [])},
             source=str(data.get("source", "")),
             not_run=[(str(r["provider"]), str(r["check"])) for r in data.get("not_run", [])],
+            flaky={(str(r["provider"]), str(r["check"])): str(r["flaky"])
+                   for r in data.get("results", []) if r.get("flaky")},
         )
 
 
@@ -138,18 +150,41 @@ class Change:
     #: (its provider is missing from the new run, or the run did not finish it); ``message``
     #: says which.
     not_run: bool = False
+    #: "2/3" when the old / new outcome is a flaky pass (``--repeat``), else "".
+    old_flaky: str = ""
+    new_flaky: str = ""
+    #: ``--flaky-is-regression``: a flaky pass counts as not passing.
+    flaky_is_regression: bool = False
+
+    def _passes(self, outcome: str | None, flaky: str) -> bool:
+        return outcome == "pass" and not (flaky and self.flaky_is_regression)
 
     @property
     def kind(self) -> Kind:
+        old_pass = self._passes(self.old, self.old_flaky)
         if self.old is None:
             return "added"
         if self.new is None:
-            return "regression" if self.not_run and self.old == "pass" else "dropped"
-        if self.old == "pass":
+            return "regression" if self.not_run and old_pass else "dropped"
+        new_pass = self._passes(self.new, self.new_flaky)
+        if old_pass and not new_pass:
             return "regression"
-        if self.new == "pass":
+        if new_pass and not old_pass:
             return "fix"
         return "changed"
+
+    @property
+    def old_label(self) -> str:
+        """``✓ pass (flaky 2/3)``, ``✗ fail``."""
+        return _label(self.old, self.old_flaky)
+
+    @property
+    def new_label(self) -> str:
+        return _label(self.new, self.new_flaky)
+
+
+def _label(outcome: str | None, flaky: str) -> str:
+    return outcome_label(outcome) + (f" (flaky {flaky})" if flaky else "")
 
 
 @dataclass
@@ -209,7 +244,9 @@ class RunDiff:
             "old": {"id": self.old.id, "source": self.old.source},
             "new": {"id": self.new.id, "source": self.new.source},
             "changes": [{"provider": c.provider, "check": c.check, "kind": c.kind,
-                         "old": c.old, "new": c.new, "message": c.message}
+                         "old": c.old, "new": c.new, "message": c.message,
+                         **({"old_flaky": c.old_flaky} if c.old_flaky else {}),
+                         **({"new_flaky": c.new_flaky} if c.new_flaky else {})}
                         for c in self.changes],
             "new_checks": self.new_checks, "removed_checks": self.removed_checks,
             "new_providers": self.new_providers, "removed_providers": self.removed_providers,
@@ -220,8 +257,12 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
-def diff_runs(old: Snapshot, new: Snapshot) -> RunDiff:
-    """Compare two snapshots (pairs in new-run order, then dropped ones in old-run order)."""
+def diff_runs(old: Snapshot, new: Snapshot, *, flaky_is_regression: bool = False) -> RunDiff:
+    """Compare two snapshots (pairs in new-run order, then dropped ones in old-run order).
+
+    A pair that passes in both but turned flaky (or steady) is a change; it is a regression
+    (a fix) only with ``flaky_is_regression``."""
+    strict = flaky_is_regression
     result = RunDiff(
         old=old, new=new,
         new_checks=[c for c in new.checks if c not in set(old.checks)],
@@ -237,9 +278,14 @@ def diff_runs(old: Snapshot, new: Snapshot) -> RunDiff:
         if before is None:
             # A whole new check or provider is reported once, not pair by pair.
             if key[0] not in new_providers and key[1] not in new_checks:
-                result.changes.append(Change(*key, None, outcome, message))
-        elif before[0] != outcome:
-            result.changes.append(Change(*key, before[0], outcome, message, before[1]))
+                result.changes.append(Change(*key, None, outcome, message,
+                                             new_flaky=new.flaky.get(key, ""),
+                                             flaky_is_regression=strict))
+        elif before[0] != outcome or bool(old.flaky.get(key)) != bool(new.flaky.get(key)):
+            result.changes.append(Change(*key, before[0], outcome, message, before[1],
+                                         old_flaky=old.flaky.get(key, ""),
+                                         new_flaky=new.flaky.get(key, ""),
+                                         flaky_is_regression=strict))
     for key, (outcome, message) in old.outcomes.items():
         provider, check = key
         if key in new.outcomes or check in removed_checks:
@@ -251,14 +297,16 @@ def diff_runs(old: Snapshot, new: Snapshot) -> RunDiff:
                 result.changes.append(Change(
                     provider, check, outcome, None,
                     f"not run: provider {provider} missing from the new run", message,
-                    not_run=True))
+                    not_run=True, old_flaky=old.flaky.get(key, ""), flaky_is_regression=strict))
             continue
         if key in unfinished and outcome == "pass":
             result.changes.append(Change(provider, check, outcome, None,
                                          "not run: the run did not finish", message,
-                                         not_run=True))
+                                         not_run=True, old_flaky=old.flaky.get(key, ""),
+                                         flaky_is_regression=strict))
             continue
-        result.changes.append(Change(provider, check, outcome, None, "", message))
+        result.changes.append(Change(provider, check, outcome, None, "", message,
+                                     old_flaky=old.flaky.get(key, ""), flaky_is_regression=strict))
     return result
 
 
@@ -296,7 +344,7 @@ def render_text(diff: RunDiff) -> str:
             message = _shown_message(c)
             tail = f"  {one_line(message, 160)}" if message else ""
             lines.append(f"    {c.check:<{width}}  [{c.provider}]  "
-                         f"{outcome_label(c.old)} → {outcome_label(c.new)}{tail}")
+                         f"{c.old_label} → {c.new_label}{tail}")
     for items, title in ((diff.new_checks, "new checks"),
                          (diff.removed_checks, "removed checks"),
                          (diff.new_providers, "new providers"),
@@ -344,7 +392,7 @@ def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") ->
             message = _shown_message(c)
             lines.append(
                 f"| {MARKS[c.kind]} {c.kind} | `{md_code(c.check)}` | {md_cell(c.provider)} | "
-                f"{outcome_label(c.old)} | {outcome_label(c.new)} | {md_cell(message)} |")
+                f"{c.old_label} | {c.new_label} | {md_cell(message)} |")
         if len(shown) > limit:
             lines.append(f"\n… and {len(shown) - limit} more (`conformance diff` lists all).")
         lines.append("")

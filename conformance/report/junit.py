@@ -4,7 +4,9 @@
 with an "unsupported:" message prefix), as CI dashboards expect.  A planned check without a
 result (the run was killed, interrupted or stopped by ``-x``) is an <error> "not run: the run
 did not finish"; a killed run that did not record its plan gets one <error> testcase saying
-so.  An unfinished run never reads as a green one.
+so.  An unfinished run never reads as a green one.  With ``--repeat K`` every testcase carries
+``repeat`` ("2/3") and ``flaky`` properties; a flaky pass (some runs passed, some did not) is
+a passed testcase — not a failure — whose <system-out> names the runs that did not pass.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections import defaultdict
 
 from conformance.report.common import ran_providers
 from conformance.results import Result, RunData, printable
+from conformance.stability import label
 
 NOT_RUN = "not run: the run did not finish"
 #: What XML 1.0 forbids in a document (after :func:`printable` only U+FFFE and U+FFFF remain).
@@ -71,6 +74,15 @@ def render_junit(data: RunData) -> str:
             props = ET.SubElement(case, "properties")
             ET.SubElement(props, "property", name="model", value=result.model)
             ET.SubElement(props, "property", name="outcome", value=result.outcome)
+            if result.runs:
+                ET.SubElement(props, "property", name="repeat", value=label(result))
+                ET.SubElement(props, "property", name="flaky",
+                              value="true" if result.flaky else "false")
+                if result.flaky:
+                    ET.SubElement(case, "system-out").text = (
+                        f"flaky: passed {label(result)} runs; " + "; ".join(
+                            f"run {i} {run['outcome']}: {run['message']}"
+                            for i, run in enumerate(result.runs, 1) if run["outcome"] != "pass"))
             if result.outcome == "fail":
                 ET.SubElement(case, "failure", message=result.message, type="fail").text = (
                     result.message

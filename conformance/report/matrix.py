@@ -50,8 +50,11 @@ from conformance.report.common import (
     weighted_score,
 )
 from conformance.report.diff import MARK_MEANINGS, MARKS, Change, RunDiff
+from conformance.report.flaky import MEANING as FLAKY_MEANING
+from conformance.report.flaky import score_of
 from conformance.report.speed import Speed, median_p95, ms, rate, speeds
 from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
+from conformance.stability import label
 
 __all__ = ["SYMBOLS", "render_matrix", "score", "script_json"]
 
@@ -152,6 +155,8 @@ class Cell:
     outcome: str | None = None
     mark: str | None = None
     not_run: bool = False  # planned, but the run ended before it
+    repeat: str = ""  # --repeat K: "2/3" (passes/K)
+    flaky: bool = False  # the K runs disagreed (conformance.stability)
 
 
 @dataclass
@@ -326,7 +331,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             index=len(columns), name=name, model=default, overrides=overrides,
             base_url=str(entry.get("base_url") or ""), docs=str(entry.get("docs") or ""),
             skipped=str(entry.get("skipped") or ""),
-            counts=counts, score=score(counts),
+            counts=counts, score=score_of(by_provider[name]),
             tokens=spent.get("prompt", 0) + spent.get("completion", 0),
             requests=spent.get("requests", 0), new=name in new_providers,
             cost=money(run_costs[name]) if name in run_costs else "",
@@ -371,9 +376,12 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             if change is not None:
                 item["k"] = change.kind
                 item["b"] = [change.old, change.old_message]
+            if result.runs:
+                item["runs"] = [dict(run) for run in result.runs]
             payload_results.append(item)
             cells.append(Cell(column.index, index=len(payload_results) - 1,
-                              outcome=result.outcome, mark=change.kind if change else None))
+                              outcome=result.outcome, mark=change.kind if change else None,
+                              repeat=label(result), flaky=result.flaky))
         family.rows.append(Row(
             check=check, cells=cells,
             deviation=any(c.outcome in DEVIATIONS for c in cells),
@@ -387,11 +395,11 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             counts = outcome_counts(judged)
             weighted = weighted_score(judged, severity)
             family.cells.append(FamilyCell(
-                col=column.index, counts=counts, score=score(counts), weighted=weighted.text,
+                col=column.index, counts=counts, score=score_of(judged), weighted=weighted.text,
                 shade=shade(weighted.value), empty=not judged, worst=_worst(counts)))
             column.bars.append(Bar(
                 family=family.name, value=weighted.value, shade=shade(weighted.value),
-                title=(f"{family.name}: {weighted.text} weighted, {score(counts)} pass rate "
+                title=(f"{family.name}: {weighted.text} weighted, {score_of(judged)} pass rate "
                        f"({counts['pass']} pass, {counts['fail']} fail)")))
     total_rows = sum(len(f.rows) for f in families.values())
     for family in families.values():
@@ -431,8 +439,10 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         "marks": MARKS,
         "mark_meanings": MARK_MEANINGS,
         "totals": totals,
-        "overall": score(totals),
+        "overall": score_of(counted),
         "overall_weighted": overall_weighted.text,
+        "flaky": sum(r.flaky for r in data.results),
+        "flaky_meaning": FLAKY_MEANING,
         "judged": totals["pass"] + totals["fail"],
         "formula": SCORE_FORMULA,
         "score_explained": SCORE_EXPLAINED,

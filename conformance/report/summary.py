@@ -3,7 +3,8 @@
 The weighted score and pass rate (the builtin reference left out), security failures first,
 one table row per provider (ranked by weighted score, the reference last, with its speed
 figures), one line for the providers not run, the changes since the baseline (when there is
-one) and the deviations (fail, error, unsupported) with their one-line messages.
+one), the flaky checks of a ``--repeat`` run and the deviations (fail, error, unsupported) with
+their one-line messages.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from conformance.report.common import (
     not_run_by_provider,
     ran_checks,
     ran_providers,
-    score,
-    score_value,
     security_failures,
     severities,
     unrun_reason,
     weighted_score,
 )
 from conformance.report.diff import RunDiff, md_cell, md_code, render_markdown
+from conformance.report.flaky import score_of, score_value_of
+from conformance.report.flaky import summary_section as flaky_section
 from conformance.report.speed import Speed, median_p95, rate, speeds
 from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
 
@@ -90,21 +91,25 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
             continue
         row = (entry, weighted_score(mine, severity), outcome_counts(mine))
         (reference if is_reference(entry) else ranked).append(row)
+    def rate_of(row: tuple[dict[str, object], Weighted, dict[str, int]]) -> float | None:
+        return score_value_of(by_provider.get(str(row[0]["name"]), []))
+
     ranked.sort(key=lambda r: (r[1].value is None, -(r[1].value or 0.0),
-                               score_value(r[2]) is None, -(score_value(r[2]) or 0.0),
-                               str(r[0]["name"])))
+                               rate_of(r) is None, -(rate_of(r) or 0.0), str(r[0]["name"])))
     counted = [r for entry, _, _ in ranked for r in by_provider.get(str(entry["name"]), [])]
     totals = outcome_counts(counted)
     judged = totals["pass"] + totals["fail"]
     weighted = weighted_score(counted, severity)
     apart = " (the reference is left out)" if reference else ""
+    flaky = sum(r.flaky for r in counted)
+    of_them = f"; {flaky} of them flaky, counted as passes/K" if flaky else ""
     if reference and not ranked:
         lines.append("**Overall compatibility: —** — only the builtin reference was run; its "
                      "own figures are in its row.")
     else:
         lines.append(f"**Overall compatibility: {weighted.text} weighted by severity, "
-                     f"{score(totals)} pass rate** — {totals['pass']} of {judged} judged "
-                     f"checks pass{apart}.")
+                     f"{score_of(counted)} pass rate** — {totals['pass']} of {judged} judged "
+                     f"checks pass{apart}{of_them}.")
     lines.append("")
     lines.append(f"{WEIGHTED_EXPLAINED} {SCORE_EXPLAINED}")
     lines.append("")
@@ -140,7 +145,7 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
             marks += f" ⚠ {failed} security"
         lines.append(
             f"| {md_cell(name)}{marks} | {md_cell(str(model))} | {mine_weighted.text} | "
-            f"{score(counts)} | "
+            f"{score_of(by_provider.get(name, []))} | "
             + " | ".join(str(counts[o]) for o in OUTCOMES)
             + f" | {used} ({spent.get('requests', 0)}) |"
             + (f" {money(cost[name])} |" if name in cost else " |" if cost else "")
@@ -166,6 +171,7 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
         lines.append("")
     if diff is not None:
         lines.append(render_markdown(diff))
+    lines += flaky_section(data)
     deviations = [r for r in data.results if r.outcome in DEVIATIONS]
     if deviations:
         lines += [f"### Deviations ({len(deviations)})", "", "<details open>"

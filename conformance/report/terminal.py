@@ -16,8 +16,9 @@ from conformance.report.common import (
     incomplete_note,
     not_run_by_provider,
     ran_providers,
-    score,
 )
+from conformance.report.flaky import score_of
+from conformance.report.flaky import terminal_lines as flaky_lines
 from conformance.results import OUTCOMES, RunData, outcome_counts, printable, token_totals
 
 STYLES = {"pass": "green", "fail": "bold red", "unsupported": "magenta", "skip": "dim",
@@ -52,8 +53,11 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
     tokens = token_totals(data.results)
     table.add_section()
     table.add_row("score", *[
-        score(outcome_counts(r for r in data.results if r.provider == p)) for p in providers
+        score_of(r for r in data.results if r.provider == p) for p in providers
     ])
+    if any(r.flaky for r in data.results):
+        table.add_row("flaky", *[
+            str(sum(r.flaky for r in data.results if r.provider == p)) for p in providers])
     table.add_row("tokens", *[
         str(tokens.get(p, {}).get("prompt", 0) + tokens.get(p, {}).get("completion", 0))
         for p in providers
@@ -71,6 +75,8 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
     totals = outcome_counts(data.results)
     console.print("  ".join(f"{SYMBOLS[o]} {o} {totals[o]}" for o in OUTCOMES))
     console.print(f"score = {SCORE_FORMULA}; unsupported, skip and error are not counted")
+    for line in flaky_lines(data):
+        console.print(f"[yellow]{escape(line)}[/]" if color else escape(line))
     if cost:
         console.print(f"cost of this run: {money(sum(cost.values()))} in all (tokens × price: "
                       "per 1M tokens)")
