@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -297,7 +298,10 @@ def _duration(ms: object) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
 
-def render_matrix(data: RunData, diff: RunDiff | None = None) -> str:
+def render_matrix(data: RunData, diff: RunDiff | None = None,
+                  trends: Mapping[str, Markup] | None = None) -> str:
     """matrix.html for ``data``; with ``diff``, cells that changed since the baseline are
     marked."""
-    return _env.get_template("matrix.html.j2").render(**build(data, diff))
+    # trends: provider → its history sparkline (conformance.report.history), in the column head
+    return _env.get_template("matrix.html.j2").render(**build(data, diff),
+                                                      trends=dict(trends or {}))

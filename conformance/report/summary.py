@@ -6,6 +6,8 @@ and the deviations (fail, error, unsupported) with their one-line messages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from conformance.report.billing import costs, money, money_findings, overbilling_cost
 from conformance.report.common import (
     DEVIATIONS,
@@ -17,7 +19,9 @@ from conformance.report.common import (
     ran_providers,
     score,
 )
-from conformance.report.diff import RunDiff, md_cell, md_code, render_markdown
+from conformance.report.diff import RunDiff, md_cell, md_code, render_markdown, shown_changes
+from conformance.report.history import render_history_md
+from conformance.report.speed import SPEED_EXPLAINED, Speed, median_p95, rate, speeds
 from conformance.results import OUTCOMES, RunData, outcome_counts, token_totals
 
 #: Rows of the deviations table before "… and N more" (GitHub caps a step summary at 1 MiB).
@@ -31,7 +35,19 @@ def _duration(ms: object) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
+def _speed_cells(figures: Speed | None) -> str:
+    if figures is None:
+        return " — | — | — |"
+    return (f" {median_p95(figures.ttft_median, figures.ttft_p95)} | "
+            f"{median_p95(figures.total_median, figures.total_p95)} | "
+            f"{rate(figures.tokens_per_s)} |")
+
+
+def render_summary_md(data: RunData, diff: RunDiff | None = None, *,
+                      artifacts: str | None = None, history: Sequence[RunData] = ()) -> str:
+    """The summary; ``artifacts``: the CI run's page, linked as where the reports are (set by
+    :func:`conformance.report.write_reports` inside GitHub Actions); ``history``: earlier runs,
+    for the trend table (:mod:`conformance.report.history`)."""
     run = data.run
     providers = ran_providers(data)
     checks = ran_checks(data)
@@ -53,14 +69,19 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     facts.append(f"{len(providers)} providers × {len(checks)} checks")
     lines.append(" · ".join(facts))
     lines.append("")
+    if artifacts:
+        lines += [f"Reports of this run (matrix.html, results.json, junit.xml): the artifacts of "
+                  f"[{md_cell(artifacts)}]({artifacts}#artifacts).", ""]
     lines.append(f"**Overall compatibility: {score(totals)}** — {totals['pass']} of {judged} "
                  f"judged checks pass. {SCORE_EXPLAINED}")
     lines.append("")
     header = " | ".join(f"{SYMBOLS[o]} {o}" for o in OUTCOMES)
     cost = costs(data)
     priced = " cost |" if cost else ""
-    lines += [f"| provider | model | score | {header} | tokens (requests) |{priced}",
-              "|---" * (len(OUTCOMES) + 4 + (1 if cost else 0)) + "|"]
+    fast = speeds(data)
+    lines += [f"| provider | model | score | {header} | tokens (requests) |{priced} TTFT "
+              "(median · p95) | total time (median · p95) | output tok/s |",
+              "|---" * (len(OUTCOMES) + 7 + (1 if cost else 0)) + "|"]
     for entry in providers:
         name = str(entry["name"])
         counts = outcome_counts([r for r in data.results if r.provider == name])
@@ -73,8 +94,13 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
             f"| {md_cell(name)}{note} | {md_cell(str(model))} | {score(counts)} | "
             + " | ".join(str(counts[o]) for o in OUTCOMES)
             + f" | {used} ({spent.get('requests', 0)}) |"
-            + (f" {money(cost[name])} |" if name in cost else " |" if cost else ""))
+            + (f" {money(cost[name])} |" if name in cost else " |" if cost else "")
+            + _speed_cells(fast.get(name)))
     lines.append("")
+    if fast:
+        lines += [SPEED_EXPLAINED, ""]
+    if history:
+        lines.append(render_history_md(data, history))
     if cost:
         lines += [f"Cost of this run: {money(sum(cost.values()))} in all (tokens × each "
                   "provider's `price:` per 1M tokens).", ""]
@@ -88,11 +114,17 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
             shown = md_cell(r.message) + (f" — costs {md_cell(extra)}" if extra else "")
             lines.append(f"| `{md_code(r.check)}` | {md_cell(r.provider)} | {shown} |")
         lines.append("")
+    listed: set[tuple[str, str]] = set()
     if diff is not None:
         lines.append(render_markdown(diff))
+        listed = {(c.provider, c.check) for c in shown_changes(diff)}
     deviations = [r for r in data.results if r.outcome in DEVIATIONS]
+    above = sum(1 for r in deviations if (r.provider, r.check) in listed)
+    # A row of the "since baseline" table is not repeated here.
+    deviations = [r for r in deviations if (r.provider, r.check) not in listed]
+    also = f" ({above} more listed above, since the baseline)" if above else ""
     if deviations:
-        lines += [f"### Deviations ({len(deviations)})", "", "<details open>"
+        lines += [f"### Deviations ({len(deviations)}){also}", "", "<details open>"
                   if len(deviations) <= 30 else "<details>",
                   f"<summary>{len(deviations)} checks failed, errored or were declined"
                   "</summary>", "",
@@ -103,6 +135,8 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
         if len(deviations) > MAX_ROWS:
             lines.append(f"\n… and {len(deviations) - MAX_ROWS} more in matrix.html.")
         lines += ["", "</details>", ""]
+    elif above:
+        lines += [f"No other deviations than the {above} listed since the baseline.", ""]
     else:
         lines += ["No deviations: every judged check passed.", ""]
     lines.append("Open `matrix.html` from the report directory for the evidence of every cell.")
