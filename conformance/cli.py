@@ -29,7 +29,7 @@ from conformance import __version__
 from conformance.errors import ConfigError
 
 if TYPE_CHECKING:
-    from conformance.report.diff import Snapshot
+    from conformance.report.diff import RunDiff, Snapshot
     from conformance.results import RunData
 
 EXIT_OK, EXIT_FINDINGS, EXIT_CONFIG, EXIT_INTERNAL = 0, 1, 2, 3
@@ -128,9 +128,13 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
             data = json.loads(results.read_text(encoding="utf-8"))
             if any(r["outcome"] == "fail" for r in data["results"]):
                 exit_code = EXIT_FINDINGS
-        if baseline is not None and results.exists() and _compare(
-                report_dir, baseline, flaky_is_regression=args.flaky_is_regression):
-            exit_code = EXIT_FINDINGS
+        if results.exists():
+            if baseline is not None or args.history:
+                if _compare(report_dir, baseline, _history(args.history),
+                            flaky_is_regression=args.flaky_is_regression):
+                    exit_code = EXIT_FINDINGS
+            else:
+                _annotate(None, _load_run_dir(str(report_dir)))
         return exit_code
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
         return _die("no checks selected (check -k/-m/--provider)")
@@ -213,23 +217,54 @@ def _load_baseline(path: str) -> Snapshot:
         raise _BadInput(f"baseline {str(exc).strip(chr(39) + chr(34))}") from None
 
 
-def _compare(report_dir: Path, baseline: Snapshot, *, flaky_is_regression: bool = False
+def _history(paths: list[str] | None) -> list[RunData]:
+    """The earlier runs of ``--history``; each directory that cannot be read is said in one
+    line on stderr and left out (the reports still render)."""
+    from conformance.report.history import load_history
+
+    runs, problems = load_history(paths or [])
+    for problem in problems:
+        print(f"conformance: {problem}", file=sys.stderr)
+    return runs
+
+
+def _annotate(diff: RunDiff | None, data: RunData | None) -> None:
+    """Inside GitHub Actions: one ``::error`` line per regression, lost provider and security
+    failure (:mod:`conformance.report.ci`)."""
+    from conformance.report.ci import annotation_lines, in_github_actions
+
+    if in_github_actions(os.environ):
+        for line in annotation_lines(diff, data):
+            print(line)
+
+
+def _compare(report_dir: Path, baseline: Snapshot | None,
+             history: list[RunData] | None = None, *, flaky_is_regression: bool = False
              ) -> bool:
-    """Re-render ``report_dir`` against ``baseline`` and print the diff; True on a
-    regression."""
+    """Re-render ``report_dir`` against ``baseline`` (and ``history``), print the diff and
+    annotate it in GitHub Actions; True on a regression (or a provider of the baseline lost;
+    a flaky pass of a --repeat run is a regression only with ``flaky_is_regression``)."""
     from conformance.report import write_reports
     from conformance.report.diff import Snapshot, diff_runs, render_text
     from conformance.results import load_run
 
     data = load_run(report_dir)
-    write_reports(report_dir, data, baseline, flaky_is_regression=flaky_is_regression)
+    write_reports(report_dir, data, baseline, history or [],
+                  flaky_is_regression=flaky_is_regression)
+    if baseline is None:
+        _annotate(None, data)
+        return False
     diff = diff_runs(baseline, Snapshot.from_run(data, source=str(report_dir)),
                      flaky_is_regression=flaky_is_regression)
     print(f"conformance: compared with baseline {baseline.id}")
     print(render_text(diff), end="")
     if diff.regressions:
         print(f"conformance: {len(diff.regressions)} regression(s) since the baseline")
-    return bool(diff.regressions)
+    if diff.lost_providers:
+        print("conformance: provider(s) missing from this run: "
+              + ", ".join(diff.lost_providers))
+    _annotate(diff, data)
+    return diff.regressed
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -243,7 +278,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                     else stored_baseline(Path(args.dir)))
     except (_BadInput, ValueError) as exc:
         return _die(str(exc))
-    paths = write_reports(Path(args.dir), data, baseline,
+    paths = write_reports(Path(args.dir), data, baseline, _history(args.history),
                           flaky_is_regression=args.flaky_is_regression)
     print(render_summary(data, width=100), end="")
     print("wrote " + ", ".join(str(p) for p in paths))
@@ -264,7 +299,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(json.dumps(diff.to_json(), ensure_ascii=False, indent=1))
     else:
         print(render_text(diff), end="")
-    return EXIT_FINDINGS if diff.regressions else EXIT_OK
+    newer: RunData | None = None
+    if Path(args.new).is_dir():  # its security failures are annotated too
+        with contextlib.suppress(_BadInput):
+            newer = _load_run_dir(args.new)
+    _annotate(diff, newer)
+    return EXIT_FINDINGS if diff.regressed else EXIT_OK
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -292,13 +332,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     log = ResultLog(out / "results.jsonl")
     for result in merged.results:
         log.append(result)
-    paths = write_reports(out, merged, baseline, flaky_is_regression=args.flaky_is_regression)
+    history = _history(args.history)
+    paths = write_reports(out, merged, baseline, history,
+                          flaky_is_regression=args.flaky_is_regression)
     print(render_summary(merged, width=100), end="")
     print("wrote " + ", ".join(str(p) for p in paths))
-    if baseline is not None:
-        return EXIT_FINDINGS if _compare(
-            out, baseline, flaky_is_regression=args.flaky_is_regression) else EXIT_OK
-    return EXIT_OK
+    return EXIT_FINDINGS if _compare(
+        out, baseline, history, flaky_is_regression=args.flaky_is_regression) else EXIT_OK
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -425,6 +465,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "repeats): cells show passes/K, runs that disagree are flaky; the cost "
                      "(K × one run) is printed first")
     _flaky_option(run)
+    run.add_argument("--history", metavar="DIR", nargs="+",
+                     help="earlier runs' report dirs: add each provider's trend (score and "
+                     "median latency over the runs) to matrix.html and summary.md")
 
     serve = sub.add_parser(
         "serve-reference", help="serve the reference provider",
@@ -449,14 +492,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="mark changes since this run (default: the baseline.json a "
                         "--baseline run stored in DIR)")
     _flaky_option(report)
+    report.add_argument("--history", metavar="DIR", nargs="+",
+                        help="earlier runs' report dirs: add each provider's trend (score and "
+                        "median latency over the runs) to matrix.html and summary.md")
 
     diff = sub.add_parser(
         "diff", help="regressions, fixes, new/removed checks, new/missing providers between "
         "two runs",
         description="Compare two run directories (or baseline.json files). Exits 1 when a "
         "check that passed in OLD does not pass in NEW (also when its provider is missing "
-        "from NEW; a flaky pass of a --repeat run still passes unless --flaky-is-regression), "
-        "else 0.")
+        "from NEW; a flaky pass of a --repeat run still passes unless --flaky-is-regression) "
+        "or a provider judged in OLD is missing from NEW, else 0. In GitHub Actions "
+        "(GITHUB_ACTIONS=true) each regression, missing provider and security failure is "
+        "also printed as an ::error annotation.")
     diff.add_argument("old", metavar="OLD_DIR")
     diff.add_argument("new", metavar="NEW_DIR")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
@@ -474,6 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="mark and print changes since this run; exit 1 on a regression")
     merge.add_argument("--run-id", metavar="ID", help="id of the merged run (default: new)")
     _flaky_option(merge)
+    merge.add_argument("--history", metavar="DIR", nargs="+",
+                       help="earlier runs' report dirs: add each provider's trend (score and "
+                       "median latency over the runs) to matrix.html and summary.md")
 
     checks = sub.add_parser("checks", help="list the checks")
     checks.add_argument("--markdown", action="store_true", help="as a Markdown table")

@@ -33,6 +33,7 @@ from conformance.bodies import (
 )
 from conformance.config import Limits, ProviderConfig
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
+from conformance.loopwatch import LoopWatch, Stall
 from conformance.redact import Redactor
 from conformance.sse import SSEDecoder
 
@@ -104,6 +105,10 @@ class Exchange:
     """``text`` was cut to ``limits.evidence`` characters (it ends with a marker)."""
     evidence_chars: int = MAX_BODY_CHARS
     """The provider's ``limits.evidence``: how much of a body or stream evidence keeps."""
+    client_stalls: list[Stall] | None = None
+    """For a stream read by :meth:`ProviderClient.request`: the periods (ms since the request
+    was sent) in which the client's own event loop was held up (:mod:`conformance.loopwatch`),
+    so events that arrived meanwhile were stamped late; None when not watched."""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     @property
@@ -119,6 +124,7 @@ class Exchange:
         self.status, self.headers, self.text, self.json = None, {}, "", None
         self.events, self.sse_comments, self.trailing_data = None, 0, False
         self.first_byte_ms, self.cut, self.overflow, self.truncated = None, None, None, False
+        self.client_stalls = None
 
     def _evidence_room(self) -> int:
         if self.overflow:
@@ -223,6 +229,8 @@ class Exchange:
             record["overflow"] = self.overflow
         if self.retry_stopped:
             record["retry_stopped"] = self.retry_stopped
+        if self.client_stalls:
+            record["client_stalls"] = [list(stall) for stall in self.client_stalls]
         return record
 
 
@@ -449,6 +457,23 @@ class ProviderClient:
         return exchange
 
     async def _send(
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: dict[str, str],
+        stream: bool,
+        exchange: Exchange,
+        started: float,
+    ) -> httpx.Response:
+        if not stream:
+            return await self._exchange(method, url, content, headers, stream, exchange, started)
+        with LoopWatch.of().watching(started) as stalls:
+            exchange.client_stalls = stalls
+            return await self._exchange(method, url, content, headers, stream, exchange,
+                                        started)
+
+    async def _exchange(
         self,
         method: str,
         url: str,

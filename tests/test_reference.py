@@ -20,7 +20,7 @@ import jsonschema
 import pytest
 
 from conformance import tokens
-from conformance.reference import images
+from conformance.reference import images, streaming
 from conformance.reference.faults import (
     FAULTS,
     HIDDEN_SYSTEM_PROMPT,
@@ -867,6 +867,29 @@ def _f_stream_single_chunk(api: Api) -> None:
     events = _chunks(api, "stream_single_chunk")
     assert len(events) == 4 and events[1]["choices"][0]["delta"]["content"] == (
         "1, 2, 3, 4, 5, 6, 7, 8, 9, 10")
+
+
+def _timed_reads(api: Api, *faults: str) -> tuple[float, list[tuple[float, bytes]]]:
+    """(seconds to the first body byte, [(seconds, bytes) of each read]) of one stream."""
+    body = {"model": "ref-1", "messages": COUNT, "stream": True}
+    started = time.perf_counter()
+    reads: list[tuple[float, bytes]] = []
+    with api.client.stream("POST", api.url(faults) + "/chat/completions", json=body) as r:
+        for piece in r.iter_raw():
+            if piece:
+                reads.append((time.perf_counter() - started, piece))
+    return reads[0][0], reads
+
+
+def _f_stream_buffered_burst(api: Api) -> None:
+    first, reads = _timed_reads(api, "stream_buffered_burst")
+    events = sse_events(b"".join(p for _, p in reads).decode())
+    # the wait a paced answer takes (sleeps are never shorter), then everything in one write
+    assert first >= streaming.PACE_S * (len(events) - 1)
+    assert len(reads) <= 2 and events[-1] == "[DONE]" and len(events) > 10
+    # the faithful stream writes the same events one at a time
+    _, paced = _timed_reads(api)
+    assert len(paced) > len(reads)
 
 
 def _f_ignore_stop(api: Api) -> None:

@@ -1,13 +1,16 @@
 """streaming: ``stream: true`` answers as Server-Sent Events of chat.completion.chunk objects
 ending with ``data: [DONE]`` (OpenAI API reference, "The chat completion chunk object").
 
-All checks of this family judge one shared streamed request, so the family costs one answer.
+All checks of this family judge one shared streamed request, so the family costs one answer
+(``streaming.real_time`` sends the same request again, at most twice, only when that stream
+came in one burst).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
@@ -21,6 +24,7 @@ from conformance.checks.expect import (
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable
+from conformance.loopwatch import blind_since
 from conformance.transport import Exchange
 
 STREAM_CAP = 32
@@ -253,3 +257,141 @@ async def incremental(ctx: CheckContext) -> str:
         raise Failure(f"the whole answer arrived in {count} content chunk(s); expected it to be "
                       "streamed in several")
     return f"{count} content chunks"
+
+
+# --- streaming.real_time ------------------------------------------------------------------
+
+#: Content chunks read within this many ms of each other (and within :data:`BURST_SHARE` of
+#: the answer's time) arrived in one burst.
+BURST_MS = 10.0
+BURST_SHARE = 0.05
+#: An answer whose last chunk came sooner than this is too quick to tell a burst from a stream.
+MIN_JUDGED_MS = 50.0
+#: Fewer timed chunks than this say nothing about pacing.
+MIN_CHUNKS = 3
+#: A burst is evidence only when its chunks must have *arrived* within this many ms: they
+#: were stamped within :data:`BURST_MS`, but a client stall (``Exchange.client_stalls``,
+#: :mod:`conformance.loopwatch`) overlapping the burst means they may have been waiting since
+#: the stall began.  Well under the 160 ms over which the reference paces its nine chunks.
+ARRIVAL_MS = 120.0
+#: How long after a stall ends the reader may still be stamping what arrived during it.
+SLACK_MS = 5.0
+#: Streams judged at most (the shared one and fresh ones, sent only while no verdict is
+#: reached: a burst must be seen twice while the client kept time to fail).
+MAX_STREAMS = 4
+
+PacingKind = Literal["streamed", "burst", "stalled", "quick", "few"]
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """What one stream's arrival times show: ``streamed`` (spread over the answer), ``burst``
+    (all at once while the client kept time: evidence of buffering), ``stalled`` (all at once
+    while the client itself was held up: no evidence), ``quick`` (the whole answer too soon to
+    tell) or ``few`` (too few chunks to time)."""
+
+    kind: PacingKind
+    message: str
+
+
+def _timed_chunks(exchange: Exchange) -> tuple[str, list[float]]:
+    """The arrival times (ms since the request) of the content chunks, or, when the answer has
+    fewer than :data:`MIN_CHUNKS` of them, of every chunk before [DONE]."""
+    content: list[float] = []
+    every: list[float] = []
+    for event in exchange.data_events():
+        if event.data.strip() == "[DONE]":
+            break
+        every.append(event.t_ms)
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            continue
+        choices = payload.get("choices") if isinstance(payload, dict) else None
+        if any(isinstance(c, dict) and isinstance(c.get("delta"), dict)
+               and c["delta"].get("content") for c in choices or []):
+            content.append(event.t_ms)
+    if len(content) >= MIN_CHUNKS:
+        return "content chunks", content
+    return "chunks", every
+
+
+def judge_pacing(exchange: Exchange) -> Pacing:
+    """One stream's pacing, from the time each chunk was read and the client's own stalls
+    (``Exchange.client_stalls``, :mod:`conformance.loopwatch`)."""
+    what, times = _timed_chunks(exchange)
+    if len(times) < MIN_CHUNKS:
+        return Pacing("few", f"only {len(times)} {what}: too few to time (see "
+                      "streaming.incremental)")
+    first, last = times[0], times[-1]
+    spread = last - first
+    spread_out = (f"{len(times)} {what} over {spread:.0f} ms (first after {first:.0f} ms, "
+                  f"last after {last:.0f} ms)")
+    if spread > BURST_MS:
+        return Pacing("streamed", spread_out)
+    if last < MIN_JUDGED_MS:
+        return Pacing("quick", f"the whole answer arrived within {last:.0f} ms, too quickly to "
+                      "tell streaming from a burst")
+    if spread > BURST_SHARE * last:
+        return Pacing("streamed", spread_out)
+    burst = (f"all {len(times)} {what} arrived within {spread:.0f} ms after {first:.0f} ms of "
+             f"silence ({last:.0f} ms in all)")
+    since = blind_since(exchange.client_stalls, first - SLACK_MS, last)
+    if since is None:
+        return Pacing("stalled", f"{burst}, but the client's own timing was not watched")
+    if last - since > ARRIVAL_MS:
+        return Pacing("stalled", f"{burst}, but the client itself was held up from "
+                      f"{since:.0f} ms (its event loop missed its heartbeat), so they may have "
+                      f"arrived over {last - since:.0f} ms")
+    return Pacing("burst", burst)
+
+
+def decide_pacing(seen: list[Pacing]) -> str | None:
+    """``streaming.real_time``'s verdict on the streams judged so far: a pass message,
+    :class:`Failure`, :class:`NotApplicable`, or None when another fresh stream is needed.
+
+    A stream spread over the answer passes. A burst read while the client kept time is
+    evidence, but one burst can also be a hop on the way that stalled once: two fail. A burst
+    read while the client was held up is no evidence; when :data:`MAX_STREAMS` streams can no
+    longer show two clean bursts, the check is inconclusive."""
+    kinds = [p.kind for p in seen]
+    streamed = next((p for p in seen if p.kind == "streamed"), None)
+    if streamed is not None:
+        earlier = [p for p in seen if p.kind != "streamed"]
+        note = (f"; an earlier stream was read in one burst ({earlier[0].message})"
+                if earlier else "")
+        return streamed.message + note
+    if kinds[0] in ("few", "quick"):
+        raise NotApplicable(f"inconclusive: {seen[0].message}" if kinds[0] == "quick"
+                            else seen[0].message)
+    bursts = [p for p in seen if p.kind == "burst"]
+    if len(bursts) >= 2:
+        raise Failure(f"fake streaming: {bursts[0].message}, and again on a fresh request; a "
+                      "provider that streams as it generates spreads them over the answer's "
+                      "time")
+    if len(bursts) + MAX_STREAMS - len(seen) < 2:
+        inconclusive = next(p for p in reversed(seen) if p.kind != "burst")
+        raise NotApplicable(f"inconclusive: {inconclusive.message} ({len(seen)} streams read, "
+                            f"{len(bursts)} in a burst while the client kept time)")
+    return None
+
+
+@check(
+    "streaming.real_time",
+    severity="degrades",
+    title="Chunks arrive as they are generated, not in one burst at the end",
+    spec="CreateChatCompletionRequest.stream: \"the model response data will be streamed to "
+    "the client as it is generated using server-sent events\"",
+    proves="The content chunks of a multi-token answer arrive spread over the time the answer "
+    "takes, judged from their arrival times while the client's own event loop kept time: a "
+    "provider that buffers the whole answer and then replays it as many chunks at once "
+    "(\"fake streaming\") fails.",
+)
+async def real_time(ctx: CheckContext) -> str:
+    exchange, _ = await _stream(ctx)
+    seen = [judge_pacing(exchange)]
+    while (verdict := decide_pacing(seen)) is None:
+        fresh = await ctx.chat(messages=prompts.COUNT_TO_5, max_tokens=STREAM_CAP, stream=True)
+        expect_stream(fresh)
+        seen.append(judge_pacing(fresh))
+    return verdict

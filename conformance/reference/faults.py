@@ -99,6 +99,8 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "events_after_done": "one more content chunk is sent after [DONE]",
     "delta_text_field": "streamed text is sent in delta.text instead of delta.content",
     "stream_single_chunk": "the whole text arrives in one content chunk",
+    "stream_buffered_burst": "fake streaming: the stream waits as long as paced generation "
+    "would take, then sends every chunk at once",
     # stop / max_tokens
     "ignore_stop": "stop is ignored",
     "stop_first_only": "only the first element of a stop list is honoured",

@@ -3,8 +3,9 @@
 Streams are ``text/event-stream`` bodies of ``data: <json>`` events (OpenAI API reference,
 "Streaming", https://platform.openai.com/docs/api-reference/streaming; named ``event:`` lines
 for Anthropic's Messages streams). The SSE quirks and faults (``sse_*``, ``split_writes``,
-``stream_cut``) are applied here, each at one place. :class:`CutStream` closes a connection
-mid-body: the ``stream_cut`` fault, the armed ``cut_stream`` behaviour
+``stream_cut``, ``stream_buffered_burst``) are applied here, each at one place. Events are
+written :data:`PACE_S` apart, as a model generating them would. :class:`CutStream` closes a
+connection mid-body: the ``stream_cut`` fault, the armed ``cut_stream`` behaviour
 (:mod:`conformance.reference.upstream_faults`) and the cut answers of the transport tests.
 """
 
@@ -25,35 +26,68 @@ SSEItem = dict[str, Any] | str | tuple[str | None, dict[str, Any] | str]
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def sse_pieces(events: Iterable[SSEItem], variant: Variant) -> list[bytes]:
-    """Serialise events as SSE, applying the sse_* and split_writes quirks."""
+#: The pause between two events of a stream: the faithful reference writes its answers at the
+#: pace of a (fast) model generating them, so ``streaming.real_time`` can tell its streams
+#: from a buffered burst (about 0.1 s for a short answer).
+PACE_S = 0.02
+
+
+def _texts(events: Iterable[SSEItem], variant: Variant) -> tuple[list[str], list[str]]:
+    """The prefix comments and each event's text, with the sse_* quirks applied."""
     newline = "\r\n" if "sse_crlf" in variant else "\n"
     prefix = "data:" if "sse_no_space" in variant else "data: "
     comment = f": keep-alive{newline}{newline}" if "sse_comments" in variant else ""
-    pieces: list[str] = []
+    leading: list[str] = []
     if "split_writes" in variant:
         # A legal comment line with multi-byte characters, so splits fall inside them.
-        pieces.append(f": split writes — ünïcödé ✓{newline}{newline}")
+        leading.append(f": split writes — ünïcödé ✓{newline}{newline}")
     if "sse_invalid_utf8" in variant:
         # A lone surrogate, written out as the raw byte 0xFF (never valid in UTF-8).
-        pieces.append(f": keep-alive \udcff{newline}{newline}")
+        leading.append(f": keep-alive \udcff{newline}{newline}")
+    texts: list[str] = []
     for item in events:
         name, event = item if isinstance(item, tuple) else (None, item)
         payload = event if isinstance(event, str) else json.dumps(
             event, ensure_ascii=False, separators=(",", ":"))
         field = "" if name is None else f"{prefix.replace('data', 'event')}{name}{newline}"
-        pieces.append(f"{comment}{field}{prefix}{payload}{newline}{newline}")
+        texts.append(f"{comment}{field}{prefix}{payload}{newline}{newline}")
+    return leading, texts
+
+
+def _encode(text: str) -> bytes:
+    return text.encode(errors="surrogateescape")
+
+
+def _split(data: bytes) -> list[bytes]:
+    return [data[i:i + 3] for i in range(0, len(data), 3)]
+
+
+def sse_pieces(events: Iterable[SSEItem], variant: Variant) -> list[bytes]:
+    """Serialise events as SSE, applying the sse_* and split_writes quirks."""
+    leading, texts = _texts(events, variant)
     if "split_writes" in variant:
-        data = "".join(pieces).encode(errors="surrogateescape")
-        return [data[i:i + 3] for i in range(0, len(data), 3)]
-    return [piece.encode(errors="surrogateescape") for piece in pieces]
+        return _split(_encode("".join(leading + texts)))
+    return [_encode(text) for text in leading + texts]
 
 
-async def _aiter(pieces: list[bytes], pause: bool) -> AsyncIterator[bytes]:
-    for piece in pieces:
-        yield piece
+async def _paced(events: Sequence[SSEItem], variant: Variant) -> AsyncIterator[bytes]:
+    """The stream's body: one event every :data:`PACE_S`, as a model would write them; under
+    ``stream_buffered_burst``, the same wait first and then every event in one write."""
+    leading, texts = _texts(events, variant)
+    if "stream_buffered_burst" in variant:
+        await asyncio.sleep(PACE_S * max(0, len(texts) - 1))
+        yield _encode("".join(leading + texts))
+        return
+    split = "split_writes" in variant
+    writes = [(0.0, text) for text in leading] + [(PACE_S if n else 0.0, text)
+                                                  for n, text in enumerate(texts)]
+    for pause, text in writes:
         if pause:
-            await asyncio.sleep(0)
+            await asyncio.sleep(pause)
+        for piece in _split(_encode(text)) if split else [_encode(text)]:
+            yield piece
+            if split:
+                await asyncio.sleep(0)
 
 
 class EventStream(StreamingResponse):
@@ -62,8 +96,7 @@ class EventStream(StreamingResponse):
     def __init__(self, events: Sequence[SSEItem], variant: Variant, media: str) -> None:
         self.events = list(events)
         self.variant = variant
-        pieces = sse_pieces(self.events, variant)
-        super().__init__(_aiter(pieces, "split_writes" in variant), media_type=media,
+        super().__init__(_paced(self.events, variant), media_type=media,
                          headers=_STREAM_HEADERS)
 
 

@@ -6,18 +6,22 @@ files by :func:`~conformance.results.load_run`), never the live run, and never i
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from conformance.report.ci import run_url
 from conformance.report.diff import RunDiff, Snapshot, diff_runs, save_baseline
+from conformance.report.history import sparklines
 from conformance.report.junit import render_junit
 from conformance.report.matrix import render_matrix
 from conformance.report.summary import render_summary_md
 from conformance.results import RunData, printable, write_json
 
 
-def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = None, *,
+def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = None,
+                  history: Sequence[RunData] = (), *,
                   flaky_is_regression: bool = False) -> list[Path]:
     """Write results.json, junit.xml, matrix.html and summary.md into ``directory``; return
     the paths written.  Each file is written independently: a failure in one is said in one
@@ -25,7 +29,10 @@ def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = No
 
     With a ``baseline``, it is stored as ``baseline.json`` (so ``conformance report`` renders
     the same marks later), matrix.html marks the cells that changed and summary.md lists the
-    changes (a flaky pass is a regression only with ``flaky_is_regression``).
+    changes (a flaky pass is a regression only with ``flaky_is_regression``).  With
+    ``history`` (earlier runs), matrix.html's column heads and summary.md show each
+    provider's trend (:mod:`conformance.report.history`).  Inside GitHub Actions summary.md
+    links to the run's artifacts.
     """
     directory.mkdir(parents=True, exist_ok=True)
     diff: RunDiff | None = None
@@ -39,8 +46,10 @@ def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = No
     renderers: list[tuple[str, Callable[[Path], None]]] = [
         ("results.json", lambda path: write_json(path, data.to_json())),
         ("junit.xml", lambda path: _write(path, render_junit(data))),
-        ("matrix.html", lambda path: _write(path, render_matrix(data, diff))),
-        ("summary.md", lambda path: _write(path, render_summary_md(data, diff))),
+        ("matrix.html", lambda path: _write(path, render_matrix(
+            data, diff, trends=sparklines(data, history)))),
+        ("summary.md", lambda path: _write(path, render_summary_md(
+            data, diff, artifacts=run_url(os.environ), history=history))),
     ]
     written: list[Path] = []
     for name, render in renderers:

@@ -139,13 +139,6 @@ REFERENCE_EXPLAINED = (
     "left out of the overall figures."
 )
 #: How the speed figures are computed (result data only: the run's own requests).
-SPEED_NOTE = (
-    "Speed from the run's own answered requests: TTFT = time to the first content event of a "
-    "stream or the first byte of a plain answer; total = request sent → answer read; median "
-    "and p95 (nearest rank). Measured under the suite's concurrent load, not a benchmark."
-)
-
-
 def severity_weight(severity: object) -> int:
     """The weight of a check of ``severity`` in the weighted score."""
     return SEVERITY_WEIGHTS.get(str(severity), DEFAULT_WEIGHT)

@@ -210,6 +210,20 @@ class RunDiff:
     def fixes(self) -> list[Change]:
         return self.of_kind("fix")
 
+    @property
+    def lost_providers(self) -> list[str]:
+        """Providers of the baseline with a judged result there (not only skips) that are
+        missing from the new run: each is a regression even when none of its checks passed
+        (a nightly job that vanished is not "nothing changed")."""
+        judged = {p for (p, _), (o, _) in self.old.outcomes.items() if o != "skip"}
+        return [p for p in self.removed_providers if p in judged]
+
+    @property
+    def regressed(self) -> bool:
+        """A regression or a lost provider: what makes ``conformance diff``, ``run
+        --baseline`` and ``merge --baseline`` exit 1."""
+        return bool(self.regressions or self.lost_providers)
+
     def marks(self) -> dict[tuple[str, str], Change]:
         """(provider, check) → change, for the cells of the new run (dropped pairs have no
         cell)."""
@@ -351,6 +365,9 @@ def render_text(diff: RunDiff) -> str:
                          (diff.removed_providers, "providers missing from the new run")):
         if items:
             lines.append(f"{title}: {', '.join(items)}")
+    if diff.lost_providers:
+        lines.append("a regression: " + ", ".join(diff.lost_providers)
+                     + " had judged results in the baseline and none now")
     lines += ["", diff.headline()]
     return "\n".join(lines) + "\n"
 
@@ -376,19 +393,31 @@ def md_code(text: str, limit: int = 200) -> str:
     return printable(one_line(text, limit)).replace("`", "'").replace("|", "\\|")
 
 
-def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") -> str:
+#: Rows of the "since baseline" table before "… and N more".
+MARKDOWN_ROWS = 100
+
+
+def shown_changes(diff: RunDiff, limit: int = MARKDOWN_ROWS) -> list[Change]:
+    """The changes :func:`render_markdown` lists as rows, in its order (regressions first)."""
+    return [c for kind, _ in _SECTIONS for c in diff.of_kind(kind)][:limit]
+
+
+def render_markdown(diff: RunDiff, *, limit: int = MARKDOWN_ROWS, heading: str = "###") -> str:
     """The diff as Markdown (the "since baseline" section of summary.md, ``diff --markdown``)."""
     n = diff.counts()
     lines = [f"{heading} Since baseline `{md_code(diff.old.id)}`", ""]
     parts = diff.headline_parts()
     if n["regression"]:
         parts[0] = f"**{parts[0]}**"
+    lost = _plural(len(diff.lost_providers), "missing provider")
+    if diff.lost_providers and lost in parts:
+        parts[parts.index(lost)] = f"**{lost}** (a regression)"
     lines.append(", ".join(parts))
     lines.append("")
     shown = [c for kind, _ in _SECTIONS for c in diff.of_kind(kind)]
     if shown:
         lines += ["| | check | provider | was | now | message |", "|---|---|---|---|---|---|"]
-        for c in shown[:limit]:
+        for c in shown_changes(diff, limit):
             message = _shown_message(c)
             lines.append(
                 f"| {MARKS[c.kind]} {c.kind} | `{md_code(c.check)}` | {md_cell(c.provider)} | "
@@ -407,4 +436,4 @@ def render_markdown(diff: RunDiff, *, limit: int = 100, heading: str = "###") ->
 
 __all__ = ["BASELINE_FILE", "MARKS", "MARK_MEANINGS", "SYMBOLS", "Change", "RunDiff",
            "Snapshot", "diff_runs", "load_snapshot", "md_cell", "md_code", "render_markdown",
-           "render_text", "save_baseline", "stored_baseline"]
+           "render_text", "save_baseline", "shown_changes", "stored_baseline"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,6 @@ from conformance.report.common import (
     REFERENCE_LABEL,
     SCORE_EXPLAINED,
     SCORE_FORMULA,
-    SPEED_NOTE,
     SYMBOLS,
     WEIGHTED_EXPLAINED,
     WEIGHTED_FORMULA,
@@ -52,7 +52,7 @@ from conformance.report.common import (
 from conformance.report.diff import MARK_MEANINGS, MARKS, Change, RunDiff
 from conformance.report.flaky import MEANING as FLAKY_MEANING
 from conformance.report.flaky import score_of
-from conformance.report.speed import Speed, median_p95, ms, rate, speeds
+from conformance.report.speed import SPEED_EXPLAINED, Speed, median_p95, ms, rate, speeds
 from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
 from conformance.stability import label
 
@@ -450,7 +450,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         "weighted_explained": WEIGHTED_EXPLAINED,
         "reference_label": REFERENCE_LABEL,
         "reference_explained": REFERENCE_EXPLAINED,
-        "speed_note": SPEED_NOTE,
+        "speed_note": SPEED_EXPLAINED,
         "security_total": sum(len(c.security) for c in real),
         "latency": latency,
         "chart": {"label": CHART_LABEL, "bars": CHART_BARS, "width": CHART_WIDTH,
@@ -474,7 +474,10 @@ def _duration(ms: object) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
 
-def render_matrix(data: RunData, diff: RunDiff | None = None) -> str:
+def render_matrix(data: RunData, diff: RunDiff | None = None,
+                  trends: Mapping[str, Markup] | None = None) -> str:
     """matrix.html for ``data``; with ``diff``, cells that changed since the baseline are
     marked."""
-    return _env.get_template("matrix.html.j2").render(**build(data, diff))
+    # trends: provider → its history sparkline (conformance.report.history), in the column head
+    return _env.get_template("matrix.html.j2").render(**build(data, diff),
+                                                      trends=dict(trends or {}))

@@ -102,15 +102,46 @@ def _timed(exchange: Mapping[str, Any]) -> tuple[float, float, int, float] | Non
     return (first_byte if first_byte is not None else total), total, tokens, -1.0
 
 
+#: How deep :func:`exchange_records` looks for exchanges inside a result's evidence.
+_MAX_DEPTH = 6
+
+
+def _is_exchange(value: Mapping[str, Any]) -> bool:
+    return (isinstance(value.get("request"), dict) and isinstance(value.get("response"), dict)
+            and "elapsed_ms" in value)
+
+
+def exchange_records(evidence: object) -> list[dict[str, Any]]:
+    """Every exchange record in a result's evidence: ``evidence.exchanges`` and those of any
+    nested record holding more (e.g. one per repeat under ``--repeat``), not looking inside an
+    exchange itself (its bodies are the provider's data)."""
+    found: list[dict[str, Any]] = []
+    stack: list[tuple[object, int]] = [(evidence, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            if _is_exchange(value) and depth:
+                found.append(value)
+            elif depth < _MAX_DEPTH:
+                stack += [(v, depth + 1) for v in reversed(list(value.values()))
+                          if isinstance(v, dict | list)]
+        elif isinstance(value, list) and depth < _MAX_DEPTH:
+            stack += [(v, depth + 1) for v in reversed(value) if isinstance(v, dict | list)]
+    return found
+
+
 def exchanges_by_provider(results: Iterable[Result]) -> dict[str, list[dict[str, Any]]]:
-    """Each provider's exchanges, each counted once (by ``id``), in result order."""
+    """Each provider's exchanges, each counted once (by ``id``), in result order; a result's
+    repeats (``runs``), when it carries them, included."""
     out: dict[str, list[dict[str, Any]]] = {}
     seen: set[str] = set()
     for result in results:
         bucket = out.setdefault(result.provider, [])
-        for exchange in result.evidence.get("exchanges", []):
-            if not isinstance(exchange, dict):
-                continue
+        records = exchange_records(result.evidence)
+        runs = getattr(result, "runs", None)
+        if isinstance(runs, list):
+            records += exchange_records(runs)
+        for exchange in records:
             key = exchange.get("id")
             if isinstance(key, str) and key:
                 if key in seen:

@@ -9,12 +9,13 @@ their one-line messages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from conformance.report.billing import costs, money, money_findings, overbilling_cost
 from conformance.report.common import (
     DEVIATIONS,
     REFERENCE_LABEL,
     SCORE_EXPLAINED,
-    SPEED_NOTE,
     SYMBOLS,
     WEIGHTED_EXPLAINED,
     Weighted,
@@ -28,10 +29,11 @@ from conformance.report.common import (
     unrun_reason,
     weighted_score,
 )
-from conformance.report.diff import RunDiff, md_cell, md_code, render_markdown
+from conformance.report.diff import RunDiff, md_cell, md_code, render_markdown, shown_changes
 from conformance.report.flaky import score_of, score_value_of
 from conformance.report.flaky import summary_section as flaky_section
-from conformance.report.speed import Speed, median_p95, rate, speeds
+from conformance.report.history import render_history_md
+from conformance.report.speed import SPEED_EXPLAINED, Speed, median_p95, rate, speeds
 from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
 
 #: Rows of the deviations table before "… and N more" (GitHub caps a step summary at 1 MiB).
@@ -53,7 +55,11 @@ def _speed_cells(figures: Speed | None) -> str:
             f"{rate(figures.tokens_per_s)} |")
 
 
-def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
+def render_summary_md(data: RunData, diff: RunDiff | None = None, *,
+                      artifacts: str | None = None, history: Sequence[RunData] = ()) -> str:
+    """The summary; ``artifacts``: the CI run's page, linked as where the reports are (set by
+    :func:`conformance.report.write_reports` inside GitHub Actions); ``history``: earlier runs,
+    for the trend table (:mod:`conformance.report.history`)."""
     run = data.run
     providers = ran_providers(data)
     checks = ran_checks(data)
@@ -77,6 +83,9 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
     facts.append(f"{len(providers)} providers × {len(checks)} checks")
     lines.append(" · ".join(facts))
     lines.append("")
+    if artifacts:
+        lines += [f"Reports of this run (matrix.html, results.json, junit.xml): the artifacts of "
+                  f"[{md_cell(artifacts)}]({artifacts}#artifacts).", ""]
 
     # Who is ranked, who is the reference, who was not run (as in matrix.html).
     unrun: list[tuple[str, str]] = []
@@ -91,6 +100,7 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
             continue
         row = (entry, weighted_score(mine, severity), outcome_counts(mine))
         (reference if is_reference(entry) else ranked).append(row)
+
     def rate_of(row: tuple[dict[str, object], Weighted, dict[str, int]]) -> float | None:
         return score_value_of(by_provider.get(str(row[0]["name"]), []))
 
@@ -155,7 +165,9 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
         lines += [f"{len(unrun)} not run: " + ", ".join(
             f"{md_cell(name)} ({md_cell(reason)})" for name, reason in unrun) + ".", ""]
     if fast:
-        lines += [SPEED_NOTE, ""]
+        lines += [SPEED_EXPLAINED, ""]
+    if history:
+        lines.append(render_history_md(data, history))
     if cost:
         lines += [f"Cost of this run: {money(sum(cost.values()))} in all (tokens × each "
                   "provider's `price:` per 1M tokens).", ""]
@@ -169,12 +181,18 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
             shown = md_cell(r.message) + (f" — costs {md_cell(extra)}" if extra else "")
             lines.append(f"| `{md_code(r.check)}` | {md_cell(r.provider)} | {shown} |")
         lines.append("")
+    listed: set[tuple[str, str]] = set()
     if diff is not None:
         lines.append(render_markdown(diff))
+        listed = {(c.provider, c.check) for c in shown_changes(diff)}
     lines += flaky_section(data)
     deviations = [r for r in data.results if r.outcome in DEVIATIONS]
+    above = sum(1 for r in deviations if (r.provider, r.check) in listed)
+    # A row of the "since baseline" table is not repeated here.
+    deviations = [r for r in deviations if (r.provider, r.check) not in listed]
+    also = f" ({above} more listed above, since the baseline)" if above else ""
     if deviations:
-        lines += [f"### Deviations ({len(deviations)})", "", "<details open>"
+        lines += [f"### Deviations ({len(deviations)}){also}", "", "<details open>"
                   if len(deviations) <= 30 else "<details>",
                   f"<summary>{len(deviations)} checks failed, errored or were declined"
                   "</summary>", "",
@@ -185,6 +203,8 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None) -> str:
         if len(deviations) > MAX_ROWS:
             lines.append(f"\n… and {len(deviations) - MAX_ROWS} more in matrix.html.")
         lines += ["", "</details>", ""]
+    elif above:
+        lines += [f"No other deviations than the {above} listed since the baseline.", ""]
     else:
         lines += ["No deviations: every judged check passed.", ""]
     lines.append("Open `matrix.html` from the report directory for the evidence of every cell.")

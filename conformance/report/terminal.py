@@ -19,6 +19,7 @@ from conformance.report.common import (
 )
 from conformance.report.flaky import score_of
 from conformance.report.flaky import terminal_lines as flaky_lines
+from conformance.report.speed import median_p95, rate, speeds
 from conformance.results import OUTCOMES, RunData, outcome_counts, printable, token_totals
 
 STYLES = {"pass": "green", "fail": "bold red", "unsupported": "magenta", "skip": "dim",
@@ -65,6 +66,16 @@ def render_summary(data: RunData, *, width: int = 120, color: bool = False) -> s
     cost = costs(data)
     if cost:
         table.add_row("cost", *[money(cost[p]) if p in cost else "·" for p in providers])
+    fast = speeds(data)
+    if fast:
+        table.add_row("TTFT (median · p95)", *[
+            median_p95(fast[p].ttft_median, fast[p].ttft_p95) if p in fast else "·"
+            for p in providers])
+        table.add_row("total (median · p95)", *[
+            median_p95(fast[p].total_median, fast[p].total_p95) if p in fast else "·"
+            for p in providers])
+        table.add_row("output tok/s", *[rate(fast[p].tokens_per_s) if p in fast else "·"
+                                        for p in providers])
     billed = {p: billed_vs_counted(data, p) for p in providers}
     if any(billed.values()):
         table.add_row("billed vs counted", *[billed[p] or "·" for p in providers])

@@ -69,6 +69,9 @@ EXPECTED: dict[str, Expect] = {
     "stream_single_chunk": {
         "streaming.incremental": ("fail", "arrived in 1 content chunk(s)"),
     },
+    "stream_buffered_burst": {
+        "streaming.real_time": ("fail", "fake streaming: all 9 content chunks arrived within"),
+    },
     "ignore_stop": {
         "stop.string": ("fail", "stop='7' ignored"),
         "stop.list": ("fail", "stop=['xyzzy', '7'] ignored"),

@@ -11,7 +11,7 @@ _STREAMED = (
     "streaming.matches_nonstream", "streaming.content_type", "streaming.chunk_schema",
     "streaming.role_first", "streaming.consistent_ids", "streaming.finish_reason",
     "streaming.done_sentinel", "streaming.nothing_after_done", "streaming.reassembled",
-    "streaming.incremental", "stop.stream", "max_tokens.stream", "n.stream",
+    "streaming.incremental", "streaming.real_time", "stop.stream", "max_tokens.stream", "n.stream",
     "tools.stream_index", "tools.stream_once", "tools.stream_arguments",
     "json_mode.json_schema_stream", "usage.stream_include_usage",
     "usage.stream_matches_nonstream", "params.model_echo", "sdk.stream",
