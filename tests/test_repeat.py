@@ -245,10 +245,21 @@ def test_reference_is_3_of_3_everywhere(repeat_runs: Runs) -> None:
         assert [r["outcome"] for r in result["runs"]] == ["pass"] * 3
 
 
+def resends(out: RunOutput) -> int:
+    """The streams ``streaming.real_time`` sent again (only when its client stalled while
+    reading a stream, as on a loaded machine): in its evidence and no other check's."""
+    results = by_pair(out)
+    others = {x["id"] for (p, c), r in results.items() if p == "reference"
+              and c != "streaming.real_time" for x in r["evidence"].get("exchanges", [])}
+    mine = results[("reference", "streaming.real_time")]["evidence"].get("exchanges", [])
+    return len({x["id"] for x in mine} - others)
+
+
 def test_repeats_send_three_times_the_requests(repeat_runs: Runs) -> None:
-    """Counted where they arrive: the reference's own recording."""
-    single = repeat_runs.sent["single"][""]
-    assert repeat_runs.sent["repeated"][""] == 3 * single
+    """Counted where they arrive: the reference's own recording (less the streams
+    ``streaming.real_time`` sends again only when the loaded client stalled)."""
+    single = repeat_runs.sent["single"][""] - resends(repeat_runs.single)
+    assert repeat_runs.sent["repeated"][""] - resends(repeat_runs.repeated) == 3 * single
     # ... and the estimate printed before the run is what a run sends
     ids = [c.id for c in all_checks()]
     config = load_providers(repeat_runs.repeated.report_dir.parent / "both.yaml",
