@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from conformance import __version__
 from conformance.errors import ConfigError
+from conformance.i18n import LanguageError, _, activate, check_text, resolve_lang
 
 if TYPE_CHECKING:
     from conformance.report.diff import Snapshot
@@ -61,7 +62,7 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         except _BadInput as exc:
             return _die(str(exc))
     elif args.api_key_env or args.name or args.vision_model:
-        return _die("--api-key-env, --name and --vision-model go with --base-url")
+        return _die(_("--api-key-env, --name and --vision-model go with --base-url"))
     if providers_path is None:
         providers_path = DEFAULT_PROVIDERS if Path(DEFAULT_PROVIDERS).exists() else str(
             packaged_providers())
@@ -89,7 +90,9 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
             "-W", "ignore::pytest.PytestAssertRewriteWarning", "--assert=plain",
             # Plugins of test dependencies the suite does not use: hypothesis would be imported
             # for its summary line alone, anyio's imports trio where it is installed.
-            "-p", "no:hypothesispytest", "-p", "no:anyio"]
+            "-p", "no:hypothesispytest", "-p", "no:anyio",
+            # The language chosen here (--lang, CONFORMANCE_LANG, the locale) for the summary.
+            "--conformance-lang", args.lang]
     if baseline is not None:
         # Stored before the run, so that an interrupted run re-renders against it too.
         save_baseline(report_dir, baseline)
@@ -112,7 +115,7 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         return _die(watch.interrupted_line(), EXIT_INTERRUPTED)
     results = report_dir / "results.json"
     if not results.exists():
-        print("report: no check ran, nothing written")
+        print(_("report: no check ran, nothing written"))
     if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         exit_code = EXIT_OK
         if args.strict and results.exists():
@@ -123,7 +126,7 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
             exit_code = EXIT_FINDINGS
         return exit_code
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-        return _die("no checks selected (check -k/-m/--provider)")
+        return _die(_("no checks selected (check -k/-m/--provider)"))
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_CONFIG
     return EXIT_INTERNAL
@@ -160,15 +163,17 @@ def cmd_serve_reference(args: argparse.Namespace) -> int:
     from conformance.reference.vision import is_loopback
 
     if not is_loopback(args.host) and not args.api_key:
-        return _die(f"serve-reference: --host {args.host} is reachable from other machines; "
-                    "give it an --api-key (its records and controls would be open to anyone)")
+        return _die(_("serve-reference: --host {host} is reachable from other machines; give it "
+                      "an --api-key (its records and controls would be open to anyone)").format(
+                          host=args.host))
     if args.api_key is None:
-        print("reference provider: no --api-key given, authentication is disabled",
+        print(_("reference provider: no --api-key given, authentication is disabled"),
               file=sys.stderr)
     try:
         serve(args.host, args.port, args.api_key)
     except OSError as exc:
-        return _die(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        return _die(_("cannot listen on {address}: {error}").format(
+            address=f"{args.host}:{args.port}", error=exc.strerror or exc))
     except KeyboardInterrupt:
         pass
     return EXIT_OK
@@ -183,7 +188,7 @@ def _load_run_dir(path: str) -> RunData:
 
     directory = Path(path)
     if not directory.is_dir():
-        raise _BadInput(f"{directory}: not a directory")
+        raise _BadInput(_("{path}: not a directory").format(path=directory))
     try:
         return load_run(directory)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
@@ -196,7 +201,7 @@ def _load_baseline(path: str) -> Snapshot:
 
     target = Path(path)
     if not target.exists():
-        raise _BadInput(f"{target}: no such baseline directory")
+        raise _BadInput(_("{path}: no such baseline directory").format(path=target))
     try:
         return load_snapshot(target)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
@@ -213,10 +218,11 @@ def _compare(report_dir: Path, baseline: Snapshot) -> bool:
     data = load_run(report_dir)
     write_reports(report_dir, data, baseline)
     diff = diff_runs(baseline, Snapshot.from_run(data, source=str(report_dir)))
-    print(f"conformance: compared with baseline {baseline.id}")
+    print(_("conformance: compared with baseline {id}").format(id=baseline.id))
     print(render_text(diff), end="")
     if diff.regressions:
-        print(f"conformance: {len(diff.regressions)} regression(s) since the baseline")
+        print(_("conformance: {n} regression(s) since the baseline").format(
+            n=len(diff.regressions)))
     return bool(diff.regressions)
 
 
@@ -233,7 +239,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return _die(str(exc))
     paths = write_reports(Path(args.dir), data, baseline)
     print(render_summary(data, width=100), end="")
-    print("wrote " + ", ".join(str(p) for p in paths))
+    print(_("wrote {paths}").format(paths=", ".join(str(p) for p in paths)))
     return EXIT_OK
 
 
@@ -268,10 +274,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except _BadInput as exc:
         return _die(str(exc))
     if out.resolve() in {Path(d).resolve() for d in args.inputs}:
-        return _die(f"{out}: the output directory must not be one of the inputs")
+        return _die(_("{path}: the output directory must not be one of the inputs").format(
+            path=out))
     merged, notes = merge_runs(inputs, args.run_id or new_run_id(), args.inputs)
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(_("note: {note}").format(note=note), file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     # A reused output dir: nothing of an earlier merge may leak into this one.
     for stale in ("results.jsonl", "baseline.json"):
@@ -281,27 +288,41 @@ def cmd_merge(args: argparse.Namespace) -> int:
         log.append(result)
     paths = write_reports(out, merged, baseline)
     print(render_summary(merged, width=100), end="")
-    print("wrote " + ", ".join(str(p) for p in paths))
+    print(_("wrote {paths}").format(paths=", ".join(str(p) for p in paths)))
     if baseline is not None:
         return EXIT_FINDINGS if _compare(out, baseline) else EXIT_OK
     return EXIT_OK
 
 
-def cmd_init(args: argparse.Namespace) -> int:
-    """Write the packaged, commented providers.yaml to ``args.path`` (never over a file)."""
+def starter_file(lang: str) -> Path:
+    """The commented starter providers.yaml in ``lang``: the packaged providers.yaml (English)
+    or its translation under ``locale/<ll_CC>/`` (the same providers, comments translated)."""
+    from conformance.i18n import CATALOGUES, LOCALE_DIR
     from conformance.pytest_support import packaged_providers
+
+    code = CATALOGUES.get(lang)
+    translated = LOCALE_DIR / code / "providers.yaml" if code else None
+    return translated if translated is not None and translated.is_file() else \
+        packaged_providers()
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write the commented starter providers.yaml, in the chosen language, to ``args.path``
+    (never over a file)."""
+    from conformance.i18n import active
 
     target = Path(args.path)
     if target.exists():
-        return _die(f"{target}: already exists (not overwritten; remove it or name another "
-                    "path)")
+        return _die(_("{path}: already exists (not overwritten; remove it or name another "
+                      "path)").format(path=target))
     try:
         with target.open("x", encoding="utf-8") as out:
-            out.write(packaged_providers().read_text(encoding="utf-8"))
+            out.write(starter_file(active()).read_text(encoding="utf-8"))
     except OSError as exc:
-        return _die(f"{target}: cannot write: {exc.strerror or exc}")
-    print(f"wrote {target}: set the keys it names (e.g. export APIYI_API_KEY=...), then run "
-          "`conformance run`")
+        return _die(_("{path}: cannot write: {error}").format(path=target,
+                                                             error=exc.strerror or exc))
+    print(_("wrote {path}: set the keys it names (e.g. export APIYI_API_KEY=...), then run "
+            "`conformance run`").format(path=target))
     return EXIT_OK
 
 
@@ -310,14 +331,14 @@ def cmd_checks(args: argparse.Namespace) -> int:
 
     checks = all_checks()
     if args.markdown:
-        print("| check | family | severity | what it proves |")
+        print(_("| check | family | severity | what it proves |"))
         print("|---|---|---|---|")
         for c in checks:
-            print(f"| `{c.id}` | {c.behavior} | {c.severity} | {c.proves} |")
+            print(f"| `{c.id}` | {c.behavior} | {c.severity} | {check_text(c.id, c.proves)} |")
     else:
         width = max(len(c.id) for c in checks)
         for c in checks:
-            print(f"{c.id:<{width}}  {c.title}")
+            print(f"{c.id:<{width}}  {check_text(c.id, c.title)}")
     return EXIT_OK
 
 
@@ -329,13 +350,14 @@ def _one_provider_file(args: argparse.Namespace) -> Path:
     import yaml
 
     if not args.model:
-        raise _BadInput("--base-url needs --model (the model your key may use)")
+        raise _BadInput(_("--base-url needs --model (the model your key may use)"))
     if args.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.api_key_env):
         # Never echoed: users do paste the key itself here.
-        raise _BadInput("--api-key-env takes the name of an environment variable (e.g. "
-                        "MY_RELAY_KEY), not the key itself")
+        raise _BadInput(_("--api-key-env takes the name of an environment variable (e.g. "
+                          "MY_RELAY_KEY), not the key itself"))
     if args.api_key_env and not os.environ.get(args.api_key_env):
-        raise _BadInput(f"--api-key-env: {args.api_key_env} is not set (export it first)")
+        raise _BadInput(_("--api-key-env: {variable} is not set (export it first)").format(
+            variable=args.api_key_env))
     host = urlsplit(args.base_url).hostname or "provider"
     name = args.name or re.sub(r"[^a-z0-9._-]+", "-", host.lower()).strip("-") or "provider"
     entry: dict[str, object] = {"name": name, "base_url": args.base_url, "model": args.model}
@@ -348,6 +370,10 @@ def _one_provider_file(args: argparse.Namespace) -> Path:
     path.write_text("# written by conformance run --base-url\n"
                     + yaml.safe_dump({"providers": [entry]}, sort_keys=False), encoding="utf-8")
     return path
+
+
+LANG_HELP = ("language of the output: en or zh-CN (default: $CONFORMANCE_LANG, else the "
+             "locale's, e.g. LANG=zh_CN.UTF-8, else en)")
 
 
 def _positive(text: str) -> int:
@@ -367,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Conformance suite for OpenAI-compatible chat APIs.",
     )
     parser.add_argument("--version", action="version", version=f"conformance {__version__}")
+    parser.add_argument("--lang", metavar="LANG", default=None, help=LANG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
@@ -452,6 +479,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "relays and the reference provider)")
     init.add_argument("path", nargs="?", default="providers.yaml", metavar="PATH",
                       help="where to write it (default: ./providers.yaml; never overwritten)")
+    for command in sub.choices.values():
+        # On every command too (`conformance checks --lang zh-CN`); given there, it wins.
+        command.add_argument("--lang", metavar="LANG", default=argparse.SUPPRESS,
+                             help=LANG_HELP)
     return parser
 
 
@@ -537,6 +568,11 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command != "run" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
+        args.lang = resolve_lang(args.lang)
+    except LanguageError as exc:
+        return _die(str(exc))
+    activate(args.lang)
+    try:
         if args.command == "run":
             return cmd_run(args, rest)
         if args.command == "serve-reference":
@@ -551,4 +587,4 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_init(args)
         return cmd_checks(args)
     except KeyboardInterrupt:
-        return _die("interrupted", EXIT_INTERRUPTED)
+        return _die(_("interrupted"), EXIT_INTERRUPTED)

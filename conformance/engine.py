@@ -22,6 +22,7 @@ from conformance.checks.context import CheckContext, ProviderRuntime
 from conformance.checks.registry import Check
 from conformance.config import ProviderConfig, UpstreamConfig
 from conformance.errors import Failure, NotApplicable, SuiteError, TransportError, Unsupported
+from conformance.i18n import BUDGET_SPENT
 from conformance.preflight import ProviderProblem, preflight
 from conformance.redact import Redactor
 from conformance.results import Outcome, Result, one_line
@@ -157,9 +158,8 @@ class Engine:
             await self._others_finished(name)
         async with runtime.semaphore:
             if self._budget is not None and self._spent >= self._budget:
-                return self._result(runtime, check, model, "skip", (
-                    f"not run: the run budget of {self._budget:,} tokens is spent "
-                    f"({self._spent:,} tokens; --max-tokens)"), 0, {})
+                return self._result(runtime, check, model, "skip", BUDGET_SPENT.format(
+                    budget=f"{self._budget:,}", spent=f"{self._spent:,}"), 0, {})
             started = time.perf_counter()
             ctx = CheckContext(runtime, model)
             deadline = provider.timeouts.check_deadline

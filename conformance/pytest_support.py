@@ -25,6 +25,7 @@ from xdist.scheduler import LoadGroupScheduling
 from conformance.checks.registry import Check, all_checks
 from conformance.config import FAMILIES, ProvidersConfig, load_providers
 from conformance.errors import ConfigError, Failure, Finding, SuiteError
+from conformance.i18n import LanguageError, _, activate, localize, resolve_lang
 from conformance.report.allure import annotate as allure_annotate
 from conformance.report.allure import description as allure_description
 from conformance.report.allure import static_labels as allure_labels
@@ -114,6 +115,17 @@ def is_check_module(path: Path) -> bool:
     )
 
 
+def language(config: pytest.Config) -> str:
+    """The run's language: ``--lang``/``--conformance-lang``, else the ``conformance_lang``
+    ini value, else ``CONFORMANCE_LANG`` or the locale (:func:`conformance.i18n.resolve_lang`);
+    an unknown one is a usage error in one line."""
+    chosen = config.getoption("conformance_lang", None) or config.getini("conformance_lang")
+    try:
+        return resolve_lang(str(chosen) if chosen else None)
+    except LanguageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def load_config(config: pytest.Config) -> ProvidersConfig:
     given = config.getoption("conformance_providers")
     resolved = Path(given or DEFAULT_PROVIDERS)
@@ -172,7 +184,8 @@ class CheckItem(pytest.Item):
         if result.provider_problem:
             # A dead host or a rejected key is said once, in the conformance summary, not as
             # one ERROR per check; the session still ends unsuccessfully (see sessionfinish).
-            raise pytest.skip.Exception(f"not run: {result.message}", _use_item_location=True)
+            raise pytest.skip.Exception(_("not run: {message}").format(
+                message=localize(result.message)), _use_item_location=True)
         if result.outcome == "error":
             raise CheckOutcomeError(result.message)
 
@@ -184,7 +197,8 @@ class CheckItem(pytest.Item):
         if result.outcome in ("unsupported", "skip"):
             prefix = "unsupported: " if result.outcome == "unsupported" else ""
             # Reported at the check's own source line, not here.
-            raise pytest.skip.Exception(prefix + result.message, _use_item_location=True)
+            raise pytest.skip.Exception(prefix + localize(result.message),
+                                        _use_item_location=True)
 
     def one_line(self, error: BaseException) -> OneLineRepr:
         return OneLineRepr(f"{self.check.id} [{self.provider}]: {error}", str(error),
@@ -225,6 +239,7 @@ class ConformanceSession:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        activate(language(config))
         providers = load_config(config)
         workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
         self.worker: str | None = workerinput["workerid"] if workerinput else None
@@ -342,9 +357,11 @@ class ConformanceSession:
         terminalreporter.write(render_summary(data, width=tw.fullwidth, color=tw.hasmarkup))
         partial = ""
         if self.interrupted:
-            of = f" of {self.planned}" if self.planned else ""
-            partial = f" (partial: interrupted, {self.finished}{of} checks finished)"
-        terminalreporter.write_line(f"report: {_display(self.run.report_dir)}{os.sep}{partial}")
+            partial = _(" (partial: interrupted, {finished}{of} checks finished)").format(
+                finished=self.finished, of=_(" of {planned}").format(planned=self.planned)
+                if self.planned else "")
+        terminalreporter.write_line(_("report: {path}").format(
+            path=f"{_display(self.run.report_dir)}{os.sep}") + partial)
 
 
 class ProviderScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is untyped

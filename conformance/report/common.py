@@ -53,7 +53,7 @@ def outcome_label(outcome: Outcome | str | None) -> str:
 def ran_providers(data: RunData) -> list[dict[str, object]]:
     """Provider entries that have at least one result or planned check, in run order
     (deduplicated by name), followed by any provider that only appears in the results."""
-    with_results = {r.provider for r in data.results} | {p for _, p in data.planned or []}
+    with_results = {r.provider for r in data.results} | {p for _check, p in data.planned or []}
     seen: set[str] = set()
     out: list[dict[str, object]] = []
     for entry in data.providers:
@@ -66,7 +66,7 @@ def ran_providers(data: RunData) -> list[dict[str, object]]:
             seen.add(result.provider)
             out.append({"name": result.provider, "base_url": "",
                         "models": {"default": result.model}})
-    for _, provider in data.not_run:
+    for _check, provider in data.not_run:
         if provider not in seen:
             seen.add(provider)
             out.append({"name": provider, "base_url": "", "models": {}})
@@ -111,6 +111,6 @@ def incomplete_note(data: RunData) -> str | None:
 def not_run_by_provider(data: RunData) -> dict[str, int]:
     """Planned checks without a result, counted per provider (run order)."""
     counts: dict[str, int] = {}
-    for _, provider in data.not_run:
+    for _check, provider in data.not_run:
         counts[provider] = counts.get(provider, 0) + 1
     return counts

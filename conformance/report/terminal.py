@@ -96,6 +96,6 @@ def provider_problems(data: RunData) -> dict[str, tuple[str, int]]:
     out: dict[str, tuple[str, int]] = {}
     for result in data.results:
         if result.provider_problem:
-            _, count = out.get(result.provider, (result.message, 0))
+            _message, count = out.get(result.provider, (result.message, 0))
             out[result.provider] = (result.message, count + 1)
     return out
