@@ -48,6 +48,11 @@ def N_(message: str) -> str:
     return message
 
 
+def pgettext_marker(context: str, message: str) -> str:
+    """Mark ``message`` under ``context`` for extraction without translating it."""
+    return message
+
+
 def normalize(value: str) -> str | None:
     """``"zh-CN"``, ``"zh_CN.UTF-8"``, ``"zh"``, ``"zh-Hans"`` → ``"zh-CN"``; ``"en"``,
     ``"en_US.UTF-8"``, ``"C"``, ``"POSIX"`` → ``"en"``; anything else → None."""
