@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from conformance import __version__
 from conformance.errors import ConfigError
 from conformance.i18n import LanguageError, _, activate, check_text, resolve_lang
+from conformance.i18n import active as active_language
 
 if TYPE_CHECKING:
     from conformance.report.diff import Snapshot
@@ -309,15 +310,13 @@ def starter_file(lang: str) -> Path:
 def cmd_init(args: argparse.Namespace) -> int:
     """Write the commented starter providers.yaml, in the chosen language, to ``args.path``
     (never over a file)."""
-    from conformance.i18n import active
-
     target = Path(args.path)
     if target.exists():
         return _die(_("{path}: already exists (not overwritten; remove it or name another "
                       "path)").format(path=target))
     try:
         with target.open("x", encoding="utf-8") as out:
-            out.write(starter_file(active()).read_text(encoding="utf-8"))
+            out.write(starter_file(active_language()).read_text(encoding="utf-8"))
     except OSError as exc:
         return _die(_("{path}: cannot write: {error}").format(path=target,
                                                              error=exc.strerror or exc))
@@ -547,6 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     original = sys.stdout
     quiet = QuietStdout(original)
     sys.stdout = quiet
+    spoken = active_language()  # restored: an in-process caller keeps its own language
     try:
         code = _main(argv)
         sys.stdout.flush()
@@ -556,6 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet.reader_gone = True
         return EXIT_OK
     finally:
+        activate(spoken)
         sys.stdout = original
         if quiet.reader_gone:
             quiet.redirect_fd()

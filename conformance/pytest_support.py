@@ -26,6 +26,7 @@ from conformance.checks.registry import Check, all_checks
 from conformance.config import FAMILIES, ProvidersConfig, load_providers
 from conformance.errors import ConfigError, Failure, Finding, SuiteError
 from conformance.i18n import LanguageError, _, activate, localize, resolve_lang
+from conformance.i18n import active as active_language
 from conformance.report.allure import annotate as allure_annotate
 from conformance.report.allure import description as allure_description
 from conformance.report.allure import static_labels as allure_labels
@@ -239,6 +240,7 @@ class ConformanceSession:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.spoken = active_language()
         activate(language(config))
         providers = load_config(config)
         workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
@@ -347,6 +349,9 @@ class ConformanceSession:
                 if (result.check, result.provider) not in known:
                     known.add((result.check, result.provider))
                     self.worker_results.append(result)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        activate(self.spoken)  # an in-process pytest run leaves its caller's language alone
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         data = self.run.data

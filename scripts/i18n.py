@@ -103,11 +103,12 @@ def update() -> int:
     return 0
 
 
-def problems(code: str, template: Catalog | None = None) -> list[str]:
-    """What keeps ``code``'s catalogue from being complete: untranslated, fuzzy and missing
-    messages, and a .mo that is not the compiled .po."""
+def problems(code: str, template: Catalog | None = None, path: Path | None = None
+             ) -> list[str]:
+    """What keeps ``code``'s catalogue (``path``, default its .po) from being complete:
+    untranslated, fuzzy and missing messages, and a .mo that is not the compiled .po."""
     template = template or extract()
-    path = po_path(code)
+    path = path or po_path(code)
     catalog = read(path, code)
     out: list[str] = []
     for message in template:
@@ -123,8 +124,7 @@ def problems(code: str, template: Catalog | None = None) -> list[str]:
             out.append(f"{code}: untranslated {where}")
     mo = path.with_suffix(".mo")
     if not mo.exists() or mo.read_bytes() != compiled(catalog):
-        out.append(f"{code}: {mo.relative_to(ROOT)} is not the compiled .po "
-                   "(run `make translations`)")
+        out.append(f"{code}: {mo.name} is not the compiled .po (run `make translations`)")
     return out
 
 

@@ -112,9 +112,12 @@ class RunOutput:
 
 
 def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a suite subprocess: the self-test key set, xdist's and the test
-    run's pytest settings removed."""
-    full_env = {**os.environ, KEY_ENV: SELFTEST_KEY, **(env or {})}
+    """The environment of a suite subprocess: the self-test key set, English output, xdist's
+    and the test run's pytest settings removed."""
+    inherited = {name: value for name, value in os.environ.items()
+                 if name not in ("CONFORMANCE_LANG", "LC_ALL", "LC_MESSAGES", "LANGUAGE")}
+    # English unless a test asks for another language (the tests read the English output).
+    full_env = {**inherited, KEY_ENV: SELFTEST_KEY, "CONFORMANCE_LANG": "en", **(env or {})}
     full_env.pop("PYTEST_XDIST_WORKER", None)
     full_env.pop("PYTEST_ADDOPTS", None)
     return full_env
