@@ -44,7 +44,7 @@ def _new_catalog(locale: str | None = None) -> Catalog:
 def extract() -> Catalog:
     """Every message of the sources, templates and check registry (the template catalogue)."""
     with (ROOT / "babel.cfg").open(encoding="utf-8") as handle:
-        method_map, options_map = parse_mapping_cfg(handle)
+        method_map, options_map = parse_mapping_cfg(handle)  # type: ignore[no-untyped-call]
     catalog = _new_catalog()
     for filename, lineno, message, comments, context in extract_from_dir(
             str(ROOT), method_map, options_map, keywords=KEYWORDS, comment_tags=("i18n:",),

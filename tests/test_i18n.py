@@ -108,7 +108,7 @@ def test_an_unknown_language_is_one_line() -> None:
     with pytest.raises(LanguageError, match=r"^--lang fr: unknown language \(choose en or "
                        r"zh-CN\)$"):
         resolve_lang("fr", {})
-    with pytest.raises(LanguageError, match="^CONFORMANCE_LANG=xx: unknown language"):
+    with pytest.raises(LanguageError, match=r"^CONFORMANCE_LANG=xx: unknown language"):
         resolve_lang(None, {"CONFORMANCE_LANG": "xx"})
 
 
