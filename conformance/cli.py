@@ -474,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     checks = sub.add_parser("checks", help="list the checks")
     checks.add_argument("--markdown", action="store_true", help="as a Markdown table")
 
-    init = sub.add_parser("init", help="write a commented starter providers.yaml (the seed "
+    init = sub.add_parser("init", help="write a commented starter providers.yaml (the five "
                           "relays and the reference provider)")
     init.add_argument("path", nargs="?", default="providers.yaml", metavar="PATH",
                       help="where to write it (default: ./providers.yaml; never overwritten)")

@@ -246,3 +246,71 @@ def test_a_run_in_chinese_and_its_report_in_either_language(tmp_path: Path) -> N
     assert "兼容性矩阵" in chinese.stdout and "已写入" in chinese.stdout
     assert "**总体兼容性:" in (out / "summary.md").read_text(encoding="utf-8")
     assert (out / "results.json").read_bytes() == results
+
+
+def test_the_catalogues_ship_in_the_package() -> None:
+    """hatch puts the package directory's files in the wheel, except those git ignores: the
+    compiled catalogue and the translated starter file must not be ignored."""
+    import subprocess
+
+    shipped = [PO.with_suffix(".mo"), PO.parent.parent / "providers.yaml"]
+    for path in shipped:
+        assert path.is_file(), path
+    proc = subprocess.run(["git", "check-ignore", *map(str, shipped)], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode == 128:
+        pytest.skip(f"not a git checkout: {proc.stderr.strip()}")
+    assert proc.stdout == "", f"ignored by git, so left out of the wheel: {proc.stdout}"
+
+
+SECTION = re.compile(r"^<!-- section: ([a-z0-9-]+) -->$")
+
+
+def readme_sections(path: Path) -> list[str]:
+    """The section ids of a README, in order; every heading (outside code blocks) must be
+    announced by the ``<!-- section: id -->`` line just above it."""
+    ids: list[str] = []
+    previous = ""
+    fenced = False
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith("```"):
+            fenced = not fenced
+        if not fenced and line.startswith("#"):
+            match = SECTION.match(previous)
+            assert match, f"{path.name}:{number}: heading without <!-- section: id -->: {line}"
+            ids.append(match.group(1))
+        previous = line
+    return ids
+
+
+def test_the_chinese_readme_has_every_section_of_the_readme() -> None:
+    english = readme_sections(ROOT / "README.md")
+    chinese = readme_sections(ROOT / "README.zh-CN.md")
+    assert len(english) == len(set(english)) > 15
+    missing = [s for s in english if s not in chinese]
+    assert not missing, f"README.zh-CN.md lacks the sections {missing} of README.md"
+    assert chinese == english, "README.zh-CN.md has its sections in another order or extra ones"
+
+
+def test_a_missing_chinese_section_is_caught(tmp_path: Path) -> None:
+    text = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    start = text.index("<!-- section: allure -->")
+    cut = tmp_path / "README.zh-CN.md"
+    cut.write_text(text[:start] + text[text.index("<!-- section: nightly-ci -->"):],
+                   encoding="utf-8")
+    assert "allure" not in readme_sections(cut)
+    heading_only = tmp_path / "bare.md"
+    heading_only.write_text("# title\n", encoding="utf-8")
+    with pytest.raises(AssertionError, match="heading without"):
+        readme_sections(heading_only)
+
+
+def test_the_readmes_link_each_other_and_the_chinese_table_is_current(tmp_path: Path) -> None:
+    english = (ROOT / "README.md").read_text(encoding="utf-8")
+    chinese = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    assert "[简体中文](README.zh-CN.md)" in english.split("\n## ", 1)[0]
+    assert "[English](README.md)" in chinese.split("\n## ", 1)[0]
+    proc = run_cli(["checks", "--markdown", "--lang", "zh-CN"], cwd=tmp_path)
+    block = chinese.split("<!-- checks:start -->\n", 1)[1].split("<!-- checks:end -->", 1)[0]
+    assert block == proc.stdout, ("regenerate README.zh-CN.md's table with `conformance checks "
+                                  "--markdown --lang zh-CN`")
