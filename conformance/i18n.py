@@ -162,9 +162,22 @@ KEY_REJECTED = N_("{origin} was rejected: {why}; fix the key (no check of this p
 UNREACHABLE = N_("provider unreachable, no check was run: {error}")
 BUDGET_SPENT = N_("not run: the run budget of {budget} tokens is spent ({spent} tokens; "
                   "--max-tokens)")
+#: Skip reasons of checks that do not apply to a provider as configured.
+NO_UPSTREAM = N_("no upstream: configured for this provider (fidelity checks need a relay in "
+                 "front of a conformance reference; see README, 'Testing your own relay')")
+NO_KEY = N_("no API key configured: the provider is open by configuration")
+NO_TOKENIZER = N_("no public tokenizer for {model}: its token counts cannot be checked (the "
+                  "billing family covers OpenAI's models)")
+NO_VISION_URL = N_("no vision_url configured (an image URL the provider can fetch)")
+NO_TOOL_CALL = N_("no tool call to judge: the model answered in text (see tools.auto)")
+NO_DONE = N_("no data: [DONE] was sent (see streaming.done_sentinel)")
+#: A change listed by a diff for a pair the new run does not have.
+PROVIDER_MISSING = N_("not run: provider {provider} missing from the new run")
+RUN_UNFINISHED = N_("not run: the run did not finish")
 #: Most specific first: the first that matches is used.
 STORED: tuple[str, ...] = (SET_VARIABLES, KEY_REJECTED_VARIABLE, KEY_REJECTED, UNREACHABLE,
-                           BUDGET_SPENT)
+                           BUDGET_SPENT, NO_UPSTREAM, NO_KEY, NO_TOKENIZER, NO_VISION_URL,
+                           NO_TOOL_CALL, NO_DONE, PROVIDER_MISSING, RUN_UNFINISHED)
 _FIELD = re.compile(r"\{(\w+)\}")
 
 

@@ -462,11 +462,13 @@ class RunWatch:
         """What an interrupted run finished and where its partial report is, in one line."""
         session = self.session
         if session is None or session.planned is None:
-            return "interrupted before any check started"
-        done = f"{session.finished} of {session.planned} checks finished"
+            return _("interrupted before any check started")
+        done = _("{finished} of {planned} checks finished").format(
+            finished=session.finished, planned=session.planned)
         if not session.finished:
-            return f"interrupted: {done}; nothing written"
-        return f"interrupted: {done}; partial report in {_display(session.run.report_dir)}{os.sep}"
+            return _("interrupted: {done}; nothing written").format(done=done)
+        return _("interrupted: {done}; partial report in {path}").format(
+            done=done, path=f"{_display(session.run.report_dir)}{os.sep}")
 
 
 def _say(config: pytest.Config, line: str) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conformance import i18n
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import Reassembled, expect_schema, expect_stream, snippet
@@ -175,7 +176,7 @@ async def nothing_after_done(ctx: CheckContext) -> str:
     events = exchange.data_events()
     positions = [i for i, e in enumerate(events) if e.data.strip() == "[DONE]"]
     if not positions:
-        raise NotApplicable("no data: [DONE] was sent (see streaming.done_sentinel)")
+        raise NotApplicable(i18n.NO_DONE)
     after = events[positions[0] + 1:]
     if after:
         raise Failure(f"{len(after)} event(s) after data: [DONE], first: {snippet(after[0].data)}")
