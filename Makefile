@@ -21,11 +21,13 @@ demo: $(BIN)/python
 
 # `make translations`: extract every message (sources, report templates, each check's title
 # and proves) into conformance/locale/*/LC_MESSAGES/conformance.po and compile the .mo shipped
-# in the package. New messages arrive with an empty msgstr: translate them in the .po (see
-# docs/glossary.zh-CN.md), run it again, commit both files. tests/test_i18n.py fails until
-# every message is translated and the .mo matches.
+# in the package, and rewrite the check tables of README.md and README.zh-CN.md. New messages
+# arrive with an empty msgstr: translate them in the .po (see docs/glossary.zh-CN.md), run it
+# again, commit. tests/test_i18n.py fails until every message is translated and the .mo
+# matches; `check` lists what is left.
 translations: $(VENV)/.test-deps
 	$(BIN)/python scripts/i18n.py update
+	$(BIN)/python scripts/i18n.py readme
 	$(BIN)/python scripts/i18n.py check
 
 $(VENV)/.test-deps: $(BIN)/python pyproject.toml

@@ -3,6 +3,7 @@
 
     python scripts/i18n.py update    # extract → merge into each .po → compile each .mo
     python scripts/i18n.py check     # exit 1 listing untranslated, fuzzy or stale entries
+    python scripts/i18n.py readme    # rewrite the check tables of README.md and README.zh-CN.md
 
 Messages come from the Python sources and Jinja2 templates (babel.cfg: ``_()``, ``N_()``,
 ``ngettext``, ``pgettext``, ``pgettext_marker``, ``{% trans %}``) and from the check registry:
@@ -128,16 +129,40 @@ def problems(code: str, template: Catalog | None = None, path: Path | None = Non
     return out
 
 
+def readme_tables() -> int:
+    """Rewrite the check tables of README.md and README.zh-CN.md (between
+    ``<!-- checks:start -->`` and ``<!-- checks:end -->``) from ``conformance checks
+    --markdown`` in each one's language."""
+    import contextlib
+
+    from conformance.cli import main as cli_main
+
+    for readme, lang in (("README.md", "en"), ("README.zh-CN.md", "zh-CN")):
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            cli_main(["checks", "--markdown", "--lang", lang])
+        path = ROOT / readme
+        text = path.read_text(encoding="utf-8")
+        head, rest = text.split("<!-- checks:start -->\n", 1)
+        _, tail = rest.split("<!-- checks:end -->", 1)
+        path.write_text(f"{head}<!-- checks:start -->\n{buffer.getvalue()}<!-- checks:end -->"
+                        f"{tail}", encoding="utf-8")
+        print(f"{readme}: check table rewritten")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "update"
     if command == "update":
         return update()
+    if command == "readme":
+        return readme_tables()
     if command == "check":
         found = [line for code in CATALOGUES.values() for line in problems(code)]
         for line in found:
             print(line)
         return 1 if found else 0
-    print("usage: scripts/i18n.py update|check", file=sys.stderr)
+    print("usage: scripts/i18n.py update|check|readme", file=sys.stderr)
     return 2
 
 
