@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 from conformance import __version__
 from conformance.errors import ConfigError
-from conformance.i18n import LanguageError, _, activate, check_text, resolve_lang
+from conformance.i18n import N_, LanguageError, _, activate, check_text, resolve_lang
 from conformance.i18n import active as active_language
 
 if TYPE_CHECKING:
@@ -371,8 +371,8 @@ def _one_provider_file(args: argparse.Namespace) -> Path:
     return path
 
 
-LANG_HELP = ("language of the output: en or zh-CN (default: $CONFORMANCE_LANG, else the "
-             "locale's, e.g. LANG=zh_CN.UTF-8, else en)")
+LANG_HELP = N_("language of the output: en or zh-CN (default: $CONFORMANCE_LANG, else the "
+               "locale's, e.g. LANG=zh_CN.UTF-8, else en)")
 
 
 def _positive(text: str) -> int:
@@ -389,99 +389,99 @@ def _positive(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conformance",
-        description="Conformance suite for OpenAI-compatible chat APIs.",
+        description=_("Conformance suite for OpenAI-compatible chat APIs."),
     )
     parser.add_argument("--version", action="version", version=f"conformance {__version__}")
-    parser.add_argument("--lang", metavar="LANG", default=None, help=LANG_HELP)
+    parser.add_argument("--lang", metavar="LANG", default=None, help=_(LANG_HELP))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", help="run the checks (extra arguments go to pytest)",
-        description="Run the suite through pytest; unknown arguments (-k, -m, -n auto, -x, "
-        "--alluredir ...) are passed to pytest.",
+        "run", help=_("run the checks (extra arguments go to pytest)"),
+        description=_("Run the suite through pytest; unknown arguments (-k, -m, -n auto, -x, "
+        "--alluredir ...) are passed to pytest."),
     )
     run.add_argument("--providers", metavar="PATH",
-                     help="providers file (default: ./providers.yaml, else the packaged one)")
+                     help=_("providers file (default: ./providers.yaml, else the packaged one)"))
     run.add_argument("--provider", metavar="NAME", action="append",
-                     help="run only this provider (repeatable)")
-    run.add_argument("--report-dir", metavar="DIR", help="default: reports/<run-id>")
-    run.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
+                     help=_("run only this provider (repeatable)"))
+    run.add_argument("--report-dir", metavar="DIR", help=_("default: reports/<run-id>"))
+    run.add_argument("--strict", action="store_true", help=_("exit 1 when any check fails"))
     one = run.add_argument_group(
-        "one provider without a providers file",
-        "conformance run --base-url URL --api-key-env VAR --model M: the key is read from the "
-        "environment variable VAR, never given on the command line")
-    one.add_argument("--base-url", metavar="URL", help="the API root, e.g. https://host/v1")
+        _("one provider without a providers file"),
+        _("conformance run --base-url URL --api-key-env VAR --model M: the key is read from "
+          "the environment variable VAR, never given on the command line"))
+    one.add_argument("--base-url", metavar="URL", help=_("the API root, e.g. https://host/v1"))
     one.add_argument("--api-key-env", metavar="VAR",
-                     help="the environment variable holding the key (omit for a keyless server)")
-    one.add_argument("--model", metavar="M", help="the model to test; with a providers file "
-                     "it overrides every selected provider's model")
-    one.add_argument("--name", metavar="N", help="the provider's name in reports (default: "
-                     "the URL's host)")
-    one.add_argument("--vision-model", metavar="M2", help="the model for the vision checks")
+                     help=_("the environment variable holding the key (omit for a keyless server)"))
+    one.add_argument("--model", metavar="M", help=_("the model to test; with a providers file "
+                     "it overrides every selected provider's model"))
+    one.add_argument("--name", metavar="N", help=_("the provider's name in reports (default: "
+                     "the URL's host)"))
+    one.add_argument("--vision-model", metavar="M2", help=_("the model for the vision checks"))
     run.add_argument("--max-tokens", metavar="N", type=_positive,
-                     help="run budget: once N tokens (as the providers report them) are spent, "
-                     "start no more checks; finished results are kept, the rest skip")
+                     help=_("run budget: once N tokens (as the providers report them) are spent, "
+                     "start no more checks; finished results are kept, the rest skip"))
     run.add_argument("--baseline", metavar="DIR",
-                     help="a previous run's report dir: mark changes in matrix.html and "
+                     help=_("a previous run's report dir: mark changes in matrix.html and "
                      "summary.md, print them, exit 1 when a check that passed there does not "
-                     "now")
+                     "now"))
 
     serve = sub.add_parser(
-        "serve-reference", help="serve the reference provider",
-        description="Serve the reference provider: the OpenAI API on http://HOST:PORT/v1 "
+        "serve-reference", help=_("serve the reference provider"),
+        description=_("Serve the reference provider: the OpenAI API on http://HOST:PORT/v1 "
         "(faults under /variant/<spec>/v1), recording what it receives and answers for a relay "
         "put in front of it (GET /__conformance/records, POST /__conformance/arm, both behind "
-        "the key).",
-        epilog="On a loopback host (the default) it downloads the image URLs of vision "
+        "the key)."),
+        epilog=_("On a loopback host (the default) it downloads the image URLs of vision "
         "requests. On any other host (e.g. 0.0.0.0, for a relay on another machine) it needs "
         "--api-key, and it never fetches anything but its own /assets/ (read locally): other "
-        "image URLs are refused with 400 invalid_image_url.")
+        "image URLs are refused with 400 invalid_image_url."))
     serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1; any other needs "
-                       "--api-key)")
+                       help=_("address to listen on (default 127.0.0.1; any other needs "
+                       "--api-key)"))
     serve.add_argument("--port", type=int, default=8800)
     serve.add_argument("--api-key", default=None,
-                       help="require this key (Bearer, or x-api-key on /v1/messages)")
+                       help=_("require this key (Bearer, or x-api-key on /v1/messages)"))
 
-    report = sub.add_parser("report", help="(re)render matrix.html etc. from a run directory")
+    report = sub.add_parser("report", help=_("(re)render matrix.html etc. from a run directory"))
     report.add_argument("dir", metavar="DIR")
     report.add_argument("--baseline", metavar="DIR",
-                        help="mark changes since this run (default: the baseline.json a "
-                        "--baseline run stored in DIR)")
+                        help=_("mark changes since this run (default: the baseline.json a "
+                        "--baseline run stored in DIR)"))
 
     diff = sub.add_parser(
-        "diff", help="regressions, fixes, new/removed checks, new/missing providers between "
-        "two runs",
-        description="Compare two run directories (or baseline.json files). Exits 1 when a "
+        "diff", help=_("regressions, fixes, new/removed checks, new/missing providers between "
+        "two runs"),
+        description=_("Compare two run directories (or baseline.json files). Exits 1 when a "
         "check that passed in OLD does not pass in NEW (also when its provider is missing "
-        "from NEW), else 0.")
+        "from NEW), else 0."))
     diff.add_argument("old", metavar="OLD_DIR")
     diff.add_argument("new", metavar="NEW_DIR")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
-                      help="output format (markdown suits $GITHUB_STEP_SUMMARY)")
+                      help=_("output format (markdown suits $GITHUB_STEP_SUMMARY)"))
 
     merge = sub.add_parser(
-        "merge", help="combine several runs (e.g. one CI job per provider) into one run dir",
-        description="Write results.json, junit.xml, matrix.html and summary.md for the union "
+        "merge", help=_("combine several runs (e.g. one CI job per provider) into one run dir"),
+        description=_("Write results.json, junit.xml, matrix.html and summary.md for the union "
         "of the input runs into OUT_DIR. A result present in several inputs is taken from the "
-        "last one.")
+        "last one."))
     merge.add_argument("out", metavar="OUT_DIR")
     merge.add_argument("inputs", metavar="IN_DIR", nargs="+")
     merge.add_argument("--baseline", metavar="DIR",
-                       help="mark and print changes since this run; exit 1 on a regression")
-    merge.add_argument("--run-id", metavar="ID", help="id of the merged run (default: new)")
+                       help=_("mark and print changes since this run; exit 1 on a regression"))
+    merge.add_argument("--run-id", metavar="ID", help=_("id of the merged run (default: new)"))
 
-    checks = sub.add_parser("checks", help="list the checks")
-    checks.add_argument("--markdown", action="store_true", help="as a Markdown table")
+    checks = sub.add_parser("checks", help=_("list the checks"))
+    checks.add_argument("--markdown", action="store_true", help=_("as a Markdown table"))
 
-    init = sub.add_parser("init", help="write a commented starter providers.yaml (the five "
-                          "relays and the reference provider)")
+    init = sub.add_parser("init", help=_("write a commented starter providers.yaml (the five "
+                          "relays and the reference provider)"))
     init.add_argument("path", nargs="?", default="providers.yaml", metavar="PATH",
-                      help="where to write it (default: ./providers.yaml; never overwritten)")
+                      help=_("where to write it (default: ./providers.yaml; never overwritten)"))
     for command in sub.choices.values():
         # On every command too (`conformance checks --lang zh-CN`); given there, it wins.
         command.add_argument("--lang", metavar="LANG", default=argparse.SUPPRESS,
-                             help=LANG_HELP)
+                             help=_(LANG_HELP))
     return parser
 
 
@@ -562,9 +562,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             quiet.redirect_fd()
 
 
+def _early_lang(argv: Sequence[str]) -> str:
+    """The language the help texts are written in, read before parsing (``--lang X`` or
+    ``--lang=X`` anywhere, else the environment); an unknown one is reported after parsing."""
+    chosen: str | None = None
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            chosen = argv[i + 1]
+        elif arg.startswith("--lang="):
+            chosen = arg.split("=", 1)[1]
+    try:
+        return resolve_lang(chosen)
+    except LanguageError:
+        return "en"
+
+
 def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    activate(_early_lang(argv))
+    parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command != "run" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

@@ -314,3 +314,33 @@ def test_the_readmes_link_each_other_and_the_chinese_table_is_current(tmp_path: 
     block = chinese.split("<!-- checks:start -->\n", 1)[1].split("<!-- checks:end -->", 1)[0]
     assert block == proc.stdout, ("regenerate README.zh-CN.md's table with `conformance checks "
                                   "--markdown --lang zh-CN`")
+
+
+def test_help_texts_in_chinese(tmp_path: Path) -> None:
+    proc = run_cli(["run", "--help", "--lang", "zh-CN"], cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "通过 pytest 运行本套件" in proc.stdout and "输出语言:en 或 zh-CN" in proc.stdout
+    proc = run_cli(["init", "--help"], cwd=tmp_path, env={"CONFORMANCE_LANG": "zh-CN"})
+    assert "写出带注释的 providers.yaml 起步文件" not in proc.stdout  # that is `conformance -h`
+    assert "写到哪里" in proc.stdout
+
+
+def test_plain_pytest_takes_the_language_from_the_ini(tmp_path: Path) -> None:
+    from tests.conftest import run_pytest
+
+    write_providers(tmp_path / "providers.yaml", [
+        {"name": "ref", "builtin": "reference"},
+        {"name": "relay", "base_url": "https://relay.example/v1", "api_key": "${I18N_UNSET}",
+         "model": "m"}])
+    (tmp_path / "pytest.ini").write_text("[pytest]\nconformance_lang = zh-CN\n",
+                                         encoding="utf-8")
+    proc = run_pytest(["conformance", "--providers", "providers.yaml", "--report-dir", "r",
+                       "-k", "stop.string", "-p", "no:cacheprovider", "-rs"], cwd=tmp_path,
+                      env={"I18N_UNSET": ""})
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert "兼容性矩阵" in proc.stdout and "relay:已跳过(请设置 I18N_UNSET)" in proc.stdout
+    assert "stop.py:" in proc.stdout and ": 请设置 I18N_UNSET" in proc.stdout  # the skip line
+    proc = run_pytest(["conformance", "--providers", "providers.yaml", "--report-dir", "r2",
+                       "-k", "stop.string", "-p", "no:cacheprovider", "--lang", "en"],
+                      cwd=tmp_path, env={"I18N_UNSET": ""})
+    assert "conformance matrix" in proc.stdout and "兼容性矩阵" not in proc.stdout
