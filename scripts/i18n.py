@@ -95,9 +95,10 @@ def update() -> int:
         catalog.revision_date = EPOCH
         catalog.fuzzy = False
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as handle:
-            write_po(handle, catalog, width=100, ignore_obsolete=True, include_lineno=False,
-                     sort_output=False)
+        buffer = io.BytesIO()  # rendered whole first: a failure never leaves half a catalogue
+        write_po(buffer, catalog, width=100, ignore_obsolete=True, include_lineno=False,
+                 sort_output=False)
+        path.write_bytes(buffer.getvalue())
         path.with_suffix(".mo").write_bytes(compiled(read(path, code)))
         todo = problems(code, template)
         print(f"{path.relative_to(ROOT)}: {len(catalog)} messages, {len(todo)} to translate")
