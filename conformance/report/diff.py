@@ -42,12 +42,13 @@ MARKS: dict[str, str] = {"regression": "↓", "fix": "↑", "changed": "~", "add
 _KIND_NAMES = (pgettext_marker("change", "regression"), pgettext_marker("change", "fix"),
                pgettext_marker("change", "changed"), pgettext_marker("change", "added"),
                pgettext_marker("change", "dropped"))
+#: What each mark means (English; renderers show ``_(MARK_MEANINGS[kind])``).
 MARK_MEANINGS: dict[str, str] = {
-    "regression": "regression: passed in the baseline, does not now",
-    "fix": "fixed: did not pass in the baseline, passes now",
-    "changed": "changed outcome since the baseline",
-    "added": "not run in the baseline",
-    "dropped": "ran in the baseline, not in this run",
+    "regression": N_("regression: passed in the baseline, does not now"),
+    "fix": N_("fixed: did not pass in the baseline, passes now"),
+    "changed": N_("changed outcome since the baseline"),
+    "added": N_("not run in the baseline"),
+    "dropped": N_("ran in the baseline, not in this run"),
 }
 
 
