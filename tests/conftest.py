@@ -24,6 +24,10 @@ from conformance.reference.server import ReferenceServer
 PACKAGE_DIR = Path(conformance.__file__).resolve().parent
 REPO = PACKAGE_DIR.parent
 #: The configured key of the self-test providers; it must never reach an artefact.
+#: The tests read English output: whatever the developer's locale or CONFORMANCE_LANG, the suite
+#: and its subprocesses speak English unless a test asks for another language.
+os.environ["CONFORMANCE_LANG"] = "en"
+
 SELFTEST_KEY = "sk-selftest-" + secrets.token_hex(16)
 KEY_ENV = "CONFORMANCE_SELFTEST_KEY"
 
