@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit schemas bench clean browser realpeer litellm other-pythons
+.PHONY: demo test lint typecheck unit schemas bench clean browser realpeer litellm other-pythons \
+	translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -12,9 +13,22 @@ $(BIN)/python:
 
 # `make demo`: install and run the suite on the default providers.yaml (offline: only the
 # builtin reference provider runs; relays without a key are skipped with "set VAR").
+# It speaks the locale's language: `LANG=zh_CN.UTF-8 make demo` (or CONFORMANCE_LANG=zh-CN,
+# or DEMO_ARGS=--lang=zh-CN) prints the summary and writes the reports in Chinese.
 demo: $(BIN)/python
 	$(PIP) install --quiet .
-	$(BIN)/conformance run
+	LANG="$(LANG)" $(BIN)/conformance run $(DEMO_ARGS)
+
+# `make translations`: extract every message (sources, report templates, each check's title
+# and proves) into conformance/locale/*/LC_MESSAGES/conformance.po and compile the .mo shipped
+# in the package, and rewrite the check tables of README.md and README.zh-CN.md. New messages
+# arrive with an empty msgstr: translate them in the .po (see docs/glossary.zh-CN.md), run it
+# again, commit. tests/test_i18n.py fails until every message is translated and the .mo
+# matches; `check` lists what is left.
+translations: $(VENV)/.test-deps
+	$(BIN)/python scripts/i18n.py update
+	$(BIN)/python scripts/i18n.py readme
+	$(BIN)/python scripts/i18n.py check
 
 $(VENV)/.test-deps: $(BIN)/python pyproject.toml
 	$(PIP) install --quiet -e ".[test]"
@@ -72,6 +86,17 @@ browser:
 	  chromium --version; \
 	else \
 	  echo "not root: install chromium and chromium-driver to run the browser tests"; \
+	fi
+	@# CJK fonts, so screenshots of the Chinese matrix show characters, not boxes.
+	@if fc-list :lang=zh 2>/dev/null | grep -q .; then \
+	  echo "CJK fonts present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    fonts-noto-cjk >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install \
+	    -y -qq fonts-wqy-zenhei >/dev/null; \
+	  fc-list :lang=zh | head -1; \
+	else \
+	  echo "not root: install fonts-noto-cjk (or fonts-wqy-zenhei) for the Chinese matrix"; \
 	fi
 
 schemas: $(VENV)/.test-deps

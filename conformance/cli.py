@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 
 from conformance import __version__
 from conformance.errors import ConfigError
+from conformance.i18n import N_, LanguageError, _, activate, check_text, resolve_lang
+from conformance.i18n import active as active_language
 
 if TYPE_CHECKING:
     from conformance.report.diff import RunDiff, Snapshot
@@ -68,7 +70,7 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         except _BadInput as exc:
             return _die(str(exc))
     elif args.api_key_env or args.name or args.vision_model:
-        return _die("--api-key-env, --name and --vision-model go with --base-url")
+        return _die(_("--api-key-env, --name and --vision-model go with --base-url"))
     if providers_path is None:
         providers_path = DEFAULT_PROVIDERS if Path(DEFAULT_PROVIDERS).exists() else str(
             packaged_providers())
@@ -96,7 +98,9 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
             "-W", "ignore::pytest.PytestAssertRewriteWarning", "--assert=plain",
             # Plugins of test dependencies the suite does not use: hypothesis would be imported
             # for its summary line alone, anyio's imports trio where it is installed.
-            "-p", "no:hypothesispytest", "-p", "no:anyio"]
+            "-p", "no:hypothesispytest", "-p", "no:anyio",
+            # The language chosen here (--lang, CONFORMANCE_LANG, the locale) for the summary.
+            "--conformance-lang", args.lang]
     if baseline is not None:
         # Stored before the run, so that an interrupted run re-renders against it too.
         save_baseline(report_dir, baseline)
@@ -121,7 +125,7 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         return _die(watch.interrupted_line(), EXIT_INTERRUPTED)
     results = report_dir / "results.json"
     if not results.exists():
-        print("report: no check ran, nothing written")
+        print(_("report: no check ran, nothing written"))
     if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         exit_code = EXIT_OK
         if args.strict and results.exists():
@@ -137,7 +141,7 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
                 _annotate(None, _load_run_dir(str(report_dir)))
         return exit_code
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-        return _die("no checks selected (check -k/-m/--provider)")
+        return _die(_("no checks selected (check -k/-m/--provider)"))
     if code == pytest.ExitCode.USAGE_ERROR:
         return EXIT_CONFIG
     return EXIT_INTERNAL
@@ -174,15 +178,17 @@ def cmd_serve_reference(args: argparse.Namespace) -> int:
     from conformance.reference.vision import is_loopback
 
     if not is_loopback(args.host) and not args.api_key:
-        return _die(f"serve-reference: --host {args.host} is reachable from other machines; "
-                    "give it an --api-key (its records and controls would be open to anyone)")
+        return _die(_("serve-reference: --host {host} is reachable from other machines; give it "
+                      "an --api-key (its records and controls would be open to anyone)").format(
+                          host=args.host))
     if args.api_key is None:
-        print("reference provider: no --api-key given, authentication is disabled",
+        print(_("reference provider: no --api-key given, authentication is disabled"),
               file=sys.stderr)
     try:
         serve(args.host, args.port, args.api_key)
     except OSError as exc:
-        return _die(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        return _die(_("cannot listen on {address}: {error}").format(
+            address=f"{args.host}:{args.port}", error=exc.strerror or exc))
     except KeyboardInterrupt:
         pass
     return EXIT_OK
@@ -197,7 +203,7 @@ def _load_run_dir(path: str) -> RunData:
 
     directory = Path(path)
     if not directory.is_dir():
-        raise _BadInput(f"{directory}: not a directory")
+        raise _BadInput(_("{path}: not a directory").format(path=directory))
     try:
         return load_run(directory)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
@@ -210,7 +216,7 @@ def _load_baseline(path: str) -> Snapshot:
 
     target = Path(path)
     if not target.exists():
-        raise _BadInput(f"{target}: no such baseline directory")
+        raise _BadInput(_("{path}: no such baseline directory").format(path=target))
     try:
         return load_snapshot(target)
     except (FileNotFoundError, ValueError, KeyError, TypeError) as exc:
@@ -256,13 +262,14 @@ def _compare(report_dir: Path, baseline: Snapshot | None,
         return False
     diff = diff_runs(baseline, Snapshot.from_run(data, source=str(report_dir)),
                      flaky_is_regression=flaky_is_regression)
-    print(f"conformance: compared with baseline {baseline.id}")
+    print(_("conformance: compared with baseline {id}").format(id=baseline.id))
     print(render_text(diff), end="")
     if diff.regressions:
-        print(f"conformance: {len(diff.regressions)} regression(s) since the baseline")
+        print(_("conformance: {n} regression(s) since the baseline").format(
+            n=len(diff.regressions)))
     if diff.lost_providers:
-        print("conformance: provider(s) missing from this run: "
-              + ", ".join(diff.lost_providers))
+        print(_("conformance: provider(s) missing from this run: {names}").format(
+            names=", ".join(diff.lost_providers)))
     _annotate(diff, data)
     return diff.regressed
 
@@ -281,7 +288,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     paths = write_reports(Path(args.dir), data, baseline, _history(args.history),
                           flaky_is_regression=args.flaky_is_regression)
     print(render_summary(data, width=100), end="")
-    print("wrote " + ", ".join(str(p) for p in paths))
+    print(_("wrote {paths}").format(paths=", ".join(str(p) for p in paths)))
     return EXIT_OK
 
 
@@ -321,10 +328,11 @@ def cmd_merge(args: argparse.Namespace) -> int:
     except _BadInput as exc:
         return _die(str(exc))
     if out.resolve() in {Path(d).resolve() for d in args.inputs}:
-        return _die(f"{out}: the output directory must not be one of the inputs")
+        return _die(_("{path}: the output directory must not be one of the inputs").format(
+            path=out))
     merged, notes = merge_runs(inputs, args.run_id or new_run_id(), args.inputs)
     for note in notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(_("note: {note}").format(note=note), file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     # A reused output dir: nothing of an earlier merge may leak into this one.
     for stale in ("results.jsonl", "baseline.json"):
@@ -336,26 +344,38 @@ def cmd_merge(args: argparse.Namespace) -> int:
     paths = write_reports(out, merged, baseline, history,
                           flaky_is_regression=args.flaky_is_regression)
     print(render_summary(merged, width=100), end="")
-    print("wrote " + ", ".join(str(p) for p in paths))
+    print(_("wrote {paths}").format(paths=", ".join(str(p) for p in paths)))
     return EXIT_FINDINGS if _compare(
         out, baseline, history, flaky_is_regression=args.flaky_is_regression) else EXIT_OK
 
 
-def cmd_init(args: argparse.Namespace) -> int:
-    """Write the packaged, commented providers.yaml to ``args.path`` (never over a file)."""
+def starter_file(lang: str) -> Path:
+    """The commented starter providers.yaml in ``lang``: the packaged providers.yaml (English)
+    or its translation under ``locale/<ll_CC>/`` (the same providers, comments translated)."""
+    from conformance.i18n import CATALOGUES, LOCALE_DIR
     from conformance.pytest_support import packaged_providers
 
+    code = CATALOGUES.get(lang)
+    translated = LOCALE_DIR / code / "providers.yaml" if code else None
+    return translated if translated is not None and translated.is_file() else \
+        packaged_providers()
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Write the commented starter providers.yaml, in the chosen language, to ``args.path``
+    (never over a file)."""
     target = Path(args.path)
     if target.exists():
-        return _die(f"{target}: already exists (not overwritten; remove it or name another "
-                    "path)")
+        return _die(_("{path}: already exists (not overwritten; remove it or name another "
+                      "path)").format(path=target))
     try:
         with target.open("x", encoding="utf-8") as out:
-            out.write(packaged_providers().read_text(encoding="utf-8"))
+            out.write(starter_file(active_language()).read_text(encoding="utf-8"))
     except OSError as exc:
-        return _die(f"{target}: cannot write: {exc.strerror or exc}")
-    print(f"wrote {target}: set the keys it names (e.g. export APIYI_API_KEY=...), then run "
-          "`conformance run`")
+        return _die(_("{path}: cannot write: {error}").format(path=target,
+                                                             error=exc.strerror or exc))
+    print(_("wrote {path}: set the keys it names (e.g. export APIYI_API_KEY=...), then run "
+            "`conformance run`").format(path=target))
     return EXIT_OK
 
 
@@ -364,14 +384,14 @@ def cmd_checks(args: argparse.Namespace) -> int:
 
     checks = all_checks()
     if args.markdown:
-        print("| check | family | severity | what it proves |")
+        print(_("| check | family | severity | what it proves |"))
         print("|---|---|---|---|")
         for c in checks:
-            print(f"| `{c.id}` | {c.behavior} | {c.severity} | {c.proves} |")
+            print(f"| `{c.id}` | {c.behavior} | {c.severity} | {check_text(c.id, c.proves)} |")
     else:
         width = max(len(c.id) for c in checks)
         for c in checks:
-            print(f"{c.id:<{width}}  {c.title}")
+            print(f"{c.id:<{width}}  {check_text(c.id, c.title)}")
     return EXIT_OK
 
 
@@ -383,13 +403,14 @@ def _one_provider_file(args: argparse.Namespace) -> Path:
     import yaml
 
     if not args.model:
-        raise _BadInput("--base-url needs --model (the model your key may use)")
+        raise _BadInput(_("--base-url needs --model (the model your key may use)"))
     if args.api_key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", args.api_key_env):
         # Never echoed: users do paste the key itself here.
-        raise _BadInput("--api-key-env takes the name of an environment variable (e.g. "
-                        "MY_RELAY_KEY), not the key itself")
+        raise _BadInput(_("--api-key-env takes the name of an environment variable (e.g. "
+                          "MY_RELAY_KEY), not the key itself"))
     if args.api_key_env and not os.environ.get(args.api_key_env):
-        raise _BadInput(f"--api-key-env: {args.api_key_env} is not set (export it first)")
+        raise _BadInput(_("--api-key-env: {variable} is not set (export it first)").format(
+            variable=args.api_key_env))
     host = urlsplit(args.base_url).hostname or "provider"
     name = args.name or re.sub(r"[^a-z0-9._-]+", "-", host.lower()).strip("-") or "provider"
     entry: dict[str, object] = {"name": name, "base_url": args.base_url, "model": args.model}
@@ -404,6 +425,10 @@ def _one_provider_file(args: argparse.Namespace) -> Path:
     return path
 
 
+LANG_HELP = N_("language of the output: en or zh-CN (default: $CONFORMANCE_LANG, else the "
+               "locale's, e.g. LANG=zh_CN.UTF-8, else en)")
+
+
 def _positive(text: str) -> int:
     """An argparse type: a positive integer."""
     try:
@@ -415,124 +440,127 @@ def _positive(text: str) -> int:
     return value
 
 
+HISTORY_HELP = N_("earlier runs' report dirs: add each provider's trend (score and median "
+                  "latency over the runs) to matrix.html and summary.md")
+
+
 def _flaky_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flaky-is-regression", action="store_true",
-                        help="compared with a baseline, a check that passed there and is "
+                        help=_("compared with a baseline, a check that passed there and is "
                         "flaky now (--repeat: some runs failed) is a regression (default: a "
-                        "change)")
+                        "change)"))
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conformance",
-        description="Conformance suite for OpenAI-compatible chat APIs.",
+        description=_("Conformance suite for OpenAI-compatible chat APIs."),
     )
     parser.add_argument("--version", action="version", version=f"conformance {__version__}")
+    parser.add_argument("--lang", metavar="LANG", default=None, help=_(LANG_HELP))
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser(
-        "run", help="run the checks (extra arguments go to pytest)",
-        description="Run the suite through pytest; unknown arguments (-k, -m, -n auto, -x, "
-        "--alluredir ...) are passed to pytest.",
+        "run", help=_("run the checks (extra arguments go to pytest)"),
+        description=_("Run the suite through pytest; unknown arguments (-k, -m, -n auto, -x, "
+        "--alluredir ...) are passed to pytest."),
     )
     run.add_argument("--providers", metavar="PATH",
-                     help="providers file (default: ./providers.yaml, else the packaged one)")
+                     help=_("providers file (default: ./providers.yaml, else the packaged one)"))
     run.add_argument("--provider", metavar="NAME", action="append",
-                     help="run only this provider (repeatable)")
-    run.add_argument("--report-dir", metavar="DIR", help="default: reports/<run-id>")
-    run.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
+                     help=_("run only this provider (repeatable)"))
+    run.add_argument("--report-dir", metavar="DIR", help=_("default: reports/<run-id>"))
+    run.add_argument("--strict", action="store_true", help=_("exit 1 when any check fails"))
     one = run.add_argument_group(
-        "one provider without a providers file",
-        "conformance run --base-url URL --api-key-env VAR --model M: the key is read from the "
-        "environment variable VAR, never given on the command line")
-    one.add_argument("--base-url", metavar="URL", help="the API root, e.g. https://host/v1")
+        _("one provider without a providers file"),
+        _("conformance run --base-url URL --api-key-env VAR --model M: the key is read from "
+          "the environment variable VAR, never given on the command line"))
+    one.add_argument("--base-url", metavar="URL", help=_("the API root, e.g. https://host/v1"))
     one.add_argument("--api-key-env", metavar="VAR",
-                     help="the environment variable holding the key (omit for a keyless server)")
-    one.add_argument("--model", metavar="M", help="the model to test; with a providers file "
-                     "it overrides every selected provider's model")
-    one.add_argument("--name", metavar="N", help="the provider's name in reports (default: "
-                     "the URL's host)")
-    one.add_argument("--vision-model", metavar="M2", help="the model for the vision checks")
+                     help=_("the environment variable holding the key (omit for a keyless server)"))
+    one.add_argument("--model", metavar="M", help=_("the model to test; with a providers file "
+                     "it overrides every selected provider's model"))
+    one.add_argument("--name", metavar="N", help=_("the provider's name in reports (default: "
+                     "the URL's host)"))
+    one.add_argument("--vision-model", metavar="M2", help=_("the model for the vision checks"))
     run.add_argument("--max-tokens", metavar="N", type=_positive,
-                     help="run budget: once N tokens (as the providers report them) are spent, "
-                     "start no more checks; finished results are kept, the rest skip")
+                     help=_("run budget: once N tokens (as the providers report them) are spent, "
+                     "start no more checks; finished results are kept, the rest skip"))
     run.add_argument("--baseline", metavar="DIR",
-                     help="a previous run's report dir: mark changes in matrix.html and "
+                     help=_("a previous run's report dir: mark changes in matrix.html and "
                      "summary.md, print them, exit 1 when a check that passed there does not "
-                     "now")
+                     "now"))
     run.add_argument("--repeat", metavar="K",
-                     help="run each check K times (1-20; requests are not shared across "
+                     help=_("run each check K times (1-20; requests are not shared across "
                      "repeats): cells show passes/K, runs that disagree are flaky; the cost "
-                     "(K × one run) is printed first")
+                     "(K × one run) is printed first"))
     _flaky_option(run)
-    run.add_argument("--history", metavar="DIR", nargs="+",
-                     help="earlier runs' report dirs: add each provider's trend (score and "
-                     "median latency over the runs) to matrix.html and summary.md")
+    run.add_argument("--history", metavar="DIR", nargs="+", help=_(HISTORY_HELP))
 
     serve = sub.add_parser(
-        "serve-reference", help="serve the reference provider",
-        description="Serve the reference provider: the OpenAI API on http://HOST:PORT/v1 "
+        "serve-reference", help=_("serve the reference provider"),
+        description=_("Serve the reference provider: the OpenAI API on http://HOST:PORT/v1 "
         "(faults under /variant/<spec>/v1), recording what it receives and answers for a relay "
         "put in front of it (GET /__conformance/records, POST /__conformance/arm, both behind "
-        "the key).",
-        epilog="On a loopback host (the default) it downloads the image URLs of vision "
+        "the key)."),
+        epilog=_("On a loopback host (the default) it downloads the image URLs of vision "
         "requests. On any other host (e.g. 0.0.0.0, for a relay on another machine) it needs "
         "--api-key, and it never fetches anything but its own /assets/ (read locally): other "
-        "image URLs are refused with 400 invalid_image_url.")
+        "image URLs are refused with 400 invalid_image_url."))
     serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default 127.0.0.1; any other needs "
-                       "--api-key)")
+                       help=_("address to listen on (default 127.0.0.1; any other needs "
+                       "--api-key)"))
     serve.add_argument("--port", type=int, default=8800)
     serve.add_argument("--api-key", default=None,
-                       help="require this key (Bearer, or x-api-key on /v1/messages)")
+                       help=_("require this key (Bearer, or x-api-key on /v1/messages)"))
 
-    report = sub.add_parser("report", help="(re)render matrix.html etc. from a run directory")
+    report = sub.add_parser("report", help=_("(re)render matrix.html etc. from a run directory"))
     report.add_argument("dir", metavar="DIR")
     report.add_argument("--baseline", metavar="DIR",
-                        help="mark changes since this run (default: the baseline.json a "
-                        "--baseline run stored in DIR)")
+                        help=_("mark changes since this run (default: the baseline.json a "
+                        "--baseline run stored in DIR)"))
     _flaky_option(report)
-    report.add_argument("--history", metavar="DIR", nargs="+",
-                        help="earlier runs' report dirs: add each provider's trend (score and "
-                        "median latency over the runs) to matrix.html and summary.md")
+    report.add_argument("--history", metavar="DIR", nargs="+", help=_(HISTORY_HELP))
 
     diff = sub.add_parser(
-        "diff", help="regressions, fixes, new/removed checks, new/missing providers between "
-        "two runs",
-        description="Compare two run directories (or baseline.json files). Exits 1 when a "
+        "diff", help=_("regressions, fixes, new/removed checks, new/missing providers between "
+        "two runs"),
+        description=_("Compare two run directories (or baseline.json files). Exits 1 when a "
         "check that passed in OLD does not pass in NEW (also when its provider is missing "
         "from NEW; a flaky pass of a --repeat run still passes unless --flaky-is-regression) "
         "or a provider judged in OLD is missing from NEW, else 0. In GitHub Actions "
         "(GITHUB_ACTIONS=true) each regression, missing provider and security failure is "
-        "also printed as an ::error annotation.")
+        "also printed as an ::error annotation."))
     diff.add_argument("old", metavar="OLD_DIR")
     diff.add_argument("new", metavar="NEW_DIR")
     diff.add_argument("--format", choices=("text", "markdown", "json"), default="text",
-                      help="output format (markdown suits $GITHUB_STEP_SUMMARY)")
+                      help=_("output format (markdown suits $GITHUB_STEP_SUMMARY)"))
     _flaky_option(diff)
 
     merge = sub.add_parser(
-        "merge", help="combine several runs (e.g. one CI job per provider) into one run dir",
-        description="Write results.json, junit.xml, matrix.html and summary.md for the union "
+        "merge", help=_("combine several runs (e.g. one CI job per provider) into one run dir"),
+        description=_("Write results.json, junit.xml, matrix.html and summary.md for the union "
         "of the input runs into OUT_DIR. A result present in several inputs is taken from the "
-        "last one.")
+        "last one."))
     merge.add_argument("out", metavar="OUT_DIR")
     merge.add_argument("inputs", metavar="IN_DIR", nargs="+")
     merge.add_argument("--baseline", metavar="DIR",
-                       help="mark and print changes since this run; exit 1 on a regression")
-    merge.add_argument("--run-id", metavar="ID", help="id of the merged run (default: new)")
+                       help=_("mark and print changes since this run; exit 1 on a regression"))
+    merge.add_argument("--run-id", metavar="ID", help=_("id of the merged run (default: new)"))
     _flaky_option(merge)
-    merge.add_argument("--history", metavar="DIR", nargs="+",
-                       help="earlier runs' report dirs: add each provider's trend (score and "
-                       "median latency over the runs) to matrix.html and summary.md")
+    merge.add_argument("--history", metavar="DIR", nargs="+", help=_(HISTORY_HELP))
 
-    checks = sub.add_parser("checks", help="list the checks")
-    checks.add_argument("--markdown", action="store_true", help="as a Markdown table")
+    checks = sub.add_parser("checks", help=_("list the checks"))
+    checks.add_argument("--markdown", action="store_true", help=_("as a Markdown table"))
 
-    init = sub.add_parser("init", help="write a commented starter providers.yaml (the seed "
-                          "relays and the reference provider)")
+    init = sub.add_parser("init", help=_("write a commented starter providers.yaml (the five "
+                          "relays and the reference provider)"))
     init.add_argument("path", nargs="?", default="providers.yaml", metavar="PATH",
-                      help="where to write it (default: ./providers.yaml; never overwritten)")
+                      help=_("where to write it (default: ./providers.yaml; never overwritten)"))
+    for command in sub.choices.values():
+        # On every command too (`conformance checks --lang zh-CN`); given there, it wins.
+        command.add_argument("--lang", metavar="LANG", default=argparse.SUPPRESS,
+                             help=_(LANG_HELP))
     return parser
 
 
@@ -597,6 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     original = sys.stdout
     quiet = QuietStdout(original)
     sys.stdout = quiet
+    spoken = active_language()  # restored: an in-process caller keeps its own language
     try:
         code = _main(argv)
         sys.stdout.flush()
@@ -606,17 +635,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet.reader_gone = True
         return EXIT_OK
     finally:
+        activate(spoken)
         sys.stdout = original
         if quiet.reader_gone:
             quiet.redirect_fd()
 
 
+def _early_lang(argv: Sequence[str]) -> str:
+    """The language the help texts are written in, read before parsing (``--lang X`` or
+    ``--lang=X`` anywhere, else the environment); an unknown one is reported after parsing."""
+    chosen: str | None = None
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            chosen = argv[i + 1]
+        elif arg.startswith("--lang="):
+            chosen = arg.split("=", 1)[1]
+    try:
+        return resolve_lang(chosen)
+    except LanguageError:
+        return "en"
+
+
 def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    activate(_early_lang(argv))
+    parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command != "run" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    try:
+        args.lang = resolve_lang(args.lang)
+    except LanguageError as exc:
+        return _die(str(exc))
+    activate(args.lang)
     try:
         if args.command == "run":
             return cmd_run(args, rest)
@@ -632,4 +683,4 @@ def _main(argv: Sequence[str] | None) -> int:
             return cmd_init(args)
         return cmd_checks(args)
     except KeyboardInterrupt:
-        return _die("interrupted", EXIT_INTERRUPTED)
+        return _die(_("interrupted"), EXIT_INTERRUPTED)

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import conformance
 from conformance.configdoc import Document, KeyPath, sensitive
 from conformance.errors import ConfigError
+from conformance.i18n import N_, SET_VARIABLES, _
 
 __all__ = [
     "BUILTINS",
@@ -259,7 +260,8 @@ class ProvidersConfig:
 
     def _unknown(self, name: str) -> ConfigError:
         known = ", ".join(self.names())
-        return ConfigError(f"unknown provider {name!r} (known: {known})", file=self.path,
+        return ConfigError(_("unknown provider {name} (known: {known})").format(
+            name=repr(name), known=known), file=self.path,
                            key="--provider")
 
 
@@ -286,18 +288,20 @@ def load_providers(path: str | os.PathLike[str],
     try:
         data = Path(filename).read_bytes()
     except FileNotFoundError:
-        raise ConfigError("file not found", file=filename) from None
+        raise ConfigError(_("file not found"), file=filename) from None
     except IsADirectoryError:
-        raise ConfigError("is a directory, not a file", file=filename) from None
+        raise ConfigError(_("is a directory, not a file"), file=filename) from None
     except PermissionError:
-        raise ConfigError("permission denied", file=filename) from None
+        raise ConfigError(_("permission denied"), file=filename) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=filename) from None
+        raise ConfigError(_("cannot read: {error}").format(error=exc.strerror or exc),
+                          file=filename) from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", file=filename,
+        raise ConfigError(_("not UTF-8 text (byte {byte})").format(
+            byte=f"0x{data[exc.start]:02x}"), file=filename,
                           line=line) from None
     return parse_providers(text, filename=filename, env=env)
 
@@ -328,7 +332,8 @@ class _BadReference(Exception):
 
     def describe(self, *, show: bool) -> str:
         shown = f" {self.reference[:40]!r}" if show else ""
-        return f"{self.problem}{shown} (write ${{NAME}}, ${{NAME:-default}}, or $$ for a '$')"
+        return _("{problem}{shown} (write ${{NAME}}, ${{NAME:-default}}, or $$ for a '$')").format(
+            problem=_(self.problem), shown=shown)
 
 
 def _expand(text: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str]]:
@@ -357,9 +362,9 @@ def _expand(text: str, env: Mapping[str, str]) -> tuple[str, list[str], list[str
             elif match["name"] not in missing:
                 missing.append(match["name"])
         elif match["bare"]:
-            raise _BadReference(match[0], "variable references need braces:")
+            raise _BadReference(match[0], N_("variable references need braces:"))
         else:
-            raise _BadReference(match[0], "malformed variable reference")
+            raise _BadReference(match[0], N_("malformed variable reference"))
     out.append(text[position:])
     return "".join(out), missing, used
 
@@ -411,8 +416,9 @@ class _Builder:
             path: KeyPath = ("providers", index, "name")
             name, line = raw["name"], self.doc.line(path)
             if name in first_line:
-                raise self.doc.error(path, f"duplicate provider name {name!r} "
-                                           f"(first at line {first_line[name]})")
+                raise self.doc.error(path, _("duplicate provider name {name} (first at line "
+                                             "{line})").format(name=repr(name),
+                                                               line=first_line[name]))
             first_line[name] = line
             providers.append(_ProviderBuilder(self, index, raw).build())
         return ProvidersConfig(self.doc.filename, tuple(providers))
@@ -480,8 +486,8 @@ class _ProviderBuilder:
         parts = urlsplit(value)
         if parts.username is not None or parts.password is not None:
             # httpx would send these as Basic auth instead of the configured key.
-            raise self.doc.error(path, f"a URL cannot carry credentials (user:password@); "
-                                 f"use api_key or headers: {_shown_url(raw)!r}")
+            raise self.doc.error(path, _("a URL cannot carry credentials (user:password@); use "
+                                   "api_key or headers: {url}").format(url=repr(_shown_url(raw))))
         # A ${VAR} in a URL is a secret (e.g. a token in the path), except the part that is
         # the address itself (scheme://host:port), which every report names.
         origin = f"{parts.scheme}://{parts.netloc}"
@@ -513,16 +519,17 @@ class _ProviderBuilder:
 
         headers = self.headers()
         request = dict(DEFAULT_REQUEST)
-        for name, (_, value) in self.merged("request_defaults").items():
+        for name, (_line, value) in self.merged("request_defaults").items():
             if value is None:
                 request.pop(name, None)
             else:
                 request[name] = value
         vision_url = self.url("vision_url", base=False)
         upstream = self.upstream()
-        timeouts = {name: float(value) for name, (_, value) in self.merged("timeouts").items()}
-        limits = {name: parse_size(value) for name, (_, value) in self.merged("limits").items()}
-        skip_reason = f"set {', '.join(self.missing)}" if self.missing else None
+        timeouts = {name: float(value) for name, (_line, value) in self.merged("timeouts").items()}
+        limits = {name: parse_size(value) for name, (_line, value) in self.merged("limits").items()}
+        skip_reason = (SET_VARIABLES.format(variables=", ".join(self.missing))
+                       if self.missing else None)
         secrets = sorted({s for s in self.secrets if s}, key=lambda s: (-len(s), s))
         return ProviderConfig(
             name=raw["name"],
@@ -610,7 +617,7 @@ class _ProviderBuilder:
                 close = difflib.get_close_matches(name, known, n=1)
                 hint = (f"; did you mean {close[0]!r}?" if close
                         else " (the names are listed in conformance/reference/faults.py)")
-            raise self.doc.error(path, f"unknown fault {name!r}{hint}")
+            raise self.doc.error(path, _("unknown fault {name}").format(name=repr(name)) + hint)
         return tuple(names)
 
     def model(self, path: KeyPath, raw: str) -> str:
@@ -618,7 +625,8 @@ class _ProviderBuilder:
         if value is None:
             return raw  # the provider is skipped; keep the text for display
         if not value.strip():
-            raise self.doc.error(path, f"empty model name after expanding {raw!r}")
+            raise self.doc.error(path, _("empty model name after expanding {raw}").format(
+                raw=repr(raw)))
         return value.strip()
 
     def headers(self) -> dict[str, str]:

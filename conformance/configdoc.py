@@ -21,6 +21,7 @@ import jsonschema
 import yaml
 
 from conformance.errors import ConfigError, InternalError
+from conformance.i18n import N_, _
 
 KeyPath: TypeAlias = tuple[str | int, ...]
 
@@ -99,12 +100,13 @@ class Document:
         finally:
             loader.dispose()
         if root is None:
-            raise ConfigError("empty file (expected a 'providers:' list)", file=filename)
+            raise ConfigError(_("empty file (expected a 'providers:' list)"), file=filename)
         self.lines[()] = root.start_mark.line + 1
         if not isinstance(root, yaml.MappingNode):
-            kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
-            raise ConfigError(f"the top level must be a mapping with a 'providers:' list, "
-                              f"not {kind}", file=filename, line=self.lines[()])
+            kind = N_("a list") if isinstance(root, yaml.SequenceNode) else N_("a single value")
+            raise ConfigError(_("the top level must be a mapping with a 'providers:' list, not "
+                                "{kind}").format(kind=_(kind)), file=filename,
+                              line=self.lines[()])
         self.data: dict[str, Any] = self._walk(root, (), frozenset())
 
     def line(self, path: KeyPath) -> int:
@@ -160,7 +162,8 @@ class Document:
                 raise self.error(key_path, "YAML merge keys are not supported "
                                  "(use the 'defaults:' mapping)", line=key_line)
             if key in mapping:
-                raise self.error(key_path, f"duplicate key (first at line {self.lines[key_path]})",
+                raise self.error(key_path, _("duplicate key (first at line {line})").format(
+                    line=self.lines[key_path]),
                                  line=key_line)
             self.lines[key_path] = key_line
             mapping[key] = self._walk(value_node, key_path, inside)
@@ -172,7 +175,7 @@ class Document:
         errors = list(_validator(schema).iter_errors(self.data))
         if errors:
             explained = [self._explain(error, families) for error in errors]
-            _, _, _, exc = min(explained, key=lambda item: item[:3])
+            *_rank, exc = min(explained, key=lambda item: item[:3])
             raise exc
 
     def _explain(self, error: jsonschema.ValidationError,
@@ -199,20 +202,22 @@ class Document:
             extras = [key for key in instance if key not in allowed]
             key = min(extras, key=lambda k: self.line((*path, k)))
             close = difflib.get_close_matches(key, allowed, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = _("; did you mean {name}?").format(name=repr(close[0])) if close else ""
             if last == "models":
-                problem = f"unknown behaviour family{hint} (known: {', '.join(families)})"
+                problem = _("unknown behaviour family{hint} (known: {known})").format(
+                    hint=hint, known=", ".join(families))
             else:
-                problem = f"unknown key{hint} (allowed: {', '.join(allowed)})"
+                problem = _("unknown key{hint} (allowed: {allowed})").format(
+                    hint=hint, allowed=", ".join(allowed))
             path = (*path, key)
         elif kind == "required":
             missing = [key for key in expected if key not in instance]
             line = self.line(path)
             rank = 1
             path = (*path, missing[0])
-            problem = ("missing (required unless 'builtin' is set)" if "else" in schema_path
-                       else "missing (required with 'builtin')" if "then" in schema_path
-                       else "missing (required)")
+            problem = _(N_("missing (required unless 'builtin' is set)") if "else" in schema_path
+                        else N_("missing (required with 'builtin')") if "then" in schema_path
+                        else N_("missing (required)"))
         elif kind == "not":
             problem = ("only allowed with 'builtin: reference'"
                        if last in ("faults", "latency_ms", "port", "host")
@@ -220,25 +225,25 @@ class Document:
         elif kind == "type":
             problem = _type_problem(expected, instance, show=not sensitive(path))
         elif kind == "minItems":
-            problem = ("must list at least one provider" if path == ("providers",)
-                       else "must not be empty")
+            problem = (_("must list at least one provider") if path == ("providers",)
+                       else _("must not be empty"))
         elif kind == "minLength":
-            problem = "must not be empty"
+            problem = _("must not be empty")
         elif kind == "uniqueItems":
             problem = "lists the same entry twice"
         elif kind == "enum":
             choices = ", ".join(str(choice) for choice in expected)
             problem = f"{instance!r} is not one of: {choices}"
         elif kind == "pattern" and last == "name":
-            problem = (f"invalid name {instance!r} (use lowercase letters, digits, "
-                       "'.', '_' and '-')")
+            problem = _("invalid name {name} (use lowercase letters, digits, '.', '_' and "
+                        "'-')").format(name=repr(instance))
         elif kind == "pattern" and last == "docs":
             problem = f"not an http(s) URL: {instance!r}"
         elif kind == "pattern" and isinstance(last, int):
             problem = (f"invalid fault name {instance!r} (use lowercase letters, digits, "
                        "'.', '_' and '-')")
         elif sensitive(path):
-            problem = "invalid value"
+            problem = _("invalid value")
         else:
             problem = _one_line(error.message)
         exc = self.error(path, problem, line=line)

@@ -23,6 +23,7 @@ from conformance.checks.context import CheckContext, ProviderRuntime
 from conformance.checks.registry import Check
 from conformance.config import ProviderConfig, UpstreamConfig
 from conformance.errors import Failure, NotApplicable, SuiteError, TransportError, Unsupported
+from conformance.i18n import BUDGET_SPENT
 from conformance.preflight import ProviderProblem, preflight
 from conformance.redact import Redactor
 from conformance.results import Outcome, Result, one_line
@@ -201,9 +202,8 @@ class Engine:
         provider = runtime.provider
         async with runtime.semaphore:
             if self._budget is not None and self._spent >= self._budget:
-                return _Run("skip", (
-                    f"not run: the run budget of {self._budget:,} tokens is spent "
-                    f"({self._spent:,} tokens; --max-tokens)"), 0, None)
+                return _Run("skip", BUDGET_SPENT.format(
+                    budget=f"{self._budget:,}", spent=f"{self._spent:,}"), 0, None)
             started = time.perf_counter()
             ctx = CheckContext(runtime, model, repeat)
             deadline = provider.timeouts.check_deadline

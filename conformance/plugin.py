@@ -36,6 +36,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--repeat", dest="conformance_repeat", metavar="K", default=None,
                     help="run each check K times (1-20; requests are not shared across "
                     "repeats): a cell shows passes/K and is flaky when the runs disagree")
+    group.addoption("--lang", "--conformance-lang", dest="conformance_lang", metavar="LANG",
+                    default=None, help="language of the conformance summary: en or zh-CN "
+                    "(default: conformance_lang ini, $CONFORMANCE_LANG, the locale, en)")
+    parser.addini("conformance_lang", "language of the conformance summary (en, zh-CN)",
+                  default="")
     # Set by `conformance run` only: the run id it named the report dir after, and that the
     # run writes its own baseline.json (--baseline), so the one in the dir is not stale.
     group.addoption("--conformance-run-id", dest="conformance_run_id", default=None,

@@ -25,6 +25,7 @@ from conformance.checks.context import CheckContext, ProviderRuntime
 from conformance.checks.expect import describe
 from conformance.checks.registry import Check
 from conformance.errors import TransportError
+from conformance.i18n import KEY_REJECTED, UNREACHABLE
 from conformance.transport import Exchange
 
 ProblemKind = Literal["unreachable", "key_rejected"]
@@ -64,8 +65,7 @@ async def preflight(runtime: ProviderRuntime) -> ProviderProblem | None:
         return None
     return ProviderProblem(
         "key_rejected",
-        f"{provider.key_origin} was rejected: {describe(listing)}; fix the key (no check of "
-        f"this provider can reach a verdict with it)",
+        KEY_REJECTED.format(origin=provider.key_origin, why=describe(listing)),
         (listing, confirm),
     )
 
@@ -74,6 +74,6 @@ def _unreachable(exc: TransportError) -> ProviderProblem:
     exchange = exc.exchange if isinstance(exc.exchange, Exchange) else None
     return ProviderProblem(
         "unreachable",
-        f"provider unreachable, no check was run: {exc}",
+        UNREACHABLE.format(error=exc),
         (exchange,) if exchange is not None else (),
     )

@@ -26,6 +26,8 @@ from conformance.checks.registry import Check, all_checks
 from conformance.config import FAMILIES, ProvidersConfig, load_providers
 from conformance.errors import ConfigError, Failure, Finding, SuiteError
 from conformance.estimate import cost_line
+from conformance.i18n import LanguageError, _, activate, localize, resolve_lang
+from conformance.i18n import active as active_language
 from conformance.report.allure import annotate as allure_annotate
 from conformance.report.allure import description as allure_description
 from conformance.report.allure import static_labels as allure_labels
@@ -116,6 +118,17 @@ def is_check_module(path: Path) -> bool:
     )
 
 
+def language(config: pytest.Config) -> str:
+    """The run's language: ``--lang``/``--conformance-lang``, else the ``conformance_lang``
+    ini value, else ``CONFORMANCE_LANG`` or the locale (:func:`conformance.i18n.resolve_lang`);
+    an unknown one is a usage error in one line."""
+    chosen = config.getoption("conformance_lang", None) or config.getini("conformance_lang")
+    try:
+        return resolve_lang(str(chosen) if chosen else None)
+    except LanguageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def load_config(config: pytest.Config) -> ProvidersConfig:
     given = config.getoption("conformance_providers")
     resolved = Path(given or DEFAULT_PROVIDERS)
@@ -177,7 +190,8 @@ class CheckItem(pytest.Item):
         if result.provider_problem:
             # A dead host or a rejected key is said once, in the conformance summary, not as
             # one ERROR per check; the session still ends unsuccessfully (see sessionfinish).
-            raise pytest.skip.Exception(f"not run: {result.message}", _use_item_location=True)
+            raise pytest.skip.Exception(_("not run: {message}").format(
+                message=localize(result.message)), _use_item_location=True)
         if result.outcome == "error":
             raise CheckOutcomeError(result.message)
 
@@ -189,7 +203,8 @@ class CheckItem(pytest.Item):
         if result.outcome in ("unsupported", "skip"):
             prefix = "unsupported: " if result.outcome == "unsupported" else ""
             # Reported at the check's own source line, not here.
-            raise pytest.skip.Exception(prefix + result.message, _use_item_location=True)
+            raise pytest.skip.Exception(prefix + localize(result.message),
+                                        _use_item_location=True)
 
     def one_line(self, error: BaseException) -> OneLineRepr:
         return OneLineRepr(f"{self.check.id} [{self.provider}]: {error}", str(error),
@@ -230,6 +245,8 @@ class ConformanceSession:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.spoken = active_language()
+        activate(language(config))
         providers = load_config(config)
         workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
         self.worker: str | None = workerinput["workerid"] if workerinput else None
@@ -355,6 +372,9 @@ class ConformanceSession:
                     known.add((result.check, result.provider))
                     self.worker_results.append(result)
 
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        activate(self.spoken)  # an in-process pytest run leaves its caller's language alone
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         data = self.run.data
         if self.worker is not None or data is None:
@@ -364,9 +384,11 @@ class ConformanceSession:
         terminalreporter.write(render_summary(data, width=tw.fullwidth, color=tw.hasmarkup))
         partial = ""
         if self.interrupted:
-            of = f" of {self.planned}" if self.planned else ""
-            partial = f" (partial: interrupted, {self.finished}{of} checks finished)"
-        terminalreporter.write_line(f"report: {_display(self.run.report_dir)}{os.sep}{partial}")
+            partial = _(" (partial: interrupted, {finished}{of} checks finished)").format(
+                finished=self.finished, of=_(" of {planned}").format(planned=self.planned)
+                if self.planned else "")
+        terminalreporter.write_line(_("report: {path}").format(
+            path=f"{_display(self.run.report_dir)}{os.sep}") + partial)
 
 
 class ProviderScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is untyped
@@ -464,11 +486,13 @@ class RunWatch:
         """What an interrupted run finished and where its partial report is, in one line."""
         session = self.session
         if session is None or session.planned is None:
-            return "interrupted before any check started"
-        done = f"{session.finished} of {session.planned} checks finished"
+            return _("interrupted before any check started")
+        done = _("{finished} of {planned} checks finished").format(
+            finished=session.finished, planned=session.planned)
         if not session.finished:
-            return f"interrupted: {done}; nothing written"
-        return f"interrupted: {done}; partial report in {_display(session.run.report_dir)}{os.sep}"
+            return _("interrupted: {done}; nothing written").format(done=done)
+        return _("interrupted: {done}; partial report in {path}").format(
+            done=done, path=f"{_display(session.run.report_dir)}{os.sep}")
 
 
 def _say(config: pytest.Config, line: str) -> None:

@@ -24,6 +24,10 @@ from conformance.reference.server import ReferenceServer
 PACKAGE_DIR = Path(conformance.__file__).resolve().parent
 REPO = PACKAGE_DIR.parent
 #: The configured key of the self-test providers; it must never reach an artefact.
+#: The tests read English output: whatever the developer's locale or CONFORMANCE_LANG, the suite
+#: and its subprocesses speak English unless a test asks for another language.
+os.environ["CONFORMANCE_LANG"] = "en"
+
 SELFTEST_KEY = "sk-selftest-" + secrets.token_hex(16)
 KEY_ENV = "CONFORMANCE_SELFTEST_KEY"
 
@@ -112,9 +116,12 @@ class RunOutput:
 
 
 def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a suite subprocess: the self-test key set, xdist's and the test
-    run's pytest settings removed."""
-    full_env = {**os.environ, KEY_ENV: SELFTEST_KEY, **(env or {})}
+    """The environment of a suite subprocess: the self-test key set, English output, xdist's
+    and the test run's pytest settings removed."""
+    inherited = {name: value for name, value in os.environ.items()
+                 if name not in ("CONFORMANCE_LANG", "LC_ALL", "LC_MESSAGES", "LANGUAGE")}
+    # English unless a test asks for another language (the tests read the English output).
+    full_env = {**inherited, KEY_ENV: SELFTEST_KEY, "CONFORMANCE_LANG": "en", **(env or {})}
     full_env.pop("PYTEST_XDIST_WORKER", None)
     full_env.pop("PYTEST_ADDOPTS", None)
     return full_env

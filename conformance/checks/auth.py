@@ -6,6 +6,7 @@ account's money.
 
 from __future__ import annotations
 
+from conformance import i18n
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import describe, expect_client_error, snippet
@@ -26,7 +27,7 @@ async def attempt(ctx: CheckContext, auth: Auth) -> Exchange:
 def require_key(ctx: CheckContext) -> str:
     """The configured API key; a provider without one is open by configuration (``skip``)."""
     if not ctx.provider.api_key:
-        raise NotApplicable("no API key configured: the provider is open by configuration")
+        raise NotApplicable(i18n.NO_KEY)
     return ctx.provider.api_key
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance import tokens
+from conformance import i18n, tokens
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import answer_text, expect_completion, usage_numbers
 from conformance.checks.registry import check
@@ -43,8 +43,7 @@ def _messages(extra: str = "") -> list[dict[str, str]]:
 def _encoding(ctx: CheckContext) -> str:
     encoding = tokens.encoding_for(ctx.model)
     if encoding is None:
-        raise NotApplicable(f"no public tokenizer for {ctx.model!r}: its token counts cannot be "
-                            "checked (the billing family covers OpenAI's models)")
+        raise NotApplicable(i18n.NO_TOKENIZER.format(model=repr(ctx.model)))
     return encoding
 
 

@@ -49,24 +49,25 @@ class Documented:
     source: str
 
 
-#: What OpenAI answers, plus what the relays' own docs document (the seed docs in the
-#: project's shared/seeds; their tables list 400 invalid_request_error, 401 invalid_api_key,
+#: What OpenAI answers, plus what the relays' own docs document (51API, API易, the sk-relay
+#: relay and EZmodel; their tables list 400 invalid_request_error, 401 invalid_api_key,
 #: 401 insufficient_quota, 429 rate_limit_exceeded).  Anything else is missed by clients that
 #: branch on these values.
 DOCUMENTED: Mapping[str, Documented] = MappingProxyType({
     "unknown_model": Documented(
         "an unknown model", ("invalid_request_error",), ("model_not_found",), ("model",),
         "OpenAI: 404 {type: invalid_request_error, code: model_not_found, param: null}; "
-        "seeds 000 and 001 (001 with param 'model')"),
+        "the 51API and API易 docs (API易's with param 'model')"),
     "wrong_key": Documented(
         "a wrong API key", ("invalid_request_error", "authentication_error"),
         ("invalid_api_key",), ("authorization",),
-        "OpenAI: 401 {type: invalid_request_error, code: invalid_api_key, param: null}; seed "
-        "004 (param 'authorization'); seed 002 documents type authentication_error"),
+        "OpenAI: 401 {type: invalid_request_error, code: invalid_api_key, param: null}; the "
+        "EZmodel docs (param 'authorization'); the sk-relay docs give type authentication_error"),
     "missing_messages": Documented(
         "a request without messages", ("invalid_request_error",), None, ("messages",),
         "OpenAI: 400 {type: invalid_request_error, param: messages, code: "
-        "missing_required_parameter}; seeds 000, 001, 004: 400 invalid_request_error"),
+        "missing_required_parameter}; the 51API, API易 and EZmodel docs: 400 "
+        "invalid_request_error"),
 })
 
 _NO_VALUE = ("", "none", "null", "undefined")
@@ -317,7 +318,8 @@ async def envelope_schema(ctx: CheckContext) -> str:
     "errors.code_unknown_model",
     severity="degrades",
     title="An unknown model is reported as model_not_found",
-    spec="Error.type/code: invalid_request_error, model_not_found (OpenAI; seeds 000, 001)",
+    spec="Error.type/code: invalid_request_error, model_not_found (OpenAI; the 51API and "
+    "API易 docs)",
     proves="The error for an unknown model (errors.unknown_model's request) has type "
     "invalid_request_error, code model_not_found and param null or 'model' — not the HTTP "
     "status as the code, a renamed type or the string 'None'.  Degrades: clients fall back "
@@ -332,11 +334,11 @@ async def code_unknown_model(ctx: CheckContext) -> str:
     "errors.code_wrong_key",
     severity="degrades",
     title="A wrong API key is reported as invalid_api_key",
-    spec="Error.type/code: invalid_request_error, invalid_api_key (OpenAI; seed 004)",
+    spec="Error.type/code: invalid_request_error, invalid_api_key (OpenAI; the EZmodel docs)",
     proves="The error for a wrong key (auth.wrong_key's request) has code invalid_api_key, "
     "type invalid_request_error (or authentication_error, which a relay documents) and param "
     "null (or 'authorization').  Degrades: relays answer a wrong key and an exhausted quota "
-    "both with 401 (seed 004), so only the code tells a client to ask for a new key.",
+    "both with 401 (the EZmodel docs), so only the code tells a client to ask for a new key.",
 )
 async def code_wrong_key(ctx: CheckContext) -> str:
     auth.require_key(ctx)
@@ -349,7 +351,7 @@ async def code_wrong_key(ctx: CheckContext) -> str:
     severity="cosmetic",
     title="An invalid request is typed invalid_request_error with a real param",
     spec="Error.type invalid_request_error; Error.code string or null; Error.param (OpenAI; "
-    "seeds 000, 001, 004)",
+    "the 51API, API易 and EZmodel docs)",
     proves="The error for a request without messages (errors.missing_messages' request) has "
     "type invalid_request_error, a code that names the error or null (never the HTTP status), "
     "and param null or 'messages' (never the string 'None').  Cosmetic: the 400 status "

@@ -21,6 +21,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from conformance import i18n
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import raise_for_status, snippet
 from conformance.checks.registry import check
@@ -67,8 +68,7 @@ FORWARDED_HEADERS = ("x-request-id", "x-ratelimit-limit-requests",
 # --------------------------------------------------------------------------- sending and records
 
 #: Why every fidelity check skips a provider without ``upstream:``.
-NO_UPSTREAM = ("no upstream: configured for this provider (fidelity checks need a relay in "
-               "front of a conformance reference; see README, 'Testing your own relay')")
+NO_UPSTREAM = i18n.NO_UPSTREAM
 
 
 def upstream_of(ctx: CheckContext) -> UpstreamClient:

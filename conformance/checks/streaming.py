@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from conformance import i18n
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
@@ -199,7 +200,7 @@ async def nothing_after_done(ctx: CheckContext) -> str:
     events = exchange.data_events()
     positions = [i for i, e in enumerate(events) if e.data.strip() == "[DONE]"]
     if not positions:
-        raise NotApplicable("no data: [DONE] was sent (see streaming.done_sentinel)")
+        raise NotApplicable(i18n.NO_DONE)
     after = events[positions[0] + 1:]
     if after:
         raise Failure(f"{len(after)} event(s) after data: [DONE], first: {snippet(after[0].data)}",

@@ -19,6 +19,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
+from conformance import i18n
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
@@ -157,7 +158,7 @@ async def _auto_calls(ctx: CheckContext) -> tuple[dict[str, Any], list[dict[str,
     """The auto request when it made calls; otherwise nothing to judge (see tools.auto)."""
     body, calls = await _auto(ctx)
     if not calls:
-        raise NotApplicable("no tool call to judge: the model answered in text (see tools.auto)")
+        raise NotApplicable(i18n.NO_TOOL_CALL)
     return body, calls
 
 

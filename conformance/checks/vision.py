@@ -15,6 +15,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from conformance import i18n
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
@@ -129,7 +130,7 @@ async def data_url_image(ctx: CheckContext) -> str:
 async def url_image(ctx: CheckContext) -> str:
     url = ctx.provider.vision_url
     if not url:
-        raise NotApplicable("no vision_url configured (an image URL the provider can fetch)")
+        raise NotApplicable(i18n.NO_VISION_URL)
     return await _ask_color(ctx, image_part(url), color_in_url(url), "the image URL")
 
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from conformance.i18n import _
 from conformance.report.ci import run_url
 from conformance.report.diff import RunDiff, Snapshot, diff_runs, save_baseline
 from conformance.report.history import sparklines
@@ -42,7 +43,7 @@ def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = No
             diff = diff_runs(baseline, Snapshot.from_run(data, source=str(directory)),
                              flaky_is_regression=flaky_is_regression)
         except Exception as exc:  # the reports are written without the marks
-            _said("baseline.json and the changes since the baseline", exc)
+            _said(_("baseline.json and the changes since the baseline"), exc)
     renderers: list[tuple[str, Callable[[Path], None]]] = [
         ("results.json", lambda path: write_json(path, data.to_json())),
         ("junit.xml", lambda path: _write(path, render_junit(data))),
@@ -72,5 +73,5 @@ def _write(path: Path, text: str) -> None:
 
 def _said(what: str, exc: BaseException) -> None:
     message = printable(" ".join(str(exc).split()))[:300]
-    print(f"conformance: could not write {what}: {type(exc).__name__}: {message}",
-          file=sys.stderr)
+    print(_("conformance: could not write {what}: {error}").format(
+        what=what, error=f"{type(exc).__name__}: {message}"), file=sys.stderr)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+from conformance.i18n import N_, _, pgettext, pgettext_marker
 from conformance.results import Outcome, Result, RunData
 from conformance.stability import pass_fraction
 
@@ -14,20 +15,44 @@ SYMBOLS: dict[str, str] = {"pass": "✓", "fail": "✗", "unsupported": "⊘", "
                            "error": "!"}
 #: What each outcome means, in one line (legend, tooltips).
 MEANINGS: dict[str, str] = {
-    "pass": "behaves as the OpenAI spec says",
-    "fail": "deviates: the message names expected vs got",
-    "unsupported": "declined the feature with a proper 4xx error",
-    "skip": "not applicable, not configured (no key) or inconclusive",
-    "error": "no verdict: network failure, timeout, rejected key",
+    "pass": N_("behaves as the OpenAI spec says"),
+    "fail": N_("deviates: the message names expected vs got"),
+    "unsupported": N_("declined the feature with a proper 4xx error"),
+    "skip": N_("not applicable, not configured (no key) or inconclusive"),
+    "error": N_("no verdict: network failure, timeout, rejected key"),
 }
+#: The outcome names, for extraction (msgctxt "outcome"); :func:`outcome_name` reads them.
+_OUTCOME_NAMES = (pgettext_marker("outcome", "pass"), pgettext_marker("outcome", "fail"),
+                  pgettext_marker("outcome", "unsupported"), pgettext_marker("outcome", "skip"),
+                  pgettext_marker("outcome", "error"))
 #: Outcomes a user should look at ("only deviations").
 DEVIATIONS: frozenset[str] = frozenset({"fail", "error", "unsupported"})
-SCORE_FORMULA = "pass ÷ (pass + fail)"
-SCORE_EXPLAINED = (
+SCORE_FORMULA = N_("pass ÷ (pass + fail)")
+SCORE_EXPLAINED = N_(
     "Compatibility score = pass ÷ (pass + fail): the share of judged checks that behave as "
     "specified. unsupported (declined with a proper error), skip and error are not counted "
     "either way."
 )
+
+
+def outcome_name(outcome: str) -> str:
+    """An outcome's name in the active language (results.json keeps the id)."""
+    return pgettext("outcome", outcome) if outcome in SYMBOLS else outcome
+
+
+def meaning(outcome: str) -> str:
+    """What ``outcome`` means (:data:`MEANINGS`), in the active language."""
+    return _(MEANINGS[outcome]) if outcome in MEANINGS else ""
+
+
+def score_explained() -> str:
+    """:data:`SCORE_EXPLAINED` in the active language."""
+    return _(SCORE_EXPLAINED)
+
+
+def score_formula() -> str:
+    """:data:`SCORE_FORMULA` in the active language."""
+    return _(SCORE_FORMULA)
 
 
 def score_value(counts: Mapping[str, int]) -> float | None:
@@ -48,14 +73,14 @@ def score(counts: Mapping[str, int]) -> str:
 def outcome_label(outcome: Outcome | str | None) -> str:
     """``"✗ fail"``; ``"· not run"`` for a missing result."""
     if outcome is None:
-        return "· not run"
-    return f"{SYMBOLS.get(outcome, '?')} {outcome}"
+        return "· " + _("not run")
+    return f"{SYMBOLS.get(outcome, '?')} {outcome_name(outcome)}"
 
 
 def ran_providers(data: RunData) -> list[dict[str, object]]:
     """Provider entries that have at least one result or planned check, in run order
     (deduplicated by name), followed by any provider that only appears in the results."""
-    with_results = {r.provider for r in data.results} | {p for _, p in data.planned or []}
+    with_results = {r.provider for r in data.results} | {p for _check, p in data.planned or []}
     seen: set[str] = set()
     out: list[dict[str, object]] = []
     for entry in data.providers:
@@ -68,7 +93,7 @@ def ran_providers(data: RunData) -> list[dict[str, object]]:
             seen.add(result.provider)
             out.append({"name": result.provider, "base_url": "",
                         "models": {"default": result.model}})
-    for _, provider in data.not_run:
+    for _check, provider in data.not_run:
         if provider not in seen:
             seen.add(provider)
             out.append({"name": provider, "base_url": "", "models": {}})
@@ -91,7 +116,7 @@ def ran_checks(data: RunData) -> list[dict[str, str]]:
             seen.add(result.check)
             out.append({"id": result.check, "behavior": result.behavior, "title": result.check,
                         "spec": "", "proves": ""})
-    for check, _ in data.not_run:
+    for check, _provider in data.not_run:
         if check not in seen:
             seen.add(check)
             out.append({"id": check, "behavior": check.split(".")[0], "title": check,
@@ -106,14 +131,16 @@ def incomplete_note(data: RunData) -> str | None:
         return None
     finished, planned = data.progress()
     if planned is None:
-        return f"Incomplete run: {finished} checks finished (how many were planned is unknown)"
-    return f"Incomplete run: {finished} of {planned} checks finished"
+        return _("Incomplete run: {finished} checks finished (how many were planned is "
+                 "unknown)").format(finished=finished)
+    return _("Incomplete run: {finished} of {planned} checks finished").format(
+        finished=finished, planned=planned)
 
 
 def not_run_by_provider(data: RunData) -> dict[str, int]:
     """Planned checks without a result, counted per provider (run order)."""
     counts: dict[str, int] = {}
-    for _, provider in data.not_run:
+    for _check, provider in data.not_run:
         counts[provider] = counts.get(provider, 0) + 1
     return counts
 

@@ -23,6 +23,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from conformance.i18n import (
+    N_,
+    PROVIDER_MISSING,
+    RUN_UNFINISHED,
+    _,
+    localize,
+    ngettext,
+    pgettext,
+    pgettext_marker,
+)
 from conformance.report.common import SYMBOLS, outcome_label
 from conformance.results import RunData, load_run, one_line, printable, write_json
 from conformance.stability import label
@@ -33,12 +43,17 @@ Kind = Literal["regression", "fix", "changed", "added", "dropped"]
 #: The mark a changed cell carries in the matrix and the summaries (readable without colour).
 MARKS: dict[str, str] = {"regression": "↓", "fix": "↑", "changed": "~", "added": "+",
                          "dropped": "−"}
+#: The change kinds, for extraction (summary.md shows them translated).
+_KIND_NAMES = (pgettext_marker("change", "regression"), pgettext_marker("change", "fix"),
+               pgettext_marker("change", "changed"), pgettext_marker("change", "added"),
+               pgettext_marker("change", "dropped"))
+#: What each mark means (English; renderers show ``_(MARK_MEANINGS[kind])``).
 MARK_MEANINGS: dict[str, str] = {
-    "regression": "regression: passed in the baseline, does not now",
-    "fix": "fixed: did not pass in the baseline, passes now",
-    "changed": "changed outcome since the baseline",
-    "added": "not run in the baseline",
-    "dropped": "ran in the baseline, not in this run",
+    "regression": N_("regression: passed in the baseline, does not now"),
+    "fix": N_("fixed: did not pass in the baseline, passes now"),
+    "changed": N_("changed outcome since the baseline"),
+    "added": N_("not run in the baseline"),
+    "dropped": N_("ran in the baseline, not in this run"),
 }
 
 
@@ -184,7 +199,7 @@ class Change:
 
 
 def _label(outcome: str | None, flaky: str) -> str:
-    return outcome_label(outcome) + (f" (flaky {flaky})" if flaky else "")
+    return outcome_label(outcome) + (_(" (flaky {passes})").format(passes=flaky) if flaky else "")
 
 
 @dataclass
@@ -240,17 +255,23 @@ class RunDiff:
 
     def headline_parts(self) -> list[str]:
         n = self.counts()
-        parts = [_plural(n["regression"], "regression"), _plural(n["fix"], "fix", "fixes"),
-                 _plural(n["changed"], "other change")]
-        for count, what in ((n["added"], "newly run"), (n["dropped"], "no longer run")):
-            if count:
-                parts.append(f"{count} {what}")
-        for items, what in ((self.new_checks, "new check"),
-                            (self.removed_checks, "removed check"),
-                            (self.new_providers, "new provider"),
-                            (self.removed_providers, "missing provider")):
+        parts = [ngettext("{n} regression", "{n} regressions", n["regression"]),
+                 ngettext("{n} fix", "{n} fixes", n["fix"]),
+                 ngettext("{n} other change", "{n} other changes", n["changed"])]
+        parts = [part.format(n=count) for part, count in
+                 zip(parts, (n["regression"], n["fix"], n["changed"]), strict=True)]
+        if n["added"]:
+            parts.append(_("{n} newly run").format(n=n["added"]))
+        if n["dropped"]:
+            parts.append(_("{n} no longer run").format(n=n["dropped"]))
+        for items, one, many in (
+                (self.new_checks, N_("{n} new check"), N_("{n} new checks")),
+                (self.removed_checks, N_("{n} removed check"), N_("{n} removed checks")),
+                (self.new_providers, N_("{n} new provider"), N_("{n} new providers")),
+                (self.removed_providers, N_("{n} missing provider"),
+                 N_("{n} missing providers"))):
             if items:
-                parts.append(_plural(len(items), what))
+                parts.append(ngettext(one, many, len(items)).format(n=len(items)))
         return parts
 
     def to_json(self) -> dict[str, Any]:
@@ -265,10 +286,6 @@ class RunDiff:
             "new_checks": self.new_checks, "removed_checks": self.removed_checks,
             "new_providers": self.new_providers, "removed_providers": self.removed_providers,
         }
-
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def diff_runs(old: Snapshot, new: Snapshot, *, flaky_is_regression: bool = False) -> RunDiff:
@@ -310,12 +327,12 @@ def diff_runs(old: Snapshot, new: Snapshot, *, flaky_is_regression: bool = False
             if outcome == "pass":
                 result.changes.append(Change(
                     provider, check, outcome, None,
-                    f"not run: provider {provider} missing from the new run", message,
+                    PROVIDER_MISSING.format(provider=provider), message,
                     not_run=True, old_flaky=old.flaky.get(key, ""), flaky_is_regression=strict))
             continue
         if key in unfinished and outcome == "pass":
             result.changes.append(Change(provider, check, outcome, None,
-                                         "not run: the run did not finish", message,
+                                         RUN_UNFINISHED, message,
                                          not_run=True, old_flaky=old.flaky.get(key, ""),
                                          flaky_is_regression=strict))
             continue
@@ -326,48 +343,52 @@ def diff_runs(old: Snapshot, new: Snapshot, *, flaky_is_regression: bool = False
 
 def _shown_message(change: Change) -> str:
     """The message a change is listed with: the new one, or why the pair is gone."""
-    return change.message if change.new is not None or change.not_run else change.old_message
+    return localize(change.message if change.new is not None or change.not_run
+                    else change.old_message)
 
 
 # -- text ----------------------------------------------------------------------------------
 
 _SECTIONS: tuple[tuple[Kind, str], ...] = (
-    ("regression", "regressions (passed in the baseline, not now)"),
-    ("fix", "fixes (pass now, did not in the baseline)"),
-    ("changed", "other changes"),
-    ("added", "newly run (check and provider both existed in the baseline)"),
-    ("dropped", "no longer run"),
+    ("regression", N_("regressions (passed in the baseline, not now)")),
+    ("fix", N_("fixes (pass now, did not in the baseline)")),
+    ("changed", N_("other changes")),
+    ("added", N_("newly run (check and provider both existed in the baseline)")),
+    ("dropped", N_("no longer run")),
 )
+_LISTS = (N_("new checks"), N_("removed checks"), N_("new providers"),
+          N_("providers missing from the new run"))
+_LIST_HEADS = (N_("New checks"), N_("Removed checks"), N_("New providers"),
+               N_("Providers missing from the new run"))
 
 
 def _describe(run: Snapshot) -> str:
     where = f" ({run.source})" if run.source else ""
-    return f"{run.id}{where}, {len(run.outcomes)} results"
+    return _("{id}{where}, {n} results").format(id=run.id, where=where, n=len(run.outcomes))
 
 
 def render_text(diff: RunDiff) -> str:
     """The plain-text report of ``conformance diff``."""
-    lines = [f"old: {_describe(diff.old)}", f"new: {_describe(diff.new)}", ""]
+    lines = [_("old: {run}").format(run=_describe(diff.old)),
+             _("new: {run}").format(run=_describe(diff.new)), ""]
     for kind, title in _SECTIONS:
         changes = diff.of_kind(kind)
         if not changes and kind not in ("regression", "fix"):
             continue
-        lines.append(f"{MARKS[kind]} {title}: {len(changes)}")
+        lines.append(f"{MARKS[kind]} {_(title)}: {len(changes)}")
         width = max((len(c.check) for c in changes), default=0)
         for c in changes:
             message = _shown_message(c)
             tail = f"  {one_line(message, 160)}" if message else ""
             lines.append(f"    {c.check:<{width}}  [{c.provider}]  "
                          f"{c.old_label} → {c.new_label}{tail}")
-    for items, title in ((diff.new_checks, "new checks"),
-                         (diff.removed_checks, "removed checks"),
-                         (diff.new_providers, "new providers"),
-                         (diff.removed_providers, "providers missing from the new run")):
+    lists = (diff.new_checks, diff.removed_checks, diff.new_providers, diff.removed_providers)
+    for items, title in zip(lists, _LISTS, strict=True):
         if items:
-            lines.append(f"{title}: {', '.join(items)}")
+            lines.append(f"{_(title)}: {', '.join(items)}")
     if diff.lost_providers:
-        lines.append("a regression: " + ", ".join(diff.lost_providers)
-                     + " had judged results in the baseline and none now")
+        lines.append(_("a regression: {providers} had judged results in the baseline and none "
+                       "now").format(providers=", ".join(diff.lost_providers)))
     lines += ["", diff.headline()]
     return "\n".join(lines) + "\n"
 
@@ -405,32 +426,35 @@ def shown_changes(diff: RunDiff, limit: int = MARKDOWN_ROWS) -> list[Change]:
 def render_markdown(diff: RunDiff, *, limit: int = MARKDOWN_ROWS, heading: str = "###") -> str:
     """The diff as Markdown (the "since baseline" section of summary.md, ``diff --markdown``)."""
     n = diff.counts()
-    lines = [f"{heading} Since baseline `{md_code(diff.old.id)}`", ""]
+    lines = [heading + " " + _("Since baseline `{id}`").format(id=md_code(diff.old.id)), ""]
     parts = diff.headline_parts()
     if n["regression"]:
         parts[0] = f"**{parts[0]}**"
-    lost = _plural(len(diff.lost_providers), "missing provider")
+    lost = ngettext("{n} missing provider", "{n} missing providers",
+                    len(diff.lost_providers)).format(n=len(diff.lost_providers))
     if diff.lost_providers and lost in parts:
-        parts[parts.index(lost)] = f"**{lost}** (a regression)"
+        parts[parts.index(lost)] = f"**{lost}**" + _(" (a regression)")
     lines.append(", ".join(parts))
     lines.append("")
     shown = [c for kind, _ in _SECTIONS for c in diff.of_kind(kind)]
     if shown:
-        lines += ["| | check | provider | was | now | message |", "|---|---|---|---|---|---|"]
+        lines += ["| | {check} | {provider} | {was} | {now} | {message} |".format(
+            check=_("check"), provider=_("provider"), was=_("was"), now=_("now"),
+            message=_("message")), "|---|---|---|---|---|---|"]
         for c in shown_changes(diff, limit):
             message = _shown_message(c)
+            kind = pgettext("change", c.kind)
             lines.append(
-                f"| {MARKS[c.kind]} {c.kind} | `{md_code(c.check)}` | {md_cell(c.provider)} | "
+                f"| {MARKS[c.kind]} {kind} | `{md_code(c.check)}` | {md_cell(c.provider)} | "
                 f"{c.old_label} | {c.new_label} | {md_cell(message)} |")
         if len(shown) > limit:
-            lines.append(f"\n… and {len(shown) - limit} more (`conformance diff` lists all).")
+            lines.append("\n" + _("… and {n} more (`conformance diff` lists all).").format(
+                n=len(shown) - limit))
         lines.append("")
-    for items, title in ((diff.new_checks, "New checks"),
-                         (diff.removed_checks, "Removed checks"),
-                         (diff.new_providers, "New providers"),
-                         (diff.removed_providers, "Providers missing from the new run")):
+    lists = (diff.new_checks, diff.removed_checks, diff.new_providers, diff.removed_providers)
+    for items, title in zip(lists, _LIST_HEADS, strict=True):
         if items:
-            lines.append(f"{title}: " + ", ".join(f"`{md_code(i)}`" for i in items) + "  ")
+            lines.append(f"{_(title)}: " + ", ".join(f"`{md_code(i)}`" for i in items) + "  ")
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -15,11 +15,12 @@ import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
+from conformance.i18n import RUN_UNFINISHED
 from conformance.report.common import ran_providers
 from conformance.results import Result, RunData, printable
 from conformance.stability import label
 
-NOT_RUN = "not run: the run did not finish"
+NOT_RUN = RUN_UNFINISHED
 #: What XML 1.0 forbids in a document (after :func:`printable` only U+FFFE and U+FFFF remain).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from conformance.i18n import _, localize, ngettext
 from conformance.report.billing import costs, money, money_findings, overbilling_cost
 from conformance.report.common import (
     DEVIATIONS,
     REFERENCE_LABEL,
-    SCORE_EXPLAINED,
     SYMBOLS,
     WEIGHTED_EXPLAINED,
     Weighted,
     incomplete_note,
     is_reference,
     not_run_by_provider,
+    outcome_name,
     ran_checks,
     ran_providers,
+    score_explained,
     security_failures,
     severities,
     unrun_reason,
@@ -44,7 +46,8 @@ def _duration(ms: object) -> str:
     if not isinstance(ms, int | float):
         return ""
     seconds = ms / 1000
-    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+    return (_("{n} s").format(n=f"{seconds:.1f}") if seconds < 120
+            else _("{n} min").format(n=f"{seconds / 60:.1f}"))
 
 
 def _speed_cells(figures: Speed | None) -> str:
@@ -68,24 +71,27 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None, *,
     by_provider: dict[str, list[Result]] = {}
     for result in data.results:
         by_provider.setdefault(result.provider, []).append(result)
-    lines = [f"## Conformance matrix — run `{md_code(str(run.get('id', '?')))}`", ""]
+    lines = [_("## Conformance matrix — run `{id}`").format(id=md_code(str(run.get("id", "?")))),
+             ""]
     note = incomplete_note(data)
     if note is not None:
         missing = not_run_by_provider(data)
-        where = ("; not run: " + ", ".join(f"{md_cell(p)} {n}" for p, n in missing.items())
+        where = (_("; not run: ") + ", ".join(f"{md_cell(p)} {n}" for p, n in missing.items())
                  if missing else "")
-        lines += [f"> **{note}**{where}. The run did not finish: only the checks that "
-                  "finished are counted.", ""]
-    facts = [f"suite {md_cell(str(run.get('suite_version', '?')))}",
-             f"started {md_cell(str(run.get('started_at') or '?'))}"]
+        lines += [f"> **{note}**{where}. " + _("The run did not finish: only the checks that "
+                                               "finished are counted."), ""]
+    facts = [_("suite {version}").format(version=md_cell(str(run.get("suite_version", "?")))),
+             _("started {time}").format(time=md_cell(str(run.get("started_at") or "?")))]
     if _duration(run.get("duration_ms")):
         facts.append(_duration(run.get("duration_ms")))
-    facts.append(f"{len(providers)} providers × {len(checks)} checks")
+    facts.append(_("{providers} providers × {checks} checks").format(
+        providers=len(providers), checks=len(checks)))
     lines.append(" · ".join(facts))
     lines.append("")
     if artifacts:
-        lines += [f"Reports of this run (matrix.html, results.json, junit.xml): the artifacts of "
-                  f"[{md_cell(artifacts)}]({artifacts}#artifacts).", ""]
+        lines += [_("Reports of this run (matrix.html, results.json, junit.xml): the artifacts "
+                    "of {link}.").format(link=f"[{md_cell(artifacts)}]({artifacts}#artifacts)"),
+                  ""]
 
     # Who is ranked, who is the reference, who was not run (as in matrix.html).
     unrun: list[tuple[str, str]] = []
@@ -106,40 +112,46 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None, *,
 
     ranked.sort(key=lambda r: (r[1].value is None, -(r[1].value or 0.0),
                                rate_of(r) is None, -(rate_of(r) or 0.0), str(r[0]["name"])))
-    counted = [r for entry, _, _ in ranked for r in by_provider.get(str(entry["name"]), [])]
+    counted = [r for row in ranked for r in by_provider.get(str(row[0]["name"]), [])]
+    reference_names = {str(row[0]["name"]) for row in reference}
     totals = outcome_counts(counted)
     judged = totals["pass"] + totals["fail"]
     weighted = weighted_score(counted, severity)
-    apart = " (the reference is left out)" if reference else ""
+    apart = _(" (the reference is left out)") if reference else ""
     flaky = sum(r.flaky for r in counted)
-    of_them = f"; {flaky} of them flaky, counted as passes/K" if flaky else ""
+    of_them = (_("; {n} of them flaky, counted as passes/K").format(n=flaky) if flaky else "")
     if reference and not ranked:
-        lines.append("**Overall compatibility: —** — only the builtin reference was run; its "
-                     "own figures are in its row.")
+        lines.append(_("**Overall compatibility: —** — only the builtin reference was run; its "
+                       "own figures are in its row."))
     else:
-        lines.append(f"**Overall compatibility: {weighted.text} weighted by severity, "
-                     f"{score_of(counted)} pass rate** — {totals['pass']} of {judged} judged "
-                     f"checks pass{apart}{of_them}.")
+        lines.append(_("**Overall compatibility: {weighted} weighted by severity, {rate} pass "
+                       "rate** — {passed} of {judged} judged checks pass").format(
+            weighted=weighted.text, rate=score_of(counted), passed=totals["pass"],
+            judged=judged) + apart + of_them + ".")
     lines.append("")
-    lines.append(f"{WEIGHTED_EXPLAINED} {SCORE_EXPLAINED}")
+    lines.append(f"{_(WEIGHTED_EXPLAINED)} {score_explained()}")
     lines.append("")
+    names = {"provider": _("provider"), "model": _("model"), "score": _("score"),
+             "rate": _("pass rate"), "tokens": _("tokens (requests)"), "check": _("check"),
+             "message": _("message"), "outcome": _("outcome")}
 
-    security = [r for r in security_failures(data)
-                if not any(str(e["name"]) == r.provider for e, _, _ in reference)]
+    security = [r for r in security_failures(data) if r.provider not in reference_names]
     if security:
-        lines += [f"### ⚠ Security failures ({len(security)})", "",
-                  "| check | provider | message |", "|---|---|---|"]
+        lines += [_("### ⚠ Security failures ({n})").format(n=len(security)), "",
+                  "| {check} | {provider} | {message} |".format(**names), "|---|---|---|"]
         for r in security:
             lines.append(f"| `{md_code(r.check)}` | {md_cell(r.provider)} | "
-                         f"{md_cell(r.message)} |")
+                         f"{md_cell(localize(r.message))} |")
         lines.append("")
 
-    header = " | ".join(f"{SYMBOLS[o]} {o}" for o in OUTCOMES)
+    header = " | ".join(f"{SYMBOLS[o]} {outcome_name(o)}" for o in OUTCOMES)
     cost = costs(data)
-    priced = " cost |" if cost else ""
+    priced = " " + _("cost") + " |" if cost else ""
     fast = speeds(data)
-    lines += [f"| provider | model | score | pass rate | {header} | tokens (requests) |{priced}"
-              " TTFT (median · p95) | total time (median · p95) | output tok/s |",
+    lines += ["| {provider} | {model} | {score} | {rate} | ".format(**names) + header
+              + " | {tokens} |".format(**names) + priced + " "
+              + _("TTFT (median · p95)") + " | " + _("total time (median · p95)") + " | "
+              + _("output tok/s") + " |",
               "|---" * (len(OUTCOMES) + 8 + (1 if cost else 0)) + "|"]
     for entry, mine_weighted, counts in ranked + reference:
         name = str(entry["name"])
@@ -149,10 +161,10 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None, *,
         used = spent.get("prompt", 0) + spent.get("completion", 0)
         marks = ""
         if is_reference(entry):
-            marks += f" ({REFERENCE_LABEL})"
+            marks += f" ({_(REFERENCE_LABEL)})"
         failed = sum(1 for r in security if r.provider == name)
         if failed:
-            marks += f" ⚠ {failed} security"
+            marks += " " + _("⚠ {n} security").format(n=failed)
         lines.append(
             f"| {md_cell(name)}{marks} | {md_cell(str(model))} | {mine_weighted.text} | "
             f"{score_of(by_provider.get(name, []))} | "
@@ -162,23 +174,25 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None, *,
             + _speed_cells(fast.get(name)))
     lines.append("")
     if unrun:
-        lines += [f"{len(unrun)} not run: " + ", ".join(
-            f"{md_cell(name)} ({md_cell(reason)})" for name, reason in unrun) + ".", ""]
+        lines += [_("{n} not run: ").format(n=len(unrun)) + ", ".join(
+            f"{md_cell(name)} ({md_cell(localize(reason))})" for name, reason in unrun) + ".",
+            ""]
     if fast:
-        lines += [SPEED_EXPLAINED, ""]
+        lines += [_(SPEED_EXPLAINED), ""]
     if history:
         lines.append(render_history_md(data, history))
     if cost:
-        lines += [f"Cost of this run: {money(sum(cost.values()))} in all (tokens × each "
-                  "provider's `price:` per 1M tokens).", ""]
+        lines += [_("Cost of this run: {cost} in all (tokens × each provider's `price:` per "
+                    "1M tokens).").format(cost=money(sum(cost.values()))), ""]
     findings = money_findings(data)
     if findings:
-        lines += [f"### Billing and model identity ({len(findings)})", "",
-                  "| check | provider | message |", "|---|---|---|"]
+        lines += [_("### Billing and model identity ({n})").format(n=len(findings)), "",
+                  "| {check} | {provider} | {message} |".format(**names), "|---|---|---|"]
         for r in findings:
             extra = overbilling_cost(data, r.provider) if r.check == "billing.prompt_tokens" \
                 else None
-            shown = md_cell(r.message) + (f" — costs {md_cell(extra)}" if extra else "")
+            shown = md_cell(r.message) + (_(" — costs {cost}").format(cost=md_cell(extra))
+                                          if extra else "")
             lines.append(f"| `{md_code(r.check)}` | {md_cell(r.provider)} | {shown} |")
         lines.append("")
     listed: set[tuple[str, str]] = set()
@@ -190,22 +204,31 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None, *,
     above = sum(1 for r in deviations if (r.provider, r.check) in listed)
     # A row of the "since baseline" table is not repeated here.
     deviations = [r for r in deviations if (r.provider, r.check) not in listed]
-    also = f" ({above} more listed above, since the baseline)" if above else ""
+    also = (_(" ({n} more listed above, since the baseline)").format(n=above) if above
+            else "")
     if deviations:
-        lines += [f"### Deviations ({len(deviations)}){also}", "", "<details open>"
+        lines += [_("### Deviations ({n})").format(n=len(deviations)) + also, "",
+                  "<details open>"
                   if len(deviations) <= 30 else "<details>",
-                  f"<summary>{len(deviations)} checks failed, errored or were declined"
-                  "</summary>", "",
-                  "| check | provider | outcome | message |", "|---|---|---|---|"]
+                  "<summary>" + ngettext("{n} check failed, errored or was declined",
+                                         "{n} checks failed, errored or were declined",
+                                         len(deviations)).format(n=len(deviations))
+                  + "</summary>", "",
+                  "| {check} | {provider} | {outcome} | {message} |".format(**names),
+                  "|---|---|---|---|"]
         for r in deviations[:MAX_ROWS]:
             lines.append(f"| `{md_code(r.check)}` | {md_cell(r.provider)} | "
-                         f"{SYMBOLS.get(r.outcome, '?')} {r.outcome} | {md_cell(r.message)} |")
+                         f"{SYMBOLS.get(r.outcome, '?')} {outcome_name(r.outcome)} | "
+                         f"{md_cell(localize(r.message))} |")
         if len(deviations) > MAX_ROWS:
-            lines.append(f"\n… and {len(deviations) - MAX_ROWS} more in matrix.html.")
+            lines.append("\n" + _("… and {n} more in matrix.html.").format(
+                n=len(deviations) - MAX_ROWS))
         lines += ["", "</details>", ""]
     elif above:
-        lines += [f"No other deviations than the {above} listed since the baseline.", ""]
+        lines += [_("No other deviations than the {n} listed since the baseline.").format(
+            n=above), ""]
     else:
-        lines += ["No deviations: every judged check passed.", ""]
-    lines.append("Open `matrix.html` from the report directory for the evidence of every cell.")
+        lines += [_("No deviations: every judged check passed."), ""]
+    lines.append(_("Open `matrix.html` from the report directory for the evidence of every "
+                   "cell."))
     return "\n".join(lines) + "\n"
