@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -500,8 +501,8 @@ def test_unrun_providers_take_one_row_and_the_reference_stands_apart(
     assert driver.find_element(By.ID, "overall").text == f"{100 * passed // len(counted)}%"
 
 
-def test_copy_as_curl_and_the_event_a_stream_verdict_is_about(driver: WebDriver,
-                                                              matrix: Page) -> None:
+def test_copy_as_curl_and_the_event_a_stream_verdict_is_about(
+        driver: WebDriver, matrix: Page, reference_server: ReferenceServer) -> None:
     load(driver, matrix.url)
     expected = matrix.result("no-done", "streaming.done_sentinel")
     about = expected["evidence"]["event"]
@@ -528,8 +529,11 @@ def test_copy_as_curl_and_the_event_a_stream_verdict_is_about(driver: WebDriver,
     assert '"stream":true' in command and "--data-raw '" in command
     assert SELFTEST_KEY not in command and "***" not in command
     # And it runs: with the variable set, the same request gets the same (faulty) stream.
+    # (Sent to this process's reference server: under xdist the page may have been made by
+    # another worker, whose server and key are its own.)
     if shutil.which("curl") and shutil.which("bash"):
-        ran = subprocess.run(["bash", "-c", command], capture_output=True, text=True,
+        here = re.sub(r"http://127\.0\.0\.1:\d+", reference_server.origin, command, count=1)
+        ran = subprocess.run(["bash", "-c", here], capture_output=True, text=True,
                              timeout=60, env={**os.environ, KEY_ENV: SELFTEST_KEY})
         assert ran.returncode == 0, ran.stderr
         assert "data: {" in ran.stdout and "[DONE]" not in ran.stdout

@@ -52,7 +52,7 @@ from conformance.report.common import (
 from conformance.report.diff import MARK_MEANINGS, MARKS, Change, RunDiff
 from conformance.report.flaky import MEANING as FLAKY_MEANING
 from conformance.report.flaky import score_of
-from conformance.report.speed import SPEED_EXPLAINED, Speed, median_p95, ms, rate, speeds
+from conformance.report.speed import SPEED_EXPLAINED, Speed, ms, rate, speeds
 from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
 from conformance.stability import label
 
@@ -132,12 +132,14 @@ class Column:
 
 @dataclass
 class Bar:
-    """One family's bar in a provider's chart."""
+    """One family's bar in a provider's chart (the template writes its words)."""
 
     family: str
     value: float | None   # weighted score, percent
     shade: int | None
-    title: str
+    weighted: str
+    score: str
+    counts: dict[str, int]
 
 
 @dataclass
@@ -200,8 +202,7 @@ class LatencyRow:
     y: int
     ttft: tuple[float, float] | None   # (median width, p95 x)
     total: tuple[float, float] | None
-    label: str
-    title: str
+    speed: Speed
 
 
 def _cap(value: Any) -> Any:
@@ -284,12 +285,7 @@ def _latency(columns: list[Column]) -> tuple[list[LatencyRow], int, float]:
             name=column.name, reference=column.reference, y=i * CHART_ROW,
             ttft=bar(figures.ttft_median, figures.ttft_p95),
             total=bar(figures.total_median, figures.total_p95),
-            label=(f"{ms(figures.ttft_median)} / {ms(figures.total_median)} · p95 "
-                   f"{ms(figures.ttft_p95)} / {ms(figures.total_p95)}"),
-            title=(f"{column.name}: time to first token "
-                   f"{median_p95(figures.ttft_median, figures.ttft_p95)}; total "
-                   f"{median_p95(figures.total_median, figures.total_p95)}; "
-                   f"{rate(figures.tokens_per_s)}; {figures.requests} answered requests"),
+            speed=figures,
         ))
     return rows, len(rows) * CHART_ROW, top
 
@@ -399,8 +395,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
                 shade=shade(weighted.value), empty=not judged, worst=_worst(counts)))
             column.bars.append(Bar(
                 family=family.name, value=weighted.value, shade=shade(weighted.value),
-                title=(f"{family.name}: {weighted.text} weighted, {score_of(judged)} pass rate "
-                       f"({counts['pass']} pass, {counts['fail']} fail)")))
+                weighted=weighted.text, score=score_of(judged), counts=counts))
     total_rows = sum(len(f.rows) for f in families.values())
     for family in families.values():
         family.expanded = total_rows < EXPAND_ALL_BELOW or family.deviation or any(
