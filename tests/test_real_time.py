@@ -217,3 +217,33 @@ def test_under_load_the_reference_passes_and_the_burst_fails_every_time() -> Non
             finally:
                 engine.close()
     assert verdicts == {("paced", "pass"): RUNS, ("burst", "fail"): RUNS}
+
+
+def test_a_saturated_engine_loop_does_not_hide_the_burst() -> None:
+    """The engine's loop busy with other checks (here blocked 150 ms of every 160 ms), as in a
+    run of a hundred providers: the shared stream is read late, so the resends go out on a
+    quiet loop of their own (CheckContext.chat_apart) and still catch the burst, while the
+    paced reference passes."""
+    check = next(c for c in all_checks() if c.id == "streaming.real_time")
+
+    async def busy() -> None:
+        while True:
+            time.sleep(0.15)
+            await asyncio.sleep(0.01)
+
+    with ReferenceServer(api_key=SELFTEST_KEY) as server:
+        for _ in range(3):
+            providers = [
+                provider_config(server.base_url, SELFTEST_KEY, name="paced", model="ref-1"),
+                provider_config(server.variant_url(["stream_buffered_burst"]), SELFTEST_KEY,
+                                name="burst", model="ref-1")]
+            engine = Engine(providers)
+            engine._thread.start()
+            hog = asyncio.run_coroutine_threadsafe(busy(), engine._loop)
+            try:
+                paced, burst = (engine.result(check, p.name) for p in providers)
+            finally:
+                hog.cancel()
+                engine.close()
+            assert paced.outcome == "pass", paced.message
+            assert burst.outcome == "fail", burst.message
