@@ -234,8 +234,8 @@ class Exchange:
         if self.client_stalls:
             # The longest ones, in time order: a stream read for minutes on a busy machine
             # may have thousands.
-            kept = sorted(sorted(self.client_stalls, key=lambda s: s[0] - s[1])[:MAX_STALLS])
-            record["client_stalls"] = [list(stall) for stall in kept]
+            longest = sorted(sorted(self.client_stalls, key=lambda s: s[0] - s[1])[:MAX_STALLS])
+            record["client_stalls"] = [list(stall) for stall in longest]
             if len(self.client_stalls) > MAX_STALLS:
                 record["client_stalls_total"] = len(self.client_stalls)
         return record
