@@ -2,8 +2,8 @@
 ending with ``data: [DONE]`` (OpenAI API reference, "The chat completion chunk object").
 
 All checks of this family judge one shared streamed request, so the family costs one answer
-(``streaming.real_time`` sends the same request again, at most twice, only when that stream
-came in one burst).
+(``streaming.real_time`` sends the same request again, at most five times, only while that
+stream and its resends come in bursts without a verdict).
 """
 
 from __future__ import annotations
@@ -257,7 +257,7 @@ ARRIVAL_MS = 120.0
 SLACK_MS = 5.0
 #: Streams judged at most (the shared one and fresh ones, sent only while no verdict is
 #: reached: a burst must be seen twice while the client kept time to fail).
-MAX_STREAMS = 4
+MAX_STREAMS = 6
 
 PacingKind = Literal["streamed", "burst", "stalled", "quick", "few"]
 
