@@ -30,9 +30,10 @@ from contextlib import contextmanager
 
 #: The heartbeat's period.
 TICK_S = 0.01
-#: Loop turns the heartbeat waits after each wake-up: twice the three the stream reader takes
-#: to stamp bytes that were waiting in its socket (the loop reads the socket, the read returns
-#: through httpcore, ``wait_for`` hands it over to the reader, which stamps it).
+#: Loop turns the heartbeat waits after each wake-up.  Bytes that arrived before it woke are
+#: read from the socket in the next turn at the latest, and the stream reader stamps them
+#: three turns after that (the read returns through httpcore, ``wait_for`` hands it over, the
+#: reader stamps it): five turns, and one more to spare.
 TURNS = 6
 #: A period from one heartbeat's wake-up to the end of the next one's turns longer than this
 #: (ms) is a stall of the client: a responsive loop takes :data:`TICK_S` plus a few ms of

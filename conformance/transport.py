@@ -55,6 +55,8 @@ RETRY_ERRORS: tuple[type[httpx.HTTPError], ...] = (
 #: The connection closed after the answer began: the body (or stream) was cut.  Sent again
 #: once (when retries are configured); cut again, the partial answer is returned to be judged.
 CUT_ERRORS: tuple[type[httpx.HTTPError], ...] = (httpx.RemoteProtocolError, httpx.ReadError)
+#: Client stalls kept in an exchange's evidence (the longest).
+MAX_STALLS = 20
 USER_AGENT = f"conformance/{__version__} (+https://github.com/conformance)"
 
 Auth = Literal["key", "none"] | str
@@ -230,7 +232,12 @@ class Exchange:
         if self.retry_stopped:
             record["retry_stopped"] = self.retry_stopped
         if self.client_stalls:
-            record["client_stalls"] = [list(stall) for stall in self.client_stalls]
+            # The longest ones, in time order: a stream read for minutes on a busy machine
+            # may have thousands.
+            longest = sorted(sorted(self.client_stalls, key=lambda s: s[0] - s[1])[:MAX_STALLS])
+            record["client_stalls"] = [list(stall) for stall in longest]
+            if len(self.client_stalls) > MAX_STALLS:
+                record["client_stalls_total"] = len(self.client_stalls)
         return record
 
 

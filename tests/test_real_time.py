@@ -109,7 +109,8 @@ def test_a_stalled_client_resends_and_is_never_a_fail() -> None:
     assert decide_pacing([STALLED]) is None
     assert decide_pacing([STALLED, STALLED]) is None
     assert decide_pacing([BURST, STALLED, STALLED]) is None
-    for seen in ([STALLED] * 3, [BURST, STALLED, STALLED, STALLED]):
+    assert decide_pacing([STALLED] * 4) is None
+    for seen in ([STALLED] * 5, [BURST] + [STALLED] * 5):
         with pytest.raises(NotApplicable, match=r"^inconclusive: .*the client"):
             decide_pacing(seen)
     with pytest.raises(NotApplicable, match=r"^inconclusive: the whole answer arrived within"):
@@ -131,6 +132,16 @@ def test_the_watch_records_a_blocked_loop() -> None:
     longest = max(stalls, key=lambda s: s[1] - s[0])
     assert blind_since(stalls, longest[1], longest[1] + 1) == longest[0]
     assert blind_since(None, 0, 1) is None
+
+
+def test_evidence_keeps_the_longest_stalls_in_time_order() -> None:
+    exchange = _stream([100.0, 200.0, 300.0],
+                       stalls=[(float(n), float(n) + 21 + n % 7) for n in range(0, 3000, 100)])
+    record = exchange.to_evidence()
+    kept = record["client_stalls"]
+    assert len(kept) == 20 and record["client_stalls_total"] == 30
+    assert kept == sorted(kept) and min(b - a for a, b in kept) >= 21 + 2
+    assert "client_stalls" not in _stream([1.0, 2.0, 3.0]).to_evidence()
 
 
 COUNT = {"model": "ref-1", "messages": prompts.COUNT_TO_5, "max_tokens": 32, "stream": True}
@@ -217,3 +228,33 @@ def test_under_load_the_reference_passes_and_the_burst_fails_every_time() -> Non
             finally:
                 engine.close()
     assert verdicts == {("paced", "pass"): RUNS, ("burst", "fail"): RUNS}
+
+
+def test_a_saturated_engine_loop_does_not_hide_the_burst() -> None:
+    """The engine's loop busy with other checks (here blocked 150 ms of every 160 ms), as in a
+    run of a hundred providers: the shared stream is read late, so the resends go out on a
+    quiet loop of their own (CheckContext.chat_apart) and still catch the burst, while the
+    paced reference passes."""
+    check = next(c for c in all_checks() if c.id == "streaming.real_time")
+
+    async def busy() -> None:
+        while True:
+            time.sleep(0.15)
+            await asyncio.sleep(0.01)
+
+    with ReferenceServer(api_key=SELFTEST_KEY) as server:
+        for _ in range(3):
+            providers = [
+                provider_config(server.base_url, SELFTEST_KEY, name="paced", model="ref-1"),
+                provider_config(server.variant_url(["stream_buffered_burst"]), SELFTEST_KEY,
+                                name="burst", model="ref-1")]
+            engine = Engine(providers)
+            engine._thread.start()
+            hog = asyncio.run_coroutine_threadsafe(busy(), engine._loop)
+            try:
+                paced, burst = (engine.result(check, p.name) for p in providers)
+            finally:
+                hog.cancel()
+                engine.close()
+            assert paced.outcome == "pass", paced.message
+            assert burst.outcome == "fail", burst.message

@@ -136,5 +136,39 @@ class CheckContext:
             retries=retries,
         )
 
+    async def chat_apart(self, *, stream: bool = False, **fields: Any) -> Exchange:
+        """:meth:`chat` (never shared), sent and read by a client of its own on an event loop
+        of its own in a worker thread: none of the engine loop's other tasks can hold up its
+        reading (``streaming.real_time`` resends a stream the engine's busy loop may have read
+        late this way).  Recorded as evidence like any request."""
+        body: dict[str, Any] = {"model": self.model, **self.provider.request_defaults, **fields}
+        if stream:
+            body["stream"] = True
+        provider = self.provider
+        limited: list[Exchange] = []
+
+        async def send() -> Exchange:
+            client = ProviderClient(provider)
+            try:
+                return await client.request("POST", "/chat/completions", json_body=body,
+                                            stream=stream)
+            finally:
+                if client.rate_limited is not None:
+                    limited.append(client.rate_limited)
+                await client.aclose()
+
+        try:
+            exchange = await asyncio.to_thread(lambda: asyncio.run(send()))
+        except Exception as exc:
+            recorded = getattr(exc, "exchange", None)
+            if isinstance(recorded, Exchange):
+                self.exchanges.append(recorded)
+            raise
+        finally:
+            if limited:  # a 429 seen there is one of this run's (sdk.rate_limit)
+                self._runtime.client.rate_limited = limited[-1]
+        self.exchanges.append(exchange)
+        return exchange
+
     async def get(self, path: str, *, auth: Auth = "key", share: bool = False) -> Exchange:
         return await self.request("GET", path, auth=auth, share=share)
