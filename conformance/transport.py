@@ -31,6 +31,7 @@ from conformance.bodies import (
     marker,
     size_text,
 )
+from conformance.clientsetup import context_for
 from conformance.config import Limits, ProviderConfig
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
 from conformance.redact import Redactor
@@ -311,6 +312,7 @@ class ProviderClient:
                      **dict(provider.headers)},
             transport=transport,
             follow_redirects=False,
+            verify=context_for(self.base_url),  # one per process, not a CA load per provider
         )
         #: A copy of the last 429 this client received (retried or not), for the checks that
         #: judge rate limiting; rate limits cannot be provoked safely, only observed.
@@ -332,6 +334,7 @@ class ProviderClient:
         t = self._timeouts
         return httpx.AsyncClient(
             transport=_RecordingTransport(self, record),
+            verify=context_for(self.base_url),  # used only by proxy transports, if any
             headers=dict(self.provider.headers),
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
             follow_redirects=False,
