@@ -307,7 +307,10 @@ class ProviderClient:
         self._limits = provider.limits
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
-            limits=httpx.Limits(max_connections=max(4, provider.concurrency * 2)),
+            # Every connection kept alive (httpx keeps 20 by default), so a provider with a
+            # higher concurrency reuses its connections instead of reconnecting per burst.
+            limits=httpx.Limits(max_connections=max(4, provider.concurrency * 2),
+                                max_keepalive_connections=max(4, provider.concurrency * 2)),
             headers={"user-agent": USER_AGENT, "accept-encoding": ACCEPT_ENCODING,
                      **dict(provider.headers)},
             transport=transport,
