@@ -12,7 +12,6 @@ from pathlib import Path
 
 from conformance.report.diff import RunDiff, Snapshot, diff_runs, save_baseline
 from conformance.report.junit import render_junit
-from conformance.report.matrix import render_matrix
 from conformance.report.summary import render_summary_md
 from conformance.results import RunData, printable, write_json
 
@@ -38,7 +37,7 @@ def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = No
     renderers: list[tuple[str, Callable[[Path], None]]] = [
         ("results.json", lambda path: write_json(path, data.to_json())),
         ("junit.xml", lambda path: _write(path, render_junit(data))),
-        ("matrix.html", lambda path: _write(path, render_matrix(data, diff))),
+        ("matrix.html", lambda path: _write(path, _matrix(data, diff))),
         ("summary.md", lambda path: _write(path, render_summary_md(data, diff))),
     ]
     written: list[Path] = []
@@ -51,6 +50,14 @@ def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = No
         else:
             written.append(directory / name)
     return written
+
+
+def _matrix(data: RunData, diff: RunDiff | None) -> str:
+    # jinja2 is imported when a matrix is written, not by every process that imports this
+    # package (xdist workers write no report).
+    from conformance.report.matrix import render_matrix
+
+    return render_matrix(data, diff)
 
 
 def _write(path: Path, text: str) -> None:
