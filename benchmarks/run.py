@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from conformance.checks.registry import all_checks
 from conformance.reference.app import create_app
 from conformance.reference.server import ThreadedServer
 from conformance.report.matrix import render_matrix
@@ -129,12 +130,17 @@ def _child_usage(usage: Any) -> tuple[float, float]:
 
 
 def longest_chain(report: Path, latency_ms: int) -> tuple[float, int]:
-    """The run's physical limit: the preflight, then the check with the most requests, each
-    request one latency (requests of one check are taken as sequential)."""
+    """The run's physical limit, in seconds and requests: the preflight, then the check with
+    the most requests, then the checks that run last (they wait for all others), each request
+    one latency (the requests of one check taken as sequential)."""
+    last = {c.id for c in all_checks() if c.runs_last}
     data = json.loads((report / "results.json").read_text(encoding="utf-8"))
-    most = max(len({e["id"] for e in r["evidence"].get("exchanges", [])})
-               for r in data["results"])
-    return (1 + most) * latency_ms / 1000, 1 + most
+    counts: dict[bool, int] = {False: 0, True: 0}
+    for r in data["results"]:
+        n = len({e["id"] for e in r["evidence"].get("exchanges", [])})
+        counts[r["check"] in last] = max(counts[r["check"] in last], n)
+    hops = 1 + counts[False] + counts[True]
+    return hops * latency_ms / 1000, hops
 
 
 def synthetic_run(template: RunData, providers: int, checks: int) -> RunData:
