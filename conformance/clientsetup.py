@@ -21,11 +21,16 @@ providers pay for it.  Every client gets one of these two instead:
 from __future__ import annotations
 
 import functools
+import os
 import ssl
 import sys
-import urllib.request
 
 import httpx
+
+#: The variables httpx takes proxies from (``trust_env``). Looked up one by one: iterating
+#: ``os.environ`` on the engine thread races with pytest setting ``PYTEST_CURRENT_TEST``.
+PROXY_VARS = ("https_proxy", "http_proxy", "all_proxy", "HTTPS_PROXY", "HTTP_PROXY",
+              "ALL_PROXY")
 
 
 def import_httpcore() -> None:
@@ -54,7 +59,7 @@ def never_used() -> ssl.SSLContext:
 
 def context_for(base_url: str) -> ssl.SSLContext:
     """The context a client of ``base_url`` needs (see the module docstring)."""
-    if base_url.lower().startswith("https:") or urllib.request.getproxies():
+    if base_url.lower().startswith("https:") or any(os.environ.get(n) for n in PROXY_VARS):
         return verified()
     return never_used()
 

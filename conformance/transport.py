@@ -337,7 +337,10 @@ class ProviderClient:
         t = self._timeouts
         return httpx.AsyncClient(
             transport=_RecordingTransport(self, record),
-            verify=context_for(self.base_url),  # used only by proxy transports, if any
+            # Every request goes to the recording transport (which sends it through this
+            # client, proxies from the environment included): no proxy mount of its own, and
+            # no read of os.environ on the engine thread while pytest changes it.
+            trust_env=False,
             headers=dict(self.provider.headers),
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
             follow_redirects=False,
