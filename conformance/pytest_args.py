@@ -16,7 +16,8 @@ run needs:
 
 Any other plugin loads when the user names it: ``conformance run -p NAME`` (pytest's own
 option: an entry point's name or a module), ``PYTEST_PLUGINS=module,...``, or every installed
-plugin as plain pytest would with ``CONFORMANCE_PYTEST_AUTOLOAD=1``.
+plugin as plain pytest would with ``CONFORMANCE_PYTEST_AUTOLOAD=1``. On pytest < 8.4 (no
+``--disable-plugin-autoload``) every plugin loads but hypothesis' and anyio's.
 
 Assertion rewriting is off (``--assert=plain``): the checks raise their own
 :class:`~conformance.errors.Failure` and never ``assert``; a plugin of the user's that relies on
@@ -26,8 +27,10 @@ come after these, and the last one wins).  This module never imports pytest.
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 
@@ -46,11 +49,24 @@ def _asks_for_allure(args: Sequence[str]) -> bool:
     return any(arg.startswith("--allure") for arg in args)
 
 
-def plugin_args(pytest_args: Sequence[str], environ: Mapping[str, str] | None = None
-                ) -> list[str]:
+def _pytest_can_name_plugins() -> bool:
+    """pytest >= 8.4: ``--disable-plugin-autoload``, and ``-p NAME`` loads an entry point."""
+    try:
+        version = importlib.metadata.version("pytest")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    numbers = [int(n) for n in re.findall(r"\d+", version)[:2]]
+    return len(numbers) == 2 and (numbers[0], numbers[1]) >= (8, 4)
+
+
+def plugin_args(pytest_args: Sequence[str], environ: Mapping[str, str] | None = None, *,
+                named_plugins: bool | None = None) -> list[str]:
     """The options that go before the user's ``pytest_args`` on ``pytest.main``'s command
-    line (see the module docstring)."""
+    line (see the module docstring). ``named_plugins`` (default: whether this pytest can,
+    see :func:`_pytest_can_name_plugins`) False keeps autoloading, less hypothesis and anyio."""
     env = os.environ if environ is None else environ
+    if named_plugins is None:
+        named_plugins = _pytest_can_name_plugins()
     args = [
         # This process imported the plugin (and httpx's anyio) before pytest could rewrite
         # their asserts; they have none worth rewriting (findings are raised as Failure).
@@ -60,7 +76,7 @@ def plugin_args(pytest_args: Sequence[str], environ: Mapping[str, str] | None = 
         # prints an unraisable exception on stderr.
         "-p", "no:unraisableexception",
     ]
-    if env.get(AUTOLOAD_ENV, "").strip() not in ("", "0"):
+    if env.get(AUTOLOAD_ENV, "").strip() not in ("", "0") or not named_plugins:
         # Plain pytest's plugin set, less the two test-extra plugins the suite never uses
         # (the user's `-p NAME` after these still loads them).
         return [*args, "-p", "no:hypothesispytest", "-p", "no:anyio"]

@@ -48,6 +48,8 @@ def test_plugin_args_load_only_what_the_run_needs() -> None:
     assert "--disable-plugin-autoload" not in autoload and "--assert=plain" in autoload
     assert "no:hypothesispytest" in autoload
     assert "--disable-plugin-autoload" in plugin_args([], environ={AUTOLOAD_ENV: "0"})
+    older = plugin_args([], environ={}, named_plugins=False)  # pytest < 8.4
+    assert "--disable-plugin-autoload" not in older and "no:anyio" in older
 
 
 def test_a_run_imports_no_unrelated_plugin_and_loads_the_users_on_request(
