@@ -4,8 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck unit schemas bench clean browser realpeer litellm other-pythons \
-	translations
+.PHONY: demo test lint typecheck unit schemas bench bench-short clean browser realpeer litellm \
+	other-pythons translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,12 @@ lint: $(VENV)/.test-deps
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
+# --dist loadfile: a module's tests stay in one worker, so its module- or session-scoped
+# suite run (test_faults' run of every fault, the hostile runs, ...) happens once, not once per
+# worker; tests/conftest.py collects the heaviest modules first. --durations: where the time
+# went, printed at the end.
 unit: $(VENV)/.test-deps
-	$(BIN)/python -m pytest tests -n 2 -q -m "not realpeer"
+	$(BIN)/python -m pytest tests -n 2 --dist loadfile -q -m "not realpeer" --durations=15
 
 # The guarantees that must hold on every supported Python, proven on the Pythons other than
 # the one of .venv: a suite fault is that check's `error`, never the end of the run, and
@@ -102,8 +106,13 @@ browser:
 schemas: $(VENV)/.test-deps
 	$(BIN)/python scripts/generate_schemas.py
 
+# Every speed and scale figure next to its goal (README "Performance"); bench-short is the CI
+# version (fewer providers, < 1 min on an idle machine).
 bench: $(VENV)/.test-deps
-	$(BIN)/python benchmarks/concurrency.py
+	$(BIN)/python benchmarks/run.py
+
+bench-short: $(VENV)/.test-deps
+	$(BIN)/python benchmarks/run.py --short
 
 clean:
 	rm -rf $(VENV) .pythons build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -52,6 +52,7 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     import pytest
 
     from conformance.config import load_providers
+    from conformance.pytest_args import plugin_args
     from conformance.pytest_support import DEFAULT_PROVIDERS, RunWatch, packaged_providers
     from conformance.report.diff import save_baseline
     from conformance.run import new_run_id
@@ -92,13 +93,8 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
     report_dir = Path(args.report_dir) if args.report_dir else Path("reports") / run_id
     argv = [str(_package_dir()), "--providers", str(providers_path), "--report-dir",
             str(report_dir), "--conformance-run-id", run_id,
-            # This process imported the plugin (and httpx's anyio) before pytest could
-            # rewrite their asserts; they have none worth rewriting (findings are raised as
-            # Failure, not asserted), so rewriting is off: it cost seconds at every start.
-            "-W", "ignore::pytest.PytestAssertRewriteWarning", "--assert=plain",
-            # Plugins of test dependencies the suite does not use: hypothesis would be imported
-            # for its summary line alone, anyio's imports trio where it is installed.
-            "-p", "no:hypothesispytest", "-p", "no:anyio",
+            # Only the plugins the run needs, no assertion rewriting (conformance/pytest_args.py).
+            *plugin_args(pytest_args),
             # The language chosen here (--lang, CONFORMANCE_LANG, the locale) for the summary.
             "--conformance-lang", args.lang]
     if baseline is not None:

@@ -11,6 +11,7 @@ import argparse
 
 import pytest
 
+from conformance import norewrite  # noqa: F401  # first: the suite's modules stay unrewritten
 from conformance.pytest_support import (
     ConformanceSession,
     XdistHooks,

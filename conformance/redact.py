@@ -87,6 +87,11 @@ class Redactor:
         self._secrets = tuple(sorted(found, key=lambda s: (-len(s), s)))
         patterns = [p for s in self._secrets for p in secret_patterns(s)]
         self._pattern = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
+        #: No match is shorter than this: every character of a secret is written with at
+        #: least one character, and so is its hex; its base64 cores are their own length.
+        #: Shorter text (most JSON keys and values) is not searched.
+        self._shortest = min((min(len(s), *(len(c) for c in _base64_cores(s.encode())))
+                              for s in self._secrets), default=0)
         #: How far a secret can reach past a cut: text this much beyond a limit is enough
         #: to tell whether a secret straddles it.
         self.margin = max((len(s) * 12 for s in self._secrets), default=0)
@@ -97,7 +102,7 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """Mask every secret occurring in ``value``."""
-        if self._pattern is None:
+        if self._pattern is None or len(value) < self._shortest:
             return value
         return self._pattern.sub(MASK, value)
 

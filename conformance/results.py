@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -175,11 +176,21 @@ class Result:
 
 
 class ResultLog:
-    """Appends results to a JSON Lines file, one flushed line per result (thread-safe)."""
+    """Appends results to a JSON Lines file, one flushed line per result (thread-safe).
+
+    Each line is flushed to the OS as its result finishes, so a killed run keeps it; it is
+    synced to the disk at most once per :attr:`SYNC_EVERY` seconds and at :meth:`close`
+    (an ``fsync`` per result cost more than the rest of a result's bookkeeping).
+    """
+
+    #: Seconds between two ``fsync`` calls.
+    SYNC_EVERY = 1.0
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._synced = time.monotonic()
+        self._unsynced = False
 
     def append(self, result: Result) -> None:
         """Append one line.  A result whose evidence cannot be written is recorded without
@@ -196,7 +207,20 @@ class ResultLog:
             with self.path.open("a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
                 fh.flush()
-                os.fsync(fh.fileno())
+                now = time.monotonic()
+                if now - self._synced >= self.SYNC_EVERY:
+                    os.fsync(fh.fileno())
+                    self._synced, self._unsynced = now, False
+                else:
+                    self._unsynced = True
+
+    def close(self) -> None:
+        """Sync what was appended since the last ``fsync``."""
+        with self._lock:
+            if self._unsynced and self.path.exists():
+                with self.path.open("a", encoding="utf-8") as fh:
+                    os.fsync(fh.fileno())
+                self._unsynced = False
 
 
 def read_jsonl(path: Path) -> list[Result]:
@@ -265,6 +289,22 @@ class RunData:
     results: list[Result]
     complete: bool = True
     planned: list[Pair] | None = None
+    #: (check, provider) → result, and how many results it covers: built on first use, and
+    #: again when ``results`` grew.
+    _index: tuple[int, dict[Pair, Result]] = field(default=(-1, {}), init=False, repr=False,
+                                                   compare=False)
+
+    def result_of(self, check: str, provider: str) -> Result | None:
+        """The result of ``check`` against ``provider`` (the first one, if several), found
+        in constant time: renderers ask this per provider, and a scan each time made them
+        quadratic in providers."""
+        covered, index = self._index
+        if covered != len(self.results):
+            index = {}
+            for result in self.results:
+                index.setdefault((result.check, result.provider), result)
+            self._index = (len(self.results), index)
+        return index.get((check, provider))
 
     @property
     def not_run(self) -> list[Pair]:

@@ -170,6 +170,7 @@ class Run:
                             results=results, planned=self.planned)
         if not self._meta_written:
             write_json(self.report_dir / "run.json", meta)
+        self.log.close()
         self._merge_jsonl()
         write_reports(self.report_dir, self.data)
         return self.data
@@ -186,6 +187,7 @@ class Run:
             part.unlink()
 
     def close(self) -> None:
+        self.log.close()
         if self._engine is not None:
             self._engine.close()
         self._builtins.stop()

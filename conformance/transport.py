@@ -31,6 +31,7 @@ from conformance.bodies import (
     marker,
     size_text,
 )
+from conformance.clientsetup import context_for
 from conformance.config import Limits, ProviderConfig
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
 from conformance.loopwatch import LoopWatch, Stall
@@ -321,11 +322,15 @@ class ProviderClient:
         self._limits = provider.limits
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
-            limits=httpx.Limits(max_connections=max(4, provider.concurrency * 2)),
+            # Every connection kept alive (httpx keeps 20 by default), so a provider with a
+            # higher concurrency reuses its connections instead of reconnecting per burst.
+            limits=httpx.Limits(max_connections=max(4, provider.concurrency * 2),
+                                max_keepalive_connections=max(4, provider.concurrency * 2)),
             headers={"user-agent": USER_AGENT, "accept-encoding": ACCEPT_ENCODING,
                      **dict(provider.headers)},
             transport=transport,
             follow_redirects=False,
+            verify=context_for(self.base_url),  # one per process, not a CA load per provider
         )
         #: A copy of the last 429 this client received (retried or not), for the checks that
         #: judge rate limiting; rate limits cannot be provoked safely, only observed.
@@ -347,6 +352,10 @@ class ProviderClient:
         t = self._timeouts
         return httpx.AsyncClient(
             transport=_RecordingTransport(self, record),
+            # Every request goes to the recording transport (which sends it through this
+            # client, proxies from the environment included): no proxy mount of its own, and
+            # no read of os.environ on the engine thread while pytest changes it.
+            trust_env=False,
             headers=dict(self.provider.headers),
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
             follow_redirects=False,

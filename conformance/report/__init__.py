@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from markupsafe import Markup
 
 from conformance.i18n import _
 from conformance.report.ci import run_url
 from conformance.report.diff import RunDiff, Snapshot, diff_runs, save_baseline
 from conformance.report.history import sparklines
 from conformance.report.junit import render_junit
-from conformance.report.matrix import render_matrix
 from conformance.report.summary import render_summary_md
 from conformance.results import RunData, printable, write_json
 
@@ -47,8 +48,8 @@ def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = No
     renderers: list[tuple[str, Callable[[Path], None]]] = [
         ("results.json", lambda path: write_json(path, data.to_json())),
         ("junit.xml", lambda path: _write(path, render_junit(data))),
-        ("matrix.html", lambda path: _write(path, render_matrix(
-            data, diff, trends=sparklines(data, history)))),
+        ("matrix.html", lambda path: _write(path, _matrix(
+            data, diff, sparklines(data, history)))),
         ("summary.md", lambda path: _write(path, render_summary_md(
             data, diff, artifacts=run_url(os.environ), history=history))),
     ]
@@ -62,6 +63,14 @@ def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = No
         else:
             written.append(directory / name)
     return written
+
+
+def _matrix(data: RunData, diff: RunDiff | None, trends: Mapping[str, Markup]) -> str:
+    # jinja2 is imported when a matrix is written, not by every process that imports this
+    # package (xdist workers write no report).
+    from conformance.report.matrix import render_matrix
+
+    return render_matrix(data, diff, trends=trends)
 
 
 def _write(path: Path, text: str) -> None:

@@ -50,11 +50,9 @@ def money(value: float) -> str:
 
 
 def _facts(data: RunData, provider: str) -> dict[str, Any]:
-    for result in data.results:
-        if result.provider == provider and result.check == "billing.prompt_tokens":
-            facts = result.evidence.get("billing")
-            return facts if isinstance(facts, dict) else {}
-    return {}
+    result = data.result_of("billing.prompt_tokens", provider)
+    facts = result.evidence.get("billing") if result is not None else None
+    return facts if isinstance(facts, dict) else {}
 
 
 def billed_vs_counted(data: RunData, provider: str) -> str | None:
