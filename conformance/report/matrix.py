@@ -229,15 +229,20 @@ class _Exchanges:
 
     def __init__(self) -> None:
         self.table: dict[str, Any] = {}
+        #: The exchange each key was made from, so a shared one is compared, not capped again.
+        self._raw: dict[str, Any] = {}
 
     def add(self, exchange: Any) -> str:
         if not isinstance(exchange, dict):
             exchange = {"response": {"body": exchange}}
         key = str(exchange.get("id") or f"x{len(self.table)}")
-        if key in self.table and self.table[key] != _cap(exchange):
+        if key in self._raw:
+            raw = self._raw[key]
+            if raw is exchange or raw == exchange:
+                return key
             key = f"{key}~{len(self.table)}"  # same id, different content: keep both
-        if key not in self.table:
-            self.table[key] = _cap(exchange)
+        self._raw[key] = exchange
+        self.table[key] = _cap(exchange)
         return key
 
 
