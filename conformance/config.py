@@ -51,9 +51,9 @@ FAMILIES: tuple[str, ...] = (
 """The behaviour families of docs/CONTRACT.md, plus ``sdk`` (the official client parses what the
 provider sends) and ``messages_api`` (Anthropic's native ``POST /v1/messages``, which relays
 offer next to the OpenAI routes) and ``responses_api`` (OpenAI's ``POST /v1/responses``, what
-the SDK's ``responses.create()`` and Codex-style clients call) and ``fidelity`` (what a relay forwards to a recording upstream,
-``upstream:``) and ``billing`` (usage recounted with OpenAI's public tokenizers); the only
-keys a ``models:`` override may use."""
+the SDK's ``responses.create()`` and Codex-style clients call) and ``fidelity`` (what a relay
+forwards to a recording upstream, ``upstream:``) and ``billing`` (usage recounted with OpenAI's
+public tokenizers); the only keys a ``models:`` override may use."""
 
 BUILTINS: tuple[str, ...] = ("reference",)
 """Servers the suite can start in-process (``builtin:``)."""

@@ -14,6 +14,8 @@ from conformance.checks import (  # noqa: F401
     models,
     n,
     params,
+    responses_api,
+    responses_stream,
     sdk,
     stop,
     streaming,

@@ -216,7 +216,7 @@ def _text_format(raw: Any) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
                        "'text.format.schema'.", "text.format", "missing_required_parameter")
         spec = {"name": fmt["name"], "schema": fmt["schema"],
                 "strict": fmt.get("strict") is True}
-        return ({"format": {"type": "json_schema", "description": None, **spec}},
+        return ({"format": {"type": "json_schema", **spec}},
                 {"type": "json_schema", "json_schema": spec})
     raise _bad("Invalid value for 'text.format.type'.", "text.format.type")
 
