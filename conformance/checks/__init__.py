@@ -17,6 +17,7 @@ from conformance.checks import (  # noqa: F401
     responses_api,
     responses_stream,
     sdk,
+    sdk_responses,
     stop,
     streaming,
     tools,

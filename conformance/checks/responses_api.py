@@ -81,17 +81,18 @@ def text_of(prompt: list[dict[str, Any]]) -> str:
     return str(prompt[-1]["content"])
 
 
-async def post(ctx: CheckContext, *, stream: bool = False, auth: Auth = "key",
+async def post(ctx: CheckContext, *, stream: bool | None = None, auth: Auth = "key",
                share: bool = False, **fields: Any) -> Exchange:
-    """POST /responses with the check's model and the provider's ``temperature`` default."""
+    """POST /responses with the check's model and the provider's ``temperature`` default;
+    ``stream`` True or False is sent as the field (None: not sent), True reads a stream."""
     body: dict[str, Any] = {"model": ctx.model}
     temperature = ctx.provider.request_defaults.get("temperature")
     if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
         body["temperature"] = temperature
     body.update(fields)
-    if stream:
-        body["stream"] = True
-    return await ctx.request("POST", PATH, json_body=body, auth=auth, stream=stream,
+    if stream is not None:
+        body["stream"] = stream
+    return await ctx.request("POST", PATH, json_body=body, auth=auth, stream=stream is True,
                              share=share)
 
 
@@ -591,6 +592,7 @@ async def store_false(ctx: CheckContext) -> str:
     body = await answer(ctx, input=text_of(prompts.CAPITAL), max_output_tokens=SHORT,
                         store=False)
     exchange = await _retrieve(ctx, str(body.get("id")))
+    _not_an_answer(exchange, "GET of an unstored response")
     if exchange.ok:
         raise Failure("store: false ignored: the response was stored and GET "
                       f"/responses/{snippet(body.get('id'), 40)} returns it")
@@ -600,6 +602,20 @@ async def store_false(ctx: CheckContext) -> str:
 
 
 # --------------------------------------------------------------------------- errors and auth
+
+
+def _not_an_answer(exchange: Exchange, what: str) -> None:
+    """An error envelope inside a 2xx is a fail (a Response's ``"error": null`` is not one)."""
+    body = exchange.json
+    if exchange.ok and isinstance(body, dict) and isinstance(body.get("error"), dict) and \
+            body.get("object") != "response":
+        raise Failure(f"{what}: error reported inside HTTP {exchange.status} (must be 4xx): "
+                      f"{snippet(body)}")
+
+
+def _answered(exchange: Exchange) -> bool:
+    return exchange.ok and isinstance(exchange.json, dict) and \
+        exchange.json.get("object") == "response"
 
 
 @check(
@@ -614,6 +630,8 @@ async def store_false(ctx: CheckContext) -> str:
 async def error_format(ctx: CheckContext) -> str:
     await offered(ctx)
     exchange = await post(ctx, input=42, max_output_tokens=SHORT)
+    if _answered(exchange):
+        raise Failure(f"an input that is a number was accepted: {describe(exchange)}")
     error = expect_client_error(exchange, "an input that is a number", statuses=(400,))
     expect_schema("error", exchange.json, "the error body", strict=True)
     return f"HTTP 400 {error.get('type')}: {snippet(error['message'], 60)}"
@@ -633,4 +651,7 @@ async def auth(ctx: CheckContext) -> str:
     await offered(ctx)
     exchange = await post(ctx, auth=WRONG_KEY, input=text_of(prompts.CAPITAL),
                           max_output_tokens=SHORT)
+    if _answered(exchange):
+        raise Failure(f"SECURITY: a wrong API key was accepted and answered: "
+                      f"{describe(exchange)}")
     return expect_refused(exchange, "a wrong API key")

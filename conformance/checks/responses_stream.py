@@ -43,7 +43,7 @@ TERMINAL = ("response.completed", "response.incomplete", "response.failed")
 STREAM_CAP = 32
 
 
-def _ended(exchange: Exchange) -> bool:
+def ended(exchange: Exchange) -> bool:
     return any(f'"{kind}"' in e.data for e in exchange.data_events() for kind in TERMINAL)
 
 
@@ -52,7 +52,7 @@ class ResponseStream:
 
     def __init__(self, exchange: Exchange) -> None:
         raise_route(exchange)
-        cut = cut_finding(exchange, end=("response.completed", _ended))
+        cut = cut_finding(exchange, end=("response.completed", ended))
         if cut is not None:
             raise cut
         events = exchange.data_events()

@@ -310,7 +310,7 @@ def parse(body: Any, variant: Variant, store: Store) -> Call:
     if output.tool_calls:
         for call in output.tool_calls:
             arguments: Any = call.arguments
-            if "responses_tool_args_object" in variant:
+            if "responses_tool_args_object" in variant and body.get("stream") is not True:
                 arguments = json.loads(call.arguments)
             items.append({"id": "fc_" + secrets.token_hex(12), "type": "function_call",
                           "status": "completed", "call_id": "call_" + secrets.token_hex(8),
