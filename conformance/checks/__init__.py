@@ -8,6 +8,7 @@ from conformance.checks import (  # noqa: F401
     errors,
     fidelity,
     fidelity_answers,
+    fidelity_responses,
     json_mode,
     max_tokens,
     messages_api,
