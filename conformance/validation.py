@@ -158,15 +158,16 @@ def stream_event_types() -> frozenset[str]:
     return frozenset(_event_validators())
 
 
-def stream_event_violations(event: object) -> list[Violation]:
+def stream_event_violations(event: object, *, absent_as_null: bool = False) -> list[Violation]:
     """The violations of one Responses stream event against the schema of its own ``type``
     (``ResponseTextDeltaEvent`` for ``response.output_text.delta``, ...); an event whose type
-    the spec does not define is one violation at ``$.type``."""
+    the spec does not define is one violation at ``$.type`` (``absent_as_null`` as for
+    :func:`violations`)."""
     kind = event.get("type") if isinstance(event, dict) else None
     validator = _event_validators().get(kind) if isinstance(kind, str) else None
     if validator is None:
         return [Violation("$.type", f"{_short(kind)} is not a Responses stream event type")]
-    return violations_of(validator, event)
+    return violations_of(validator, event, absent_as_null=absent_as_null)
 
 
 # --------------------------------------------------------------------------- paths/messages

@@ -66,9 +66,9 @@ async def _through(ctx: CheckContext, name: str, *, share: bool = True,
 
 
 async def _plain(ctx: CheckContext) -> Sent:
-    """The shared request: instructions, every role, reasoning, stream: false."""
-    return await _through(ctx, "responses", instructions=INSTRUCTIONS, reasoning=REASONING,
-                          stream=False)
+    """The shared request: instructions, every role, stream: false (reasoning has its own
+    request: a relay may decline it for the model)."""
+    return await _through(ctx, "responses", instructions=INSTRUCTIONS, stream=False)
 
 
 @check(
@@ -133,7 +133,8 @@ async def responses_stream(ctx: CheckContext) -> str:
     "forced to another level (a gateway that raises effort bills more reasoning tokens).",
 )
 async def responses_reasoning(ctx: CheckContext) -> str:
-    received = (await _plain(ctx)).received
+    received = (await _through(ctx, "responses_reasoning", share=False,
+                               reasoning=REASONING)).received
     if received.get("reasoning") != REASONING:
         raise Failure(f"reasoning {show(REASONING)} reached the upstream as "
                       f"{show(received.get('reasoning'))}")
