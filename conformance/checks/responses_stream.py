@@ -164,8 +164,8 @@ async def stream_schema(ctx: CheckContext) -> str:
     spec=f"{DOCS}: streaming events (type; sequence_number)",
     proves="Each SSE event carries an `event:` line equal to its data's `type`, and the "
     "sequence_number of the events increases strictly, so clients that dispatch on the "
-    "event name or order by sequence_number read the stream right (the official SDKs read "
-    "the data's type: degrades).",
+    "event name or order by sequence_number read the stream right (the official SDKs "
+    "dispatch on the data's type, hence degrades).",
 )
 async def stream_events(ctx: CheckContext) -> str:
     parsed = await _text_stream(ctx)
