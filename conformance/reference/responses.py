@@ -36,8 +36,10 @@ FIELDS = frozenset({
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 #: What the responses_instructions_* faults put in front (a gateway's default prompt).
 GATEWAY_INSTRUCTIONS = "You are a helpful assistant."
-#: Stored responses kept for previous_response_id and GET (oldest dropped first).
-MAX_STORED = 512
+#: Stored responses kept for previous_response_id and GET (oldest dropped first), shared by
+#: every variant: room for the suite's whole fault run (~170 providers × ~17 stored responses)
+#: at a few kB each.
+MAX_STORED = 8192
 #: OpenAI's minimum for max_output_tokens.
 MIN_OUTPUT_TOKENS = 16
 
