@@ -46,14 +46,15 @@ __all__ = [
 
 FAMILIES: tuple[str, ...] = (
     "models", "chat", "streaming", "stop", "max_tokens", "n", "vision", "tools",
-    "json_mode", "usage", "errors", "auth", "params", "sdk", "messages_api", "fidelity",
-    "billing",
+    "json_mode", "usage", "errors", "auth", "params", "sdk", "messages_api", "responses_api",
+    "fidelity", "billing",
 )
 """The behaviour families of docs/CONTRACT.md, plus ``sdk`` (the official client parses what the
 provider sends) and ``messages_api`` (Anthropic's native ``POST /v1/messages``, which relays
-offer next to the OpenAI routes) and ``fidelity`` (what a relay forwards to a recording upstream,
-``upstream:``) and ``billing`` (usage recounted with OpenAI's public tokenizers); the only
-keys a ``models:`` override may use."""
+offer next to the OpenAI routes) and ``responses_api`` (OpenAI's ``POST /v1/responses``, what
+the SDK's ``responses.create()`` and Codex-style clients call) and ``fidelity`` (what a relay
+forwards to a recording upstream, ``upstream:``) and ``billing`` (usage recounted with OpenAI's
+public tokenizers); the only keys a ``models:`` override may use."""
 
 BUILTINS: tuple[str, ...] = ("reference",)
 """Servers the suite can start in-process (``builtin:``)."""

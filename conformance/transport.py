@@ -160,13 +160,22 @@ class Exchange:
         """The usage object the provider reported (for a stream: the last one sent).
 
         Anthropic's ``input_tokens``/``output_tokens`` (Messages API; in a stream split over
-        message_start and message_delta) are also given as ``prompt_tokens``/
-        ``completion_tokens``/``total_tokens``, so token totals count them.
+        message_start and message_delta) and those of OpenAI's Responses API (in a stream: the
+        ``response`` of its last event) are also given as ``prompt_tokens``/
+        ``completion_tokens``/``total_tokens``, so token totals count them.  A GET (a stored
+        Response read back) bills nothing: None.
         """
+        if self.method == "GET":
+            return None
         if isinstance(self.json, dict) and isinstance(self.json.get("usage"), dict):
             return _with_openai_names(dict(self.json["usage"]))
         if self.events is not None:
             chunks = self.chunks()
+            ended = [c["response"]["usage"] for c in chunks
+                     if isinstance(c.get("response"), dict)
+                     and isinstance(c["response"].get("usage"), dict)]
+            if ended:
+                return _with_openai_names(dict(ended[-1]))
             found = [c["usage"] for c in chunks if isinstance(c.get("usage"), dict)]
             starts = [c["message"]["usage"] for c in chunks
                       if c.get("type") == "message_start" and isinstance(c.get("message"), dict)

@@ -32,6 +32,8 @@ __all__ = [
     "first_violation",
     "schema_dir",
     "schema_source",
+    "stream_event_types",
+    "stream_event_violations",
     "violations",
     "violations_of",
 ]
@@ -45,6 +47,8 @@ SCHEMAS: Mapping[str, str] = MappingProxyType(
         "error": "ErrorResponse.schema.json",
         "models.list": "ListModelsResponse.schema.json",
         "model": "Model.schema.json",
+        "response": "Response.schema.json",
+        "response.event": "ResponseStreamEvent.schema.json",
     }
 )
 
@@ -133,6 +137,37 @@ def _validator(name: str) -> Draft202012Validator:
         raise KeyError(f"unknown schema {name!r}; expected one of {sorted(SCHEMAS)}") from None
     schema = json.loads((schema_dir() / file_name).read_text(encoding="utf-8"))
     return Draft202012Validator(schema)
+
+
+@functools.cache
+def _event_validators() -> dict[str, Draft202012Validator]:
+    """One validator per Responses stream event ``type``: each member of the spec's
+    ``ResponseStreamEvent`` union (a ``$defs`` entry whose ``type`` is one enum value)."""
+    document = json.loads((schema_dir() / SCHEMAS["response.event"]).read_text(encoding="utf-8"))
+    out: dict[str, Draft202012Validator] = {}
+    for member in document["$defs"]["ResponseStreamEvent"]["anyOf"]:
+        name = member["$ref"][len(_DEFS_PREFIX):]
+        kind = document["$defs"][name].get("properties", {}).get("type", {}).get("enum", [])
+        if len(kind) == 1:
+            out[kind[0]] = Draft202012Validator({**document, "$ref": member["$ref"]})
+    return out
+
+
+def stream_event_types() -> frozenset[str]:
+    """Every Responses stream event ``type`` the spec defines."""
+    return frozenset(_event_validators())
+
+
+def stream_event_violations(event: object, *, absent_as_null: bool = False) -> list[Violation]:
+    """The violations of one Responses stream event against the schema of its own ``type``
+    (``ResponseTextDeltaEvent`` for ``response.output_text.delta``, ...); an event whose type
+    the spec does not define is one violation at ``$.type`` (``absent_as_null`` as for
+    :func:`violations`)."""
+    kind = event.get("type") if isinstance(event, dict) else None
+    validator = _event_validators().get(kind) if isinstance(kind, str) else None
+    if validator is None:
+        return [Violation("$.type", f"{_short(kind)} is not a Responses stream event type")]
+    return violations_of(validator, event, absent_as_null=absent_as_null)
 
 
 # --------------------------------------------------------------------------- paths/messages

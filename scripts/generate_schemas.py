@@ -17,6 +17,10 @@ OpenAPI-only constructs are converted as the reference README ("What a plain JSO
   which contradicts the member that allows it; the non-null declaration is made nullable
   too. In this spec that is ``CreateModelResponseProperties.top_logprobs`` (README: "top_logprobs
   conflict").
+* Draft 2019-09's ``$recursiveAnchor: true`` / ``$recursiveRef: "#"`` (``CompoundFilter``,
+  reachable from the Responses objects) are not 2020-12 keywords: the anchor is dropped and
+  the reference becomes a plain ``$ref`` to the component that declares the anchor (the only
+  use in the spec is that self-reference).
 * ``discriminator``, ``example``, ``externalDocs``, ``xml`` and vendor ``x-*`` keywords are
   dropped; ``examples`` is kept only when it is an array (its 2020-12 form).
 
@@ -69,6 +73,8 @@ TOP_LEVEL: tuple[str, ...] = (
     "ErrorResponse",
     "ListModelsResponse",
     "Model",
+    "Response",
+    "ResponseStreamEvent",
 )
 
 # JSON Schema 2020-12 keywords whose values are schemas (Core section 10, Validation 6).
@@ -175,6 +181,29 @@ def reachable(components: dict[str, Schema], roots: tuple[str, ...]) -> list[str
 
 
 # --------------------------------------------------------------------------- conversion
+
+
+def resolve_recursive(components: dict[str, Schema]) -> dict[str, Schema]:
+    """``components`` with each ``$recursiveRef: "#"`` turned into a ``$ref`` to the component
+    that holds it (whose ``$recursiveAnchor`` is dropped); other recursive refs are refused."""
+    out = dict(components)
+    for name, schema in components.items():
+        if "$recursiveAnchor" not in schema:
+            continue
+        schema = copy.deepcopy(schema)
+        del schema["$recursiveAnchor"]
+        for node in walk(schema):
+            for sub in (node.get("items"), *node.get("oneOf", []), *node.get("anyOf", [])):
+                if isinstance(sub, dict) and "$recursiveRef" in sub:
+                    if sub.pop("$recursiveRef") != "#":
+                        raise GenerationError(f"{name}: unsupported $recursiveRef")
+                    sub["$ref"] = COMPONENT_REF_PREFIX + name
+        out[name] = schema
+    for name in out:
+        if any("$recursiveRef" in node for node in walk(out[name])):
+            raise GenerationError(f"{name}: $recursiveRef without a $recursiveAnchor owner")
+    return out
+
 
 
 def make_nullable(schema: Schema) -> tuple[Schema, str]:
@@ -392,7 +421,7 @@ def generate(
             f"{spec_path.name} has sha256 {sha256}, not the reference copy's {SOURCE_SHA256}; "
             "pass --commit SHA (and --commit-date) naming the openai/openai-openapi commit"
         )
-    components = spec.get("components", {}).get("schemas", {})
+    components = resolve_recursive(spec.get("components", {}).get("schemas", {}))
     names = reachable(components, TOP_LEVEL)
     stats = Stats()
     defs = {name: convert(components[name], stats) for name in names}

@@ -48,6 +48,14 @@ DEVIATIONS: Mapping[str, str] = {
     "rewrite_unknown": "unknown request fields are forwarded with another value",
     "messages_bearer": "Messages requests reach the upstream with Authorization, not x-api-key",
     "drop_anthropic_version": "anthropic-version is not forwarded",
+    "responses_default_instructions": "Responses requests get the relay's default instructions "
+    "put before the client's",
+    "responses_system_to_developer": "Responses input messages with role system are forwarded "
+    "as developer",
+    "responses_stream_inside": "a Responses request with stream: false is streamed from the "
+    "upstream and the stream folded into one JSON Response for the client",
+    "responses_force_reasoning": "Responses reasoning.effort is forced to high",
+    "responses_drop_previous_id": "previous_response_id is dropped (a stateless relay)",
 }
 
 _HOP = frozenset({"host", "content-length", "transfer-encoding", "connection",
@@ -77,6 +85,7 @@ class FidelityRelay(ThreadedServer):
             routes += [
                 Route(prefix + "/v1/chat/completions", self.chat, methods=["POST"]),
                 Route(prefix + "/v1/messages", self.messages, methods=["POST"]),
+                Route(prefix + "/v1/responses", self.responses, methods=["POST"]),
                 Route(prefix + "/v1/models", self.list_models, methods=["GET"]),
             ]
         super().__init__(Starlette(routes=routes))
@@ -292,3 +301,44 @@ class FidelityRelay(ThreadedServer):
         return Response(upstream.content, status_code=upstream.status_code,
                         headers=self._answer_headers(upstream, deviation),
                         media_type=upstream.headers.get("content-type"))
+
+    # ------------------------------------------------------------------ OpenAI Responses
+
+    @staticmethod
+    def _responses_body(body: dict[str, Any], deviation: str | None) -> dict[str, Any]:
+        if deviation == "responses_default_instructions":
+            body["instructions"] = INJECTED + "\n" + str(body.get("instructions") or "")
+        if deviation == "responses_system_to_developer":
+            for item in body.get("input") if isinstance(body.get("input"), list) else []:
+                if isinstance(item, dict) and item.get("role") == "system":
+                    item["role"] = "developer"
+        if deviation == "responses_force_reasoning":
+            body["reasoning"] = {"effort": "high"}
+        if deviation == "responses_drop_previous_id":
+            body.pop("previous_response_id", None)
+        if deviation == "responses_stream_inside" and body.get("stream") is False:
+            body["stream"] = True
+        return body
+
+    async def responses(self, request: Request) -> Response:
+        if not self._authorised(request):
+            return self._refused()
+        deviation = request.path_params.get("deviation")
+        asked = await request.json()
+        body = self._request_body(dict(asked), None)
+        body = self._responses_body(body, deviation)
+        headers = {"content-type": "application/json"}
+        if self.upstream_key:
+            headers["authorization"] = f"Bearer {self.upstream_key}"
+        upstream = await self.client.post(f"{self.upstream}/v1/responses", json=body,
+                                          headers=headers)
+        content = upstream.content
+        media = upstream.headers.get("content-type")
+        if body.get("stream") is True and asked.get("stream") is not True:
+            # responses_stream_inside: the stream folded into the final Response.
+            final = [json.loads(line[5:]) for line in upstream.text.splitlines()
+                     if line.startswith("data:") and '"response.completed"' in line]
+            content = json.dumps(final[-1]["response"] if final else {}).encode()
+            media = "application/json"
+        return Response(content, status_code=upstream.status_code,
+                        headers=self._answer_headers(upstream, deviation), media_type=media)

@@ -63,6 +63,17 @@ EXPECTED: dict[str, dict[str, str]] = {
                                                  "(it used Authorization instead)"},
     "drop_anthropic_version": {"fidelity.messages_api": "anthropic-version 2023-06-01 reached "
                                                         "the upstream as null"},
+    "responses_default_instructions": {"fidelity.responses_instructions": "instructions 'Be "
+                                       "brief.' reached the upstream as \"You are HelpfulBot"},
+    "responses_system_to_developer": {"fidelity.responses_instructions": "input[0] system → "
+                                      "'developer' on the way to the upstream"},
+    "responses_stream_inside": {"fidelity.responses_stream": "stream: false reached the "
+                                "upstream as stream true: the gateway streams inside"},
+    "responses_force_reasoning": {"fidelity.responses_reasoning": 'reasoning {"effort": "low"} '
+                                  'reached the upstream as {"effort": "high"}'},
+    "responses_drop_previous_id": {"fidelity.responses_previous_response_id":
+                                   "previous_response_id was dropped on the way to the "
+                                   "upstream"},
 }
 
 

@@ -287,6 +287,22 @@ def test_convert_rejects_foreign_refs() -> None:
         _convert({"$ref": "other.yaml#/X"})
 
 
+def test_recursive_refs_become_refs_to_their_owner() -> None:
+    """Draft 2019-09's $recursiveAnchor/$recursiveRef (CompoundFilter) is no 2020-12 keyword:
+    the anchor goes, the self-reference becomes a plain $ref."""
+    components: dict[str, Any] = {"F": {"$recursiveAnchor": True, "type": "object", "properties": {
+        "filters": {"type": "array", "items": {"oneOf": [{"$ref": "#/components/schemas/G"},
+                                                        {"$recursiveRef": "#"}]}}}},
+        "G": {"type": "string"}}
+    out = gen.resolve_recursive(components)
+    assert "$recursiveAnchor" not in out["F"]
+    assert out["F"]["properties"]["filters"]["items"]["oneOf"][1] == {
+        "$ref": "#/components/schemas/F"}
+    assert components["F"]["$recursiveAnchor"] is True  # the input is not changed
+    with pytest.raises(gen.GenerationError, match="recursiveRef"):
+        gen.resolve_recursive({"H": {"items": {"$recursiveRef": "#"}}})
+
+
 def test_reconcile_allof_nullability() -> None:
     defs: dict[str, Any] = {
         "A": {

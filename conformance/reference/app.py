@@ -33,7 +33,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from conformance.reference import chat, images, messages, streaming, vision
+from conformance.reference import (
+    chat,
+    images,
+    messages,
+    responses,
+    responses_stream,
+    streaming,
+    vision,
+)
 from conformance.reference.chat_request import parse_chat
 from conformance.reference.envelopes import (
     BAD_JSON,
@@ -82,6 +90,8 @@ class _Provider:
         self.limited_once: set[bytes] = set()
         #: Chat completions each ``flaky_third`` variant has been sent (every third fails).
         self.flaky_counts: dict[Variant, int] = {}
+        #: Stored Responses (``previous_response_id``, ``GET /v1/responses/{id}``).
+        self.responses = responses.Store()
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -146,6 +156,8 @@ class _Provider:
         if not token:
             raise ApiError(401, "x-api-key header is required" if anthropic else MISSING_KEY)
         if "accept_any_key" in variant or (anthropic and "messages_accept_any_key" in variant):
+            return
+        if "responses_accept_any_key" in variant and "/v1/responses" in request.url.path:
             return
         if not hmac.compare_digest(token.encode(), self.api_key.encode()):
             status = 403 if "wrong_key_403" in variant else 401
@@ -280,6 +292,49 @@ class _Provider:
             return streaming.event_stream(messages.stream_events(call, variant), variant)
         return JSONResponse(messages.message(call, variant))
 
+    # -- OpenAI Responses API ----------------------------------------------------------------
+
+    def _responses_route(self, request: Request, variant: Variant) -> None:
+        if "no_responses_api" in variant:
+            raise ApiError(404, f"Invalid URL ({request.method} {request.url.path})")
+
+    @staticmethod
+    def _responses_error(err: responses.ResponsesError, variant: Variant) -> ApiError:
+        if "responses_error_detail" in variant:
+            return ApiError(err.status, err.message, body={"detail": err.message})
+        kind = "server_error" if err.status >= 500 else "invalid_request_error"
+        return ApiError(err.status, err.message, kind, err.param, err.code)
+
+    async def create_response(self, request: Request, variant: Variant) -> Response:
+        """``POST /v1/responses`` (:mod:`conformance.reference.responses`)."""
+        self._responses_route(request, variant)
+        try:
+            body = json.loads(await request.body())
+        except ValueError as exc:
+            raise ApiError(400, BAD_JSON) from exc
+        try:
+            call = responses.parse(body, variant, self.responses)
+        except responses.ResponsesError as err:
+            raise self._responses_error(err, variant) from err
+        answer = responses.finish(call, self.responses)
+        forced = "responses_stream_forced" in variant and body.get("stream") is False
+        if call.stream or forced:
+            return streaming.event_stream(responses_stream.stream_events(call, variant), variant)
+        if "responses_chat_format" in variant:
+            return JSONResponse(responses.as_chat_completion(call))
+        return JSONResponse(answer)
+
+    async def retrieve_response(self, request: Request, variant: Variant) -> Response:
+        """``GET /v1/responses/{response_id}``: a stored response, else 404."""
+        self._responses_route(request, variant)
+        response_id = request.path_params["response_id"]
+        stored = self.responses.get(response_id)
+        if stored is None:
+            raise self._responses_error(responses.ResponsesError(
+                404, f"Response with id '{response_id}' not found.", "response_id",
+                "response_not_found"), variant)
+        return JSONResponse(stored.response)
+
     # -- assets ------------------------------------------------------------------------------
 
     async def asset(self, request: Request, variant: Variant) -> Response:
@@ -377,6 +432,10 @@ def create_app(api_key: str | None, *, record_limit: int = MAX_RECORDS,
             Route(prefix + "/v1/messages",
                   provider.endpoint(provider.anthropic_messages, anthropic=True),
                   methods=["POST"]),
+            Route(prefix + "/v1/responses", provider.endpoint(provider.create_response),
+                  methods=["POST"]),
+            Route(prefix + "/v1/responses/{response_id}",
+                  provider.endpoint(provider.retrieve_response), methods=["GET"]),
         ]
     routes += [
         Route("/assets/color/{file}", provider.endpoint(provider.asset, auth=False),

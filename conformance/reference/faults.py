@@ -7,7 +7,8 @@ A request to ``/variant/<spec>/v1/...`` is served with the faults and quirks nam
 own tests can prove that every check notices its deviation; a few (``reject_*``,
 ``no_messages_api*``) decline a feature properly instead, so the suite must answer
 ``unsupported``, not ``fail``. The ``messages_*`` faults break Anthropic's Messages API
-(https://docs.anthropic.com/en/api/messages) as served on ``/v1/messages``. The ``billing_*``
+(https://docs.anthropic.com/en/api/messages) as served on ``/v1/messages``. The ``responses_*``
+faults break OpenAI's Responses API as served on ``/v1/responses``. The ``billing_*``
 faults overcharge: they change the ``usage`` of the OpenAI-named models only (whose honest
 usage is exact, so the billing checks can catch them) and leave ref-1 and ref-2 as they are,
 so every other check still passes on them. *Unstable* faults (``flaky_third``) break the
@@ -17,8 +18,9 @@ verdicts they would make depend on scheduling. *Quirks* are legal
 variations that the suite must tolerate. Each is applied at exactly one place in
 :mod:`conformance.reference.app`, :mod:`~conformance.reference.chat_request`,
 :mod:`~conformance.reference.chat`, :mod:`~conformance.reference.streaming`,
-:mod:`~conformance.reference.envelopes` or :mod:`~conformance.reference.messages` (search for
-the name).
+:mod:`~conformance.reference.envelopes`, :mod:`~conformance.reference.messages`,
+:mod:`~conformance.reference.responses` or :mod:`~conformance.reference.responses_stream`
+(search for the name).
 """
 
 from __future__ import annotations
@@ -227,6 +229,35 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "messages_upstream_404": "a relay that routes /v1/messages to an upstream path that does "
     "not exist: 404 with an Anthropic not_found_error body",
     "messages_500": "/v1/messages answers 500 with an error envelope",
+    # responses_api (OpenAI's POST /v1/responses)
+    "no_responses_api": "POST /v1/responses is not offered: 404 with OpenAI's Invalid URL "
+    "envelope (a legal decline)",
+    "responses_chat_format": "/v1/responses answers with a chat.completion object",
+    "responses_usage_bad_total": "usage.total_tokens = input_tokens + output_tokens + 1",
+    "responses_instructions_replaced": "a gateway's default instructions replace the user's",
+    "responses_instructions_default": "a gateway's default instructions are put before the "
+    "user's (the model sees both; the Response echoes the merged text)",
+    "responses_stream_forced": "stream: false is answered with an event stream",
+    "responses_stream_chat_chunks": "streams are chat.completion.chunk events ending in [DONE]",
+    "responses_stream_no_event_names": "stream events carry no event: line",
+    "responses_stream_sequence_reset": "every stream event has sequence_number 0",
+    "responses_stream_invalid_event": "output_text.delta events lack item_id",
+    "responses_stream_drops_first_delta": "the first output_text.delta is not sent",
+    "responses_stream_args_whole": "streamed function calls send no arguments deltas",
+    "responses_tool_args_object": "function_call arguments is a JSON object, not a string",
+    "responses_drop_tools": "tools are not passed to the model (it answers in text)",
+    "responses_tool_choice_ignored": "tool_choice is ignored (always auto)",
+    "responses_drop_tool_outputs": "function_call_output items are removed before the model",
+    "responses_ignore_text_format": "text.format is ignored (plain text answer)",
+    "responses_ignore_max_output_tokens": "max_output_tokens is ignored",
+    "responses_incomplete_as_completed": "an answer cut by max_output_tokens reports status "
+    "completed",
+    "responses_reasoning_forced": "reasoning.effort is forced to high (and echoed so)",
+    "responses_reasoning_500": "a request with reasoning → 500",
+    "responses_previous_ignored": "previous_response_id is accepted and ignored (stateless)",
+    "responses_store_ignored": "store: false is ignored (the response is stored and served)",
+    "responses_error_detail": '/v1/responses errors are {"detail": ...} (status kept)',
+    "responses_accept_any_key": "/v1/responses accepts any API key (the chat routes do not)",
 })
 
 QUIRKS: Mapping[str, str] = MappingProxyType({

@@ -11,8 +11,8 @@ most :data:`MAX_EVENTS` stream events) read through ``GET /__conformance/records
 "body" (the request's JSON, else null), "body_text" (a body that is not JSON, cut at
 :data:`MAX_BODY_TEXT`), "markers", "response": {"status", "headers", "body" (the answer's JSON
 unless streamed), "events" (each SSE data payload as JSON, or the string "[DONE]"; null unless
-streamed), "event_names" (the ``event:`` names of a /v1/messages stream, else null),
-"complete"}, "injected" (the armed behaviour applied, or null)}``.
+streamed), "event_names" (the ``event:`` names of a /v1/messages or /v1/responses stream, else
+null), "complete"}, "injected" (the armed behaviour applied, or null)}``.
 
 Markers are the matches of :data:`MARKER` in the request body: the suite plants one in a
 prompt and finds its requests by it (``?marker=``). Records never hold the server's key: the
@@ -203,11 +203,11 @@ class _Answer:
     """Fills a record's ``response`` from the ASGI messages of the answer, within the caps."""
 
     def __init__(self, recorder: Recorder, record: Record, request_stream: bool,
-                 anthropic: bool) -> None:
+                 named: bool) -> None:
         self.recorder = recorder
         self.record = record
         self.request_stream = request_stream
-        self.anthropic = anthropic
+        self.named = named  # a route whose SSE events carry event: names
         self.streamed = False
         self.buffer = bytearray()
         self.seen = 0
@@ -224,7 +224,7 @@ class _Answer:
         if self.streamed:
             self.decoder = SSEDecoder()
             response["events"] = []
-            response["event_names"] = [] if self.anthropic else None
+            response["event_names"] = [] if self.named else None
 
     def body(self, chunk: bytes) -> None:
         room = MAX_BODY - self.seen
@@ -289,7 +289,7 @@ class RecordingMiddleware:
         record = self.recorder.new_record(scope, body, note)
         request = record.body if isinstance(record.body, dict) else {}
         answer = _Answer(self.recorder, record, request.get("stream") is True,
-                         record.path.rstrip("/") == "/v1/messages")
+                         record.path.rstrip("/") in ("/v1/messages", "/v1/responses"))
         replayed = False
 
         async def replay() -> Any:
