@@ -23,6 +23,7 @@ import contextlib
 import hmac
 import json
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -333,6 +334,8 @@ class _Provider:
             raise self._responses_error(responses.ResponsesError(
                 404, f"Response with id '{response_id}' not found.", "response_id",
                 "response_not_found"), variant)
+        if "responses_retrieve_new_id" in variant:  # a relay that re-encodes ids per answer
+            return JSONResponse({**stored.response, "id": "resp_" + secrets.token_hex(24)})
         return JSONResponse(stored.response)
 
     # -- assets ------------------------------------------------------------------------------

@@ -256,6 +256,9 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "responses_reasoning_500": "a request with reasoning → 500",
     "responses_previous_ignored": "previous_response_id is accepted and ignored (stateless)",
     "responses_store_ignored": "store: false is ignored (the response is stored and served)",
+    "responses_input_last_only": "only the last item of an input array reaches the model",
+    "responses_retrieve_new_id": "GET /v1/responses/{id} answers the stored response under a "
+    "new id (as a relay that re-encodes ids per answer)",
     "responses_error_detail": '/v1/responses errors are {"detail": ...} (status kept)',
     "responses_accept_any_key": "/v1/responses accepts any API key (the chat routes do not)",
 })

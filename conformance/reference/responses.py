@@ -281,6 +281,8 @@ def parse(body: Any, variant: Variant, store: Store) -> Call:
                                  "previous_response_id", "previous_response_not_found")
         history = [m for m in stored.conversation if m.role != "system"]
     new = _items(body.get("input", []), variant)
+    if "responses_input_last_only" in variant:  # a gateway that flattens the conversation
+        new = new[-1:]
     instructions = _instructions(body.get("instructions"), variant)
     tools, echoed_tools = _tools(body.get("tools"))
     mode, forced = _tool_choice(body.get("tool_choice"), tools)

@@ -189,6 +189,13 @@ EXPECTED: dict[str, Expect] = {
         "responses_api.store_false": ("fail", "store: false ignored: the response was stored "
                                       "and GET /responses/"),
     },
+    "responses_input_last_only": {
+        "responses_api.message_input": ("fail", "the earlier turns did not reach the model: "
+                                        "asked for the number given in the first turn (42)"),
+    },
+    "responses_retrieve_new_id": {
+        "responses_api.retrieve": ("fail", "answered the stored response under another id"),
+    },
     "responses_error_detail": {
         "responses_api.error_format": ("fail", "an input that is a number: HTTP 400 with JSON "
                                        "without the error envelope"),
