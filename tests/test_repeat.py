@@ -198,9 +198,14 @@ class Runs:
     sent: dict[str, dict[str, int]]  # run → variant ("" faithful) → requests received
 
 
+#: Records the module's reference keeps: every request of its runs (four runs of ~100-300
+#: requests each; the default ring buffer of 1,000 would drop the oldest and skew the counts).
+RECORDS = 10_000
+
+
 def _received(server: ReferenceServer) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for record in server.recorder.records(limit=MAX_RECORDS):
+    for record in server.recorder.records(limit=RECORDS):
         key = str(record.get("variant") or "")
         counts[key] = counts.get(key, 0) + 1
     return counts
@@ -213,7 +218,7 @@ def _delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def repeat_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
     base = tmp_path_factory.mktemp("repeat")
-    with ReferenceServer(api_key=SELFTEST_KEY, record_limit=MAX_RECORDS) as server:
+    with ReferenceServer(api_key=SELFTEST_KEY, record_limit=RECORDS) as server:
         plain = write_providers(base / "plain.yaml", [external("reference", server.base_url)])
         before = _received(server)
         single = run_suite(plain, base / "single")
