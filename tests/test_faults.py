@@ -8,6 +8,8 @@ then compares one provider's column with the faithful reference column.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conformance.checks.registry import all_checks
@@ -34,13 +36,21 @@ RESPONSES_TOKEN_BUDGET = 800
 RESPONSES_REQUEST_BUDGET = 25
 
 
+#: Faults judged from arrival times, proven in a run of their own: in the one run of every fault
+#: (~200 providers on one engine loop, the reference server in the same machine) the client is
+#: so busy that ``streaming.real_time`` rightly reads its stream as inconclusive (``skip``, never
+#: a false ``fail``); see :func:`test_fake_streaming_fails_in_a_run_of_its_own`.
+ALONE = frozenset({"stream_buffered_burst"})
+
+
 @pytest.fixture(scope="session")
 def fault_run(reference_server: ReferenceServer, tmp_path_factory: pytest.TempPathFactory
               ) -> RunOutput:
     """The whole suite, once, against the reference and every fault and quirk variant."""
     base = tmp_path_factory.mktemp("faults")
     entries = [external("reference", reference_server.base_url)]
-    entries += [external(f"fault.{f}", reference_server.variant_url([f])) for f in FAULTS]
+    entries += [external(f"fault.{f}", reference_server.variant_url([f])) for f in FAULTS
+                if f not in ALONE]
     entries += [external(f"quirk.{q}", reference_server.variant_url([q])) for q in QUIRKS]
     providers = write_providers(base / "providers.yaml", entries)
     out = run_suite(providers, base / "report")
@@ -58,12 +68,33 @@ def test_reference_passes_every_check(fault_run: RunOutput) -> None:
     assert {c: v for c, v in judged(ref).items() if v[0] != "pass"} == {}
 
 
-@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("fault", sorted(set(FAULTS) - ALONE))
 def test_fault_breaks_exactly_its_checks(fault_run: RunOutput, fault: str) -> None:
+    assert_breaks_exactly(fault_run, fault)
+
+
+def test_fake_streaming_fails_in_a_run_of_its_own(reference_server: ReferenceServer,
+                                                  tmp_path: Path) -> None:
+    """The faults of :data:`ALONE`, each next to the reference, in a run of the streaming
+    family: the fault breaks exactly its checks, the reference passes them all."""
+    entries = [external("reference", reference_server.base_url)]
+    entries += [external(f"fault.{f}", reference_server.variant_url([f])) for f in sorted(ALONE)]
+    out = run_suite(write_providers(tmp_path / "providers.yaml", entries), tmp_path / "report",
+                    "-k", "streaming")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    ref = column(out, "reference")
+    assert ref and {c: v for c, v in judged(ref).items() if v[0] != "pass"} == {}
+    for fault in sorted(ALONE):
+        assert_breaks_exactly(out, fault, among=set(ref))
+
+
+def assert_breaks_exactly(out: RunOutput, fault: str, among: set[str] | None = None) -> None:
+    """Fault ``fault``'s column of ``out`` differs from all-pass in exactly its expected checks
+    (of those run, ``among``), each with its outcome and message fragment."""
     assert fault in EXPECTED, f"no expectation written for fault {fault!r}"
-    got = column(fault_run, f"fault.{fault}")
+    got = column(out, f"fault.{fault}")
     changed = {c: v for c, v in judged(got).items() if v[0] != "pass"}
-    expected = EXPECTED[fault]
+    expected = {c: v for c, v in EXPECTED[fault].items() if among is None or c in among}
     assert set(changed) == set(expected), {c: changed.get(c) for c in set(changed) ^ set(expected)}
     for check_id, (outcome, fragment) in expected.items():
         got_outcome, message = changed[check_id]
