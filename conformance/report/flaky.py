@@ -11,13 +11,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from conformance.i18n import N_
 from conformance.report.diff import md_cell, md_code
 from conformance.results import Result, RunData, printable
 from conformance.stability import flaky_results, judged_counts, label
 
 #: What a flaky cell means, in one line (legend, tooltips, summary.md).
-MEANING = ("flaky: the check ran K times (--repeat K) and the runs disagreed — some passed, "
-           "some failed; counted as passes/K of a pass in the score, not as a fail")
+MEANING = N_("flaky: the check ran K times (--repeat K) and the runs disagreed — some passed, "
+             "some failed; counted as passes/K of a pass in the score, not as a fail")
 #: Flaky cells listed in the terminal before "… and N more".
 MAX_TERMINAL = 10
 
