@@ -22,7 +22,8 @@ from conformance import i18n
 from conformance.checks.registry import all_checks
 from conformance.config import load_providers
 from conformance.i18n import CHECK_CONTEXT, LanguageError, resolve_lang
-from tests.conftest import run_cli, write_providers
+from tests.conftest import RunOutput, run_cli, write_providers
+from tests.test_report_cli import shared_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "conformance" / "locale" / "zh_CN" / "LC_MESSAGES" / "conformance.po"
@@ -344,3 +345,55 @@ def test_plain_pytest_takes_the_language_from_the_ini(tmp_path: Path) -> None:
                        "-k", "stop.string", "-p", "no:cacheprovider", "--lang", "en"],
                       cwd=tmp_path, env={"I18N_UNSET": ""})
     assert "conformance matrix" in proc.stdout and "兼容性矩阵" not in proc.stdout
+
+
+#: The demo's providers (providers.yaml): the builtin reference and its labelled broken copy.
+DEMO_PROVIDERS = [
+    {"name": "reference", "builtin": "reference"},
+    {"name": "reference-broken-demo", "builtin": "reference", "faults": ["ignore_stop", "no_done"]},
+]
+#: What the Chinese demo runs: enough families for every part of the page (streams, stop).
+DEMO_FAMILIES = "models or chat or streaming or stop or errors"
+
+
+def chinese_demo_run(tmp_path_factory: pytest.TempPathFactory) -> RunOutput:
+    """``LANG=zh_CN.UTF-8 conformance run`` on the demo's providers, as ``make demo`` runs it
+    in a Chinese locale (built once per session, shared with the browser test)."""
+    def build(tmp: Path) -> dict[str, RunOutput]:
+        providers = write_providers(tmp / "providers.yaml", DEMO_PROVIDERS)
+        out = tmp / "report"
+        proc = run_cli(["run", "--providers", str(providers), "--report-dir", str(out),
+                        "-m", DEMO_FAMILIES, "-n", "2", "-p", "no:cacheprovider"],
+                       cwd=tmp, env={"CONFORMANCE_LANG": "", "LANG": "zh_CN.UTF-8"})
+        return {"run": RunOutput(proc.returncode, proc.stdout, proc.stderr, out)}
+
+    return shared_runs(tmp_path_factory, "zh-demo", build)["run"]
+
+
+def test_the_demo_in_a_chinese_locale(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``LANG=zh_CN.UTF-8 make demo``: the summary is printed in Chinese and matrix.html is
+    written in Chinese, with the broken variant's failures as red cells."""
+    run = chinese_demo_run(tmp_path_factory)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    for words in ("兼容性矩阵", "✓ 通过", "✗ 失败", "报告:"):
+        assert words in run.stdout, words
+    page = (run.report_dir / "matrix.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in page
+    for words in ("OpenAI 兼容性矩阵", "行为类别 / 检查项", "只看不符合项", "全部展开",
+                  "参考服务商,仅供对比", "总体兼容性", "通过率"):
+        assert words in page, words
+    for english in ("only deviations<", ">expand all<", ">behaviour family / check<",
+                    ">reference, for comparison<", ">Speed per provider<"):
+        assert english not in page, english
+    data = json.loads((run.report_dir / "results.json").read_text(encoding="utf-8"))
+    failed = {r["check"] for r in data["results"]
+              if r["provider"] == "reference-broken-demo" and r["outcome"] == "fail"}
+    assert {"stop.string", "streaming.done_sentinel"} <= failed, failed
+    assert not any(r["outcome"] == "fail" for r in data["results"]
+                   if r["provider"] == "reference")
+    broken = [p["name"] for p in data["providers"]].index("reference-broken-demo")
+    assert re.search(rf'<tr class="chk[^"]*" data-check="stop.string">(?:(?!</tr>).)*?'
+                     rf'<td class="c o-fail[^"]*" data-col="{broken}"', page, re.DOTALL)
+    stored = (run.report_dir / "results.json").read_text(encoding="utf-8")
+    for words in ("兼容", "通过", "失败", "参考服务商"):  # results.json stays language-neutral
+        assert words not in stored, words
