@@ -586,7 +586,7 @@ var text = document.body.innerText;
 var drop = [];
 document.querySelectorAll(
     "pre, code, #panel-message, #panel .sub, details.ex > summary, .prov .name, .prov .model,"
-    + " option, .chip b, svg text").forEach(function (e) { drop.push(e.innerText || e.textContent); });
+    + " option, .chip b, svg text, .meta b.mono").forEach(function (e) { drop.push(e.innerText || e.textContent); });
 document.querySelectorAll("#panel dt").forEach(function (dt) {
   if (dt.textContent === data.words.spec) drop.push(dt.nextSibling.textContent);
 });
@@ -609,7 +609,9 @@ return {text: text, drop: drop, attrs: attrs,
 def english_left(page: dict[str, Any]) -> list[str]:
     """The English words and runs of words left on the page once data is taken out."""
     text = "\n".join([page["text"], *page["attrs"]])
-    for piece in sorted((p for p in page["drop"] if p), key=len, reverse=True):
+    # Pieces without words (a chart's "0") would cut other tokens apart: left to the regex.
+    pieces = [p for p in page["drop"] if p and re.search(r"[A-Za-z]{2}", p)]
+    for piece in sorted(pieces, key=len, reverse=True):
         text = text.replace(piece, " ")
     for name in sorted({*page["names"], *page["checks"]}, key=len, reverse=True):
         text = text.replace(name, " ")
