@@ -568,8 +568,8 @@ def test_phone_width_shows_the_first_table_row_on_the_first_screen(
 #: English words the Chinese page may show: names and technical tokens, kept in English by the
 #: glossary (docs/glossary.zh-CN.md), never a label.
 KEPT_ENGLISH = frozenset({
-    "OpenAI", "Chat", "Completions", "API", "SDK", "JavaScript", "SSE", "TTFT", "HTTP", "POST", "GET",
-    "curl", "token", "tok", "ms", "s", "p", "Esc", "conformance", "results", "json", "junit",
+    "OpenAI", "Chat", "Completions", "API", "SDK", "JavaScript", "SSE", "TTFT", "HTTP", "POST",
+    "GET", "curl", "token", "tok", "ms", "s", "p", "Esc", "conformance", "results", "json", "junit",
     "xml", "md", "html", "w", "K", "security", "breaks-clients", "degrades", "cosmetic",
 })
 #: A run of two English words: what an untranslated label or sentence leaves.
@@ -586,7 +586,9 @@ var text = document.body.innerText;
 var drop = [];
 document.querySelectorAll(
     "pre, code, #panel-message, #panel .sub, details.ex > summary, .prov .name, .prov .model,"
-    + " option, .chip b, svg text, .meta b.mono").forEach(function (e) { drop.push(e.innerText || e.textContent); });
+    + " option, .chip b, svg text, .meta b.mono").forEach(function (e) {
+  drop.push(e.innerText || e.textContent);
+});
 document.querySelectorAll("#panel dt").forEach(function (dt) {
   if (dt.textContent === data.words.spec) drop.push(dt.nextSibling.textContent);
 });
