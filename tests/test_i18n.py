@@ -232,6 +232,7 @@ def test_a_run_in_chinese_and_its_report_in_either_language(tmp_path: Path) -> N
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert summary.startswith("## 兼容性矩阵 — 运行 `")
     assert "### 不符合项(1)" in summary and "| `stop.string` | broken | ✗ 失败 |" in summary
+    assert '<html lang="zh-CN">' in (out / "matrix.html").read_text(encoding="utf-8")
 
     english = run_cli(["report", "--lang", "en", str(out)], cwd=tmp_path)
     assert english.returncode == 0, english.stderr
@@ -239,6 +240,8 @@ def test_a_run_in_chinese_and_its_report_in_either_language(tmp_path: Path) -> N
         english.stdout
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert summary.startswith("## Conformance matrix — run `") and not CJK.search(summary)
+    page = (out / "matrix.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in page and not CJK.search(page)
     assert (out / "results.json").read_bytes() == results
 
     chinese = run_cli(["report", str(out)], cwd=tmp_path,
@@ -246,6 +249,8 @@ def test_a_run_in_chinese_and_its_report_in_either_language(tmp_path: Path) -> N
     assert chinese.returncode == 0, chinese.stderr
     assert "兼容性矩阵" in chinese.stdout and "已写入" in chinese.stdout
     assert "**总体兼容性:" in (out / "summary.md").read_text(encoding="utf-8")
+    page = (out / "matrix.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in page and "OpenAI 兼容性矩阵" in page
     assert (out / "results.json").read_bytes() == results
 
 
@@ -397,3 +402,29 @@ def test_the_demo_in_a_chinese_locale(tmp_path_factory: pytest.TempPathFactory) 
     stored = (run.report_dir / "results.json").read_text(encoding="utf-8")
     for words in ("兼容", "通过", "失败", "参考服务商"):  # results.json stays language-neutral
         assert words not in stored, words
+
+
+def test_the_matrix_follows_the_language_active_when_it_is_rendered() -> None:
+    """matrix.py's Jinja2 environment is built once, at import: its words must still follow the
+    language active at each render (both orders, in one process), ids and data unchanged."""
+    from conformance.report.matrix import render_matrix
+    from tests.test_report import synthetic_run
+
+    data = synthetic_run(2, 12)
+    with i18n.using("zh-CN"):
+        chinese = render_matrix(data)
+    english = render_matrix(data)
+    with i18n.using("zh-CN"):
+        again = render_matrix(data)
+    assert chinese == again
+    assert '<html lang="zh-CN">' in chinese and '<html lang="en">' in english
+    for words in ("OpenAI 兼容性矩阵", "只看不符合项", "全部展开", "复制为 curl 命令", "证据",
+                  '"fail":"失败"'):
+        assert words in chinese, words
+        assert words not in english, words
+    for words in ("OpenAI-compatibility matrix", "only deviations", "expand all", "copy as curl",
+                  '"fail":"fail"'):
+        assert words in english, words
+    assert not CJK.search(english)
+    for check in data.checks:  # ids stay; the catalogue's titles are translated
+        assert f'data-check="{check["id"]}"' in chinese
