@@ -326,6 +326,13 @@ def test_help_texts_in_chinese(tmp_path: Path) -> None:
     proc = run_cli(["run", "--help", "--lang", "zh-CN"], cwd=tmp_path)
     assert proc.returncode == 0
     assert "通过 pytest 运行本套件" in proc.stdout and "输出语言:en 或 zh-CN" in proc.stdout
+    # argparse's own words too: the usage line, the headings, -h
+    assert proc.stdout.startswith("用法:conformance run") and "显示此帮助信息并退出" in proc.stdout
+    assert "usage:" not in proc.stdout and "show this help" not in proc.stdout
+    missing = run_cli(["report", "--lang", "zh-CN"], cwd=tmp_path)
+    assert missing.returncode == 2 and "conformance report:错误:缺少以下参数:DIR" in missing.stderr
+    english = run_cli(["report", "--help"], cwd=tmp_path)
+    assert english.stdout.startswith("usage: conformance report") and "options:" in english.stdout
     proc = run_cli(["init", "--help"], cwd=tmp_path, env={"CONFORMANCE_LANG": "zh-CN"})
     assert "写出带注释的 providers.yaml 起步文件" not in proc.stdout  # that is `conformance -h`
     assert "写到哪里" in proc.stdout
