@@ -26,7 +26,7 @@ import pytest
 
 from conformance.reference.server import ReferenceServer
 from conformance.report import write_reports
-from conformance.report.diff import Snapshot
+from conformance.report.diff import Snapshot, stored_baseline
 from conformance.results import load_run
 from tests.conftest import (
     KEY_ENV,
@@ -571,6 +571,7 @@ KEPT_ENGLISH = frozenset({
     "OpenAI", "Chat", "Completions", "API", "SDK", "JavaScript", "SSE", "TTFT", "HTTP", "POST",
     "GET", "curl", "token", "tok", "ms", "s", "p", "Esc", "conformance", "results", "json", "junit",
     "xml", "md", "html", "w", "K", "security", "breaks-clients", "degrades", "cosmetic",
+    "usage", "attempts",  # the exchange record's fields, under an exchange in the panel
 })
 #: A run of two English words: what an untranslated label or sentence leaves.
 ENGLISH_RUN = re.compile(r"\b[A-Za-z]{3,}\b[ ,:;]+\b[A-Za-z]{3,}\b")
@@ -586,15 +587,18 @@ var text = document.body.innerText;
 var drop = [];
 document.querySelectorAll(
     "pre, code, #panel-message, #panel .sub, details.ex > summary, .prov .name, .prov .model,"
-    + " option, .chip b, svg text, .meta b.mono").forEach(function (e) {
+    + " option, .chip b, svg text, b.mono, th.rowh .title, #panel h2, #panel dd"
+).forEach(function (e) {
   drop.push(e.innerText || e.textContent);
 });
-document.querySelectorAll("#panel dt").forEach(function (dt) {
-  if (dt.textContent === data.words.spec) drop.push(dt.nextSibling.textContent);
+data.results.forEach(function (r) {  /* verdicts: the check's words and provider data */
+  drop.push(r.m);
+  if (r.b && r.b[1]) drop.push(r.b[1]);
 });
 var attrs = [];
 document.querySelectorAll("[title], [aria-label], [placeholder]").forEach(function (e) {
-  if (e.matches("button[data-r], th.prov")) return;  /* a verdict's message; a base URL */
+  /* a verdict's message; a base URL; the security failures' messages */
+  if (e.matches("button[data-r], th.prov, .badge.sec, #security-total")) return;
   ["title", "aria-label", "placeholder"].forEach(function (a) {
     if (e.hasAttribute(a)) attrs.push(e.getAttribute(a));
   });
@@ -619,7 +623,7 @@ def english_left(page: dict[str, Any]) -> list[str]:
         text = text.replace(name, " ")
     # URLs, dotted ids and file names, numbers, $VARIABLES, `field` names, the SSE end marker
     text = re.sub(r"https?://\S+|\b[\w-]+(?:\.[\w-]+)+\b|\b\w*\d\w*\b|\$\w+|`[^`]*`"
-                  r"|\bdata: \[DONE\]|\b[a-z]+_[a-z_]+\b", " ", text)
+                  r"|\bdata: \[DONE\]|\b[a-z]+_[a-z_]+\b|\b[A-Z0-9]+(?:_[A-Z0-9]+)+\b", " ", text)
     for phrase in KEPT_PHRASES:
         text = text.replace(phrase, " ")
     kept = {w.lower() for w in KEPT_ENGLISH | set(page["families"])}  # CSS may upper-case
@@ -690,3 +694,30 @@ def test_the_english_check_catches_an_untranslated_label() -> None:
     assert english_left({**page, "text": page["text"] + "\nexpand all"}) == [
         "expand all", "all", "expand"]
     assert english_left({**page, "attrs": ["speed"]}) == ["speed"]
+
+
+def test_every_part_of_the_matrix_in_chinese(driver: WebDriver, matrix: Page) -> None:
+    """The busiest page (ten providers: a baseline with regressions and fixes, a security
+    badge, unrun chips, an unreachable provider, the reference apart) re-rendered in Chinese,
+    as ``conformance report --lang zh-CN`` does: no English UI word is left."""
+    from conformance import i18n
+
+    page_dir = matrix.path.parent.parent / "zh-report"
+    if not page_dir.exists():
+        shutil.copytree(matrix.path.parent, page_dir)
+        data = load_run(page_dir)
+        with i18n.using("zh-CN"):
+            write_reports(page_dir, data, stored_baseline(page_dir))
+    load(driver, (page_dir / "matrix.html").resolve().as_uri())
+    driver.find_element(By.ID, "expand-all").click()
+    target = cell(driver, matrix, "ignores-stop", "stop.string")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+    target.click()
+    wait(driver, lambda b: b.find_element(By.ID, "panel").is_displayed())
+    assert "回退" in panel_text(driver, "panel-change")
+    page = driver.execute_script(PAGE_WORDS_JS)
+    assert "回退" in page["text"] and "未运行" in page["text"]
+    left = english_left(page)
+    where = {w: re.findall(rf".{{0,60}}\b{re.escape(w)}\b.{{0,60}}",
+                           "\n".join([page["text"], *page["attrs"]]))[:2] for w in left}
+    assert not left, f"English left on the Chinese page: {where}"
