@@ -579,8 +579,10 @@ ENGLISH_RUN = re.compile(r"\b[A-Za-z]{3,}\b[ ,:;]+\b[A-Za-z]{3,}\b")
 KEPT_PHRASES = ("Chat Completions",)
 
 #: The page's visible text and its tooltips, less what is data rather than the page's words:
-#: check ids, provider and model names, family names, stored verdicts, request/response bodies,
-#: the spec citation, the exchanges' summary lines.
+#: check ids, provider and model names, run ids, verdict messages (a check's words around a
+#: provider's; the stored one-liners are localized), request/response bodies, the exchanges'
+#: summary lines, and the catalogue's texts (title, proves, spec, severity: the field names
+#: they quote stay English, and tests/test_i18n.py holds every check to a translation).
 PAGE_WORDS_JS = """
 var data = JSON.parse(document.getElementById("conformance-data").textContent);
 var text = document.body.innerText;
