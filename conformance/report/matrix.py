@@ -81,9 +81,7 @@ _env.filters["ms"] = ms
 _env.filters["rate"] = rate
 # The template's {% trans %}, _(), ngettext and pgettext read the language active when the
 # page is rendered (conformance.i18n.activate), not the one active when this module loaded.
-_env.add_extension("jinja2.ext.i18n")
-_env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
-    gettext=i18n._, ngettext=i18n.ngettext, newstyle=True, pgettext=i18n.pgettext)
+i18n.install_jinja(_env)
 
 
 #: The catalogue fields the matrix shows for a check.
