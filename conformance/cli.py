@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gettext as gettext_module
 import json
 import os
 import re
@@ -652,9 +653,23 @@ def _early_lang(argv: Sequence[str]) -> str:
         return "en"
 
 
+#: argparse's own words (it looks them up with the standard library's gettext when it writes
+#: help and usage): marked here for the catalogue, looked up in the active language.
+ARGPARSE_WORDS = (N_("usage: "), N_("options"), N_("positional arguments"),
+                  N_("show this help message and exit"), N_("%(prog)s: error: %(message)s\n"),
+                  N_("the following arguments are required: %s"))
+
+
+def _argparse_speaks(lang: str) -> None:
+    """argparse's headings and ``-h`` help in ``lang`` (its module-level ``_`` is the
+    standard library's ``gettext``; English keeps it)."""
+    argparse._ = _ if lang != "en" else gettext_module.gettext  # type: ignore[attr-defined]
+
+
 def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     activate(_early_lang(argv))
+    _argparse_speaks(active_language())
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command != "run" and rest:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from conformance import tokens
 from conformance.config import ProviderConfig
 from conformance.cost_table import COSTS
+from conformance.i18n import _
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def _tokens(value: float) -> str:
 
 
 def _cost(cost: Cost) -> str:
-    return f"~{round(cost.requests):,} requests, ~{_tokens(cost.tokens)} tokens"
+    return _("~{requests} requests, ~{tokens} tokens").format(
+        requests=f"{round(cost.requests):,}", tokens=_tokens(cost.tokens))
 
 
 def cost_line(pairs: Sequence[tuple[str, str]], providers: Sequence[ProviderConfig],
@@ -83,11 +85,12 @@ def cost_line(pairs: Sequence[tuple[str, str]], providers: Sequence[ProviderConf
     if not selected:
         return None
     single = {name: estimate(ids, by_name[name]) for name, ids in selected.items()}
-    head = f"--repeat {repeat}" if repeat > 1 else "this run"
+    head = f"--repeat {repeat}" if repeat > 1 else _("this run")
     shown = {(round(c.requests), _tokens(c.tokens)) for c in single.values()}
     if len(shown) == 1:
         one = next(iter(single.values()))
-        per = "per provider" if len(single) > 1 else f"at {next(iter(single))}"
+        per = _("per provider") if len(single) > 1 else _("at {provider}").format(
+            provider=next(iter(single)))
         line = f"{head}: {_cost(one * repeat)} {per}"
         if repeat > 1:
             line += f" ({repeat} × {_cost(one)})"
@@ -96,6 +99,6 @@ def cost_line(pairs: Sequence[tuple[str, str]], providers: Sequence[ProviderConf
                                        for name, cost in single.items())
     total = sum(c.tokens for c in single.values()) * repeat
     if max_tokens is not None and total > max_tokens:
-        line += (f"; that is more than --max-tokens {max_tokens:,}: once it is spent, the "
-                 "remaining runs skip")
-    return line + " (estimated from the reference provider's run)"
+        line += _("; that is more than --max-tokens {budget}: once it is spent, the "
+                  "remaining runs skip").format(budget=f"{max_tokens:,}")
+    return line + _(" (estimated from the reference provider's run)")

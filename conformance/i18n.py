@@ -209,11 +209,16 @@ def localize(stored: str) -> str:
 
 
 def install_jinja(env: Environment, lang: str | None = None) -> Environment:
-    """Give a Jinja2 environment the catalogue of ``lang`` (default: the active language):
-    ``{% trans %}``, ``_()``, ``gettext`` and ``ngettext`` in its templates (jinja2.ext.i18n,
-    new-style: ``_("… %(n)s", n=…)``); Babel extracts them via babel.cfg."""
+    """Give a Jinja2 environment the catalogue of ``lang``, or with no ``lang`` the language
+    active at each render (:func:`activate`; for an environment built once, at import):
+    ``{% trans %}``, ``_()``, ``gettext``, ``ngettext`` and ``pgettext`` in its templates
+    (jinja2.ext.i18n, new-style: ``_("… %(n)s", n=…)``); Babel extracts them via babel.cfg."""
     if "jinja2.ext.InternationalizationExtension" not in env.extensions:
         env.add_extension("jinja2.ext.i18n")
-    env.install_gettext_translations(  # type: ignore[attr-defined]  # added by the extension
-        translations(lang or _active), newstyle=True)
+    if lang is None:
+        env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the extension
+            gettext=_, ngettext=ngettext, newstyle=True, pgettext=pgettext)
+    else:
+        env.install_gettext_translations(  # type: ignore[attr-defined]
+            translations(lang), newstyle=True)
     return env

@@ -317,8 +317,9 @@ class ConformanceSession:
         removed = clear_run_files(
             directory, keep_baseline=config.getoption("conformance_keep_baseline"))
         if removed:
-            _say(config, f"conformance: {_display(directory)}{os.sep} held an earlier run; "
-                         f"removed its {', '.join(removed)}")
+            _say(config, "conformance: " + _("{directory} held an earlier run; removed its "
+                                             "{files}").format(
+                directory=f"{_display(directory)}{os.sep}", files=", ".join(removed)))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:

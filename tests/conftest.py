@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -28,7 +29,11 @@ REPO = PACKAGE_DIR.parent
 #: and its subprocesses speak English unless a test asks for another language.
 os.environ["CONFORMANCE_LANG"] = "en"
 
-SELFTEST_KEY = "sk-selftest-" + secrets.token_hex(16)
+#: Random per test run, the same in every xdist worker of it: a run one worker made against its
+#: reference server (tests/test_report_cli.py's shared_runs) is replayed by another (curl).
+SELFTEST_KEY = "sk-selftest-" + (
+    hashlib.sha256(os.environ["PYTEST_XDIST_TESTRUNUID"].encode()).hexdigest()[:32]
+    if os.environ.get("PYTEST_XDIST_TESTRUNUID") else secrets.token_hex(16))
 KEY_ENV = "CONFORMANCE_SELFTEST_KEY"
 
 

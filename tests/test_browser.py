@@ -26,7 +26,7 @@ import pytest
 
 from conformance.reference.server import ReferenceServer
 from conformance.report import write_reports
-from conformance.report.diff import Snapshot
+from conformance.report.diff import Snapshot, stored_baseline
 from conformance.results import load_run
 from tests.conftest import (
     KEY_ENV,
@@ -37,6 +37,7 @@ from tests.conftest import (
     run_suite,
     write_providers,
 )
+from tests.test_i18n import chinese_demo_run
 from tests.test_report import synthetic_run
 from tests.test_report_cli import shared_runs
 
@@ -565,3 +566,163 @@ def test_phone_width_shows_the_first_table_row_on_the_first_screen(
         assert shot.stat().st_size > 5_000
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+#: English words the Chinese page may show: names and technical tokens, kept in English by the
+#: glossary (docs/glossary.zh-CN.md), never a label.
+KEPT_ENGLISH = frozenset({
+    "OpenAI", "Chat", "Completions", "API", "SDK", "JavaScript", "SSE", "TTFT", "HTTP", "POST",
+    "GET", "curl", "token", "tok", "ms", "s", "p", "Esc", "conformance", "results", "json", "junit",
+    "xml", "md", "html", "w", "K", "security", "breaks-clients", "degrades", "cosmetic",
+    "usage", "attempts",  # the exchange record's fields, under an exchange in the panel
+})
+#: A run of two English words: what an untranslated label or sentence leaves.
+ENGLISH_RUN = re.compile(r"\b[A-Za-z]{3,}\b[ ,:;]+\b[A-Za-z]{3,}\b")
+#: The phrase names kept in English (the API's name).
+KEPT_PHRASES = ("Chat Completions",)
+
+#: The page's visible text and its tooltips, less what is data rather than the page's words:
+#: check ids, provider and model names, run ids, verdict messages (a check's words around a
+#: provider's; the stored one-liners are localized), request/response bodies, the exchanges'
+#: summary lines, and the catalogue's texts (title, proves, spec, severity: the field names
+#: they quote stay English, and tests/test_i18n.py holds every check to a translation).
+PAGE_WORDS_JS = """
+var data = JSON.parse(document.getElementById("conformance-data").textContent);
+var text = document.body.innerText;
+var drop = [];
+document.querySelectorAll(
+    "pre, code, #panel-message, #panel .sub, details.ex > summary, .prov .name, .prov .model,"
+    + " option, .chip b, svg text, b.mono, th.rowh .title, #panel h2, #panel dd"
+).forEach(function (e) {
+  drop.push(e.innerText || e.textContent);
+});
+data.results.forEach(function (r) {  /* verdicts: the check's words and provider data */
+  drop.push(r.m);
+  if (r.b && r.b[1]) drop.push(r.b[1]);
+});
+var attrs = [];
+document.querySelectorAll("[title], [aria-label], [placeholder]").forEach(function (e) {
+  /* a verdict's message; a base URL; the security failures' messages */
+  if (e.matches("button[data-r], th.prov, .badge.sec, #security-total")) return;
+  ["title", "aria-label", "placeholder"].forEach(function (a) {
+    if (e.hasAttribute(a)) attrs.push(e.getAttribute(a));
+  });
+});
+document.querySelectorAll("svg title").forEach(function (t) { attrs.push(t.textContent); });
+return {text: text, drop: drop, attrs: attrs,
+        names: data.providers.map(function (p) { return p.name; })
+          .concat(data.providers.map(function (p) { return p.model; })),
+        families: data.checks.map(function (c) { return c.behavior; }),
+        checks: data.checks.map(function (c) { return c.id; })};
+"""
+
+
+def english_left(page: dict[str, Any]) -> list[str]:
+    """The English words and runs of words left on the page once data is taken out."""
+    text = "\n".join([page["text"], *page["attrs"]])
+    # Pieces without words (a chart's "0") would cut other tokens apart: left to the regex.
+    pieces = [p for p in page["drop"] if p and re.search(r"[A-Za-z]{2}", p)]
+    for piece in sorted(pieces, key=len, reverse=True):
+        text = text.replace(piece, " ")
+    for name in sorted({*page["names"], *page["checks"]}, key=len, reverse=True):
+        text = text.replace(name, " ")
+    # URLs, dotted ids and file names, numbers, $VARIABLES, `field` names, the SSE end marker
+    text = re.sub(r"https?://\S+|\b[\w-]+(?:\.[\w-]+)+\b|\b\w*\d\w*\b|\$\w+|`[^`]*`"
+                  r"|\bdata: \[DONE\]|\b[a-z]+_[a-z_]+\b|\b[A-Z0-9]+(?:_[A-Z0-9]+)+\b", " ", text)
+    for phrase in KEPT_PHRASES:
+        text = text.replace(phrase, " ")
+    kept = {w.lower() for w in KEPT_ENGLISH | set(page["families"])}  # CSS may upper-case
+    left = [m.group(0) for m in ENGLISH_RUN.finditer(text)]
+    left += sorted({w for w in re.findall(r"[A-Za-z][A-Za-z-]*", text) if w.lower() not in kept})
+    return left
+
+
+@pytest.fixture(scope="module")
+def chinese_matrix(tmp_path_factory: pytest.TempPathFactory) -> Page:
+    """The Chinese matrix of the demo (``LANG=zh_CN.UTF-8 make demo``): the builtin reference
+    and the labelled broken variant, run in a Chinese locale."""
+    run = chinese_demo_run(tmp_path_factory)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    report = tmp_path_factory.mktemp("zh-page") / "report"
+    shutil.copytree(run.report_dir, report)
+    data = json.loads((report / "results.json").read_text(encoding="utf-8"))
+    return Page(report / "matrix.html", data, [p["name"] for p in data["providers"]])
+
+
+def test_the_chinese_matrix_has_no_english_ui_left(driver: WebDriver,
+                                                   chinese_matrix: Page) -> None:
+    """Every label, legend, button, tooltip and evidence-panel word of the Chinese page is
+    Chinese: with the families unfolded and a failed stream cell of the broken variant open
+    (its highlighted event, "copy as curl" clicked), what is left once provider data, ids and
+    technical tokens are taken out has no English word. Screenshotted for the README."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1760, "height": 1240, "deviceScaleFactor": 1,
+                            "mobile": False})
+    try:
+        load(driver, chinese_matrix.url)
+        assert driver.execute_script("return document.documentElement.lang") == "zh-CN"
+        driver.find_element(By.ID, "expand-all").click()
+        driver.find_element(By.ID, "f-dev").click()
+        target = cell(driver, chinese_matrix, "reference-broken-demo", "streaming.done_sentinel")
+        assert "o-fail" in target.find_element(By.XPATH, "..").get_attribute("class")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+        target.click()
+        panel = driver.find_element(By.ID, "panel")
+        wait(driver, lambda b: panel.is_displayed())
+        assert "失败" in panel_text(driver, "panel-outcome")
+        copy = panel.find_elements(By.CSS_SELECTOR, "button.copy-curl")
+        assert copy and copy[0].text == "复制为 curl 命令"
+        copy[0].click()
+        wait(driver, lambda b: b.find_elements(By.CSS_SELECTOR, "#panel pre.curl"))
+        page = driver.execute_script(PAGE_WORDS_JS)
+        assert "证据" in page["text"] and "只看不符合项" in page["text"]
+        left = english_left(page)
+        where = {w: re.findall(rf".{{0,40}}\b{re.escape(w)}\b.{{0,40}}",
+                               "\n".join([page["text"], *page["attrs"]]))[:2] for w in left}
+        assert not left, f"English left on the Chinese page: {where}"
+        shot = chinese_matrix.path.parent / "matrix.zh-CN.png"
+        driver.save_screenshot(str(shot))
+        assert shot.stat().st_size > 10_000
+        if os.environ.get("CONFORMANCE_UPDATE_SCREENSHOT") == "1":
+            shutil.copy(shot, REPO / "docs" / "matrix.zh-CN.png")
+        assert severe_console_errors(driver) == []
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_the_english_check_catches_an_untranslated_label() -> None:
+    """The check above fails on one English label or phrase left among the Chinese."""
+    page = {"text": "只看不符合项\n全部展开\nstreaming.done_sentinel\nstreaming 5 个检查项",
+            "drop": [], "attrs": ["加权得分"], "names": ["reference"], "families": ["streaming"],
+            "checks": ["streaming.done_sentinel"]}
+    assert english_left(page) == []
+    assert english_left({**page, "text": page["text"] + "\nexpand all"}) == [
+        "expand all", "all", "expand"]
+    assert english_left({**page, "attrs": ["speed"]}) == ["speed"]
+
+
+def test_every_part_of_the_matrix_in_chinese(driver: WebDriver, matrix: Page) -> None:
+    """The busiest page (ten providers: a baseline with regressions and fixes, a security
+    badge, unrun chips, an unreachable provider, the reference apart) re-rendered in Chinese,
+    as ``conformance report --lang zh-CN`` does: no English UI word is left."""
+    from conformance import i18n
+
+    page_dir = matrix.path.parent.parent / "zh-report"
+    if not page_dir.exists():
+        shutil.copytree(matrix.path.parent, page_dir)
+        data = load_run(page_dir)
+        with i18n.using("zh-CN"):
+            write_reports(page_dir, data, stored_baseline(page_dir))
+    load(driver, (page_dir / "matrix.html").resolve().as_uri())
+    driver.find_element(By.ID, "expand-all").click()
+    target = cell(driver, matrix, "ignores-stop", "stop.string")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+    target.click()
+    wait(driver, lambda b: b.find_element(By.ID, "panel").is_displayed())
+    assert "回退" in panel_text(driver, "panel-change")
+    page = driver.execute_script(PAGE_WORDS_JS)
+    assert "回退" in page["text"] and "未运行" in page["text"]
+    left = english_left(page)
+    where = {w: re.findall(rf".{{0,60}}\b{re.escape(w)}\b.{{0,60}}",
+                           "\n".join([page["text"], *page["attrs"]]))[:2] for w in left}
+    assert not left, f"English left on the Chinese page: {where}"

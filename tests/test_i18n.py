@@ -22,7 +22,8 @@ from conformance import i18n
 from conformance.checks.registry import all_checks
 from conformance.config import load_providers
 from conformance.i18n import CHECK_CONTEXT, LanguageError, resolve_lang
-from tests.conftest import run_cli, write_providers
+from tests.conftest import RunOutput, run_cli, write_providers
+from tests.test_report_cli import shared_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "conformance" / "locale" / "zh_CN" / "LC_MESSAGES" / "conformance.po"
@@ -231,6 +232,7 @@ def test_a_run_in_chinese_and_its_report_in_either_language(tmp_path: Path) -> N
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert summary.startswith("## 兼容性矩阵 — 运行 `")
     assert "### 不符合项(1)" in summary and "| `stop.string` | broken | ✗ 失败 |" in summary
+    assert '<html lang="zh-CN">' in (out / "matrix.html").read_text(encoding="utf-8")
 
     english = run_cli(["report", "--lang", "en", str(out)], cwd=tmp_path)
     assert english.returncode == 0, english.stderr
@@ -238,6 +240,8 @@ def test_a_run_in_chinese_and_its_report_in_either_language(tmp_path: Path) -> N
         english.stdout
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert summary.startswith("## Conformance matrix — run `") and not CJK.search(summary)
+    page = (out / "matrix.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in page and not CJK.search(page)
     assert (out / "results.json").read_bytes() == results
 
     chinese = run_cli(["report", str(out)], cwd=tmp_path,
@@ -245,6 +249,8 @@ def test_a_run_in_chinese_and_its_report_in_either_language(tmp_path: Path) -> N
     assert chinese.returncode == 0, chinese.stderr
     assert "兼容性矩阵" in chinese.stdout and "已写入" in chinese.stdout
     assert "**总体兼容性:" in (out / "summary.md").read_text(encoding="utf-8")
+    page = (out / "matrix.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in page and "OpenAI 兼容性矩阵" in page
     assert (out / "results.json").read_bytes() == results
 
 
@@ -320,6 +326,13 @@ def test_help_texts_in_chinese(tmp_path: Path) -> None:
     proc = run_cli(["run", "--help", "--lang", "zh-CN"], cwd=tmp_path)
     assert proc.returncode == 0
     assert "通过 pytest 运行本套件" in proc.stdout and "输出语言:en 或 zh-CN" in proc.stdout
+    # argparse's own words too: the usage line, the headings, -h
+    assert proc.stdout.startswith("用法:conformance run") and "显示此帮助信息并退出" in proc.stdout
+    assert "usage:" not in proc.stdout and "show this help" not in proc.stdout
+    missing = run_cli(["report", "--lang", "zh-CN"], cwd=tmp_path)
+    assert missing.returncode == 2 and "conformance report:错误:缺少以下参数:DIR" in missing.stderr
+    english = run_cli(["report", "--help"], cwd=tmp_path)
+    assert english.stdout.startswith("usage: conformance report") and "options:" in english.stdout
     proc = run_cli(["init", "--help"], cwd=tmp_path, env={"CONFORMANCE_LANG": "zh-CN"})
     assert "写出带注释的 providers.yaml 起步文件" not in proc.stdout  # that is `conformance -h`
     assert "写到哪里" in proc.stdout
@@ -344,3 +357,81 @@ def test_plain_pytest_takes_the_language_from_the_ini(tmp_path: Path) -> None:
                        "-k", "stop.string", "-p", "no:cacheprovider", "--lang", "en"],
                       cwd=tmp_path, env={"I18N_UNSET": ""})
     assert "conformance matrix" in proc.stdout and "兼容性矩阵" not in proc.stdout
+
+
+#: The demo's providers (providers.yaml): the builtin reference and its labelled broken copy.
+DEMO_PROVIDERS = [
+    {"name": "reference", "builtin": "reference"},
+    {"name": "reference-broken-demo", "builtin": "reference", "faults": ["ignore_stop", "no_done"]},
+]
+#: What the Chinese demo runs: enough families for every part of the page (streams, stop).
+DEMO_FAMILIES = "models or chat or streaming or stop or errors"
+
+
+def chinese_demo_run(tmp_path_factory: pytest.TempPathFactory) -> RunOutput:
+    """``LANG=zh_CN.UTF-8 conformance run`` on the demo's providers, as ``make demo`` runs it
+    in a Chinese locale (built once per session, shared with the browser test)."""
+    def build(tmp: Path) -> dict[str, RunOutput]:
+        providers = write_providers(tmp / "providers.yaml", DEMO_PROVIDERS)
+        out = tmp / "report"
+        proc = run_cli(["run", "--providers", str(providers), "--report-dir", str(out),
+                        "-m", DEMO_FAMILIES, "-n", "2", "-p", "no:cacheprovider"],
+                       cwd=tmp, env={"CONFORMANCE_LANG": "", "LANG": "zh_CN.UTF-8"})
+        return {"run": RunOutput(proc.returncode, proc.stdout, proc.stderr, out)}
+
+    return shared_runs(tmp_path_factory, "zh-demo", build)["run"]
+
+
+def test_the_demo_in_a_chinese_locale(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``LANG=zh_CN.UTF-8 make demo``: the summary is printed in Chinese and matrix.html is
+    written in Chinese, with the broken variant's failures as red cells."""
+    run = chinese_demo_run(tmp_path_factory)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    for words in ("兼容性矩阵", "✓ 通过", "✗ 失败", "报告:"):
+        assert words in run.stdout, words
+    page = (run.report_dir / "matrix.html").read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in page
+    for words in ("OpenAI 兼容性矩阵", "行为类别 / 检查项", "只看不符合项", "全部展开",
+                  "参考服务商,仅供对比", "总体兼容性", "通过率"):
+        assert words in page, words
+    for english in ("only deviations<", ">expand all<", ">behaviour family / check<",
+                    ">reference, for comparison<", ">Speed per provider<"):
+        assert english not in page, english
+    data = json.loads((run.report_dir / "results.json").read_text(encoding="utf-8"))
+    failed = {r["check"] for r in data["results"]
+              if r["provider"] == "reference-broken-demo" and r["outcome"] == "fail"}
+    assert {"stop.string", "streaming.done_sentinel"} <= failed, failed
+    assert not any(r["outcome"] == "fail" for r in data["results"]
+                   if r["provider"] == "reference")
+    broken = [p["name"] for p in data["providers"]].index("reference-broken-demo")
+    assert re.search(rf'<tr class="chk[^"]*" data-check="stop.string">(?:(?!</tr>).)*?'
+                     rf'<td class="c o-fail[^"]*" data-col="{broken}"', page, re.DOTALL)
+    stored = (run.report_dir / "results.json").read_text(encoding="utf-8")
+    for words in ("兼容", "通过", "失败", "参考服务商"):  # results.json stays language-neutral
+        assert words not in stored, words
+
+
+def test_the_matrix_follows_the_language_active_when_it_is_rendered() -> None:
+    """matrix.py's Jinja2 environment is built once, at import: its words must still follow the
+    language active at each render (both orders, in one process), ids and data unchanged."""
+    from conformance.report.matrix import render_matrix
+    from tests.test_report import synthetic_run
+
+    data = synthetic_run(2, 12)
+    with i18n.using("zh-CN"):
+        chinese = render_matrix(data)
+    english = render_matrix(data)
+    with i18n.using("zh-CN"):
+        again = render_matrix(data)
+    assert chinese == again
+    assert '<html lang="zh-CN">' in chinese and '<html lang="en">' in english
+    for words in ("OpenAI 兼容性矩阵", "只看不符合项", "全部展开", "复制为 curl 命令", "证据",
+                  '"fail":"失败"'):
+        assert words in chinese, words
+        assert words not in english, words
+    for words in ("OpenAI-compatibility matrix", "only deviations", "expand all", "copy as curl",
+                  '"fail":"fail"'):
+        assert words in english, words
+    assert not CJK.search(english)
+    for check in data.checks:  # ids stay; the catalogue's titles are translated
+        assert f'data-check="{check["id"]}"' in chinese

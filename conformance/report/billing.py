@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.i18n import _
 from conformance.results import Result, RunData, token_totals
 
 #: Verdicts about what the user is billed for or which model answered: first in summary.md.
@@ -61,7 +62,7 @@ def billed_vs_counted(data: RunData, provider: str) -> str | None:
     billed, counted = facts.get("prompt_billed"), facts.get("prompt_counted")
     if not isinstance(billed, int) or not isinstance(counted, int) or counted <= 0:
         return None
-    return f"{100 * (billed - counted) / counted:+.0f} % prompt"
+    return _("{percent} % prompt").format(percent=f"{100 * (billed - counted) / counted:+.0f}")
 
 
 def overbilling_cost(data: RunData, provider: str) -> str | None:
@@ -71,7 +72,8 @@ def overbilling_cost(data: RunData, provider: str) -> str | None:
     price = _price(entry)
     if not isinstance(excess, int) or excess <= 0 or price is None:
         return None
-    return f"{money(excess * price[0])} per 1M requests ({excess} extra prompt tokens each)"
+    return _("{cost} per 1M requests ({excess} extra prompt tokens each)").format(
+        cost=money(excess * price[0]), excess=excess)
 
 
 def money_findings(data: RunData) -> list[Result]:

@@ -152,16 +152,16 @@ SEVERITY_WEIGHTS: dict[str, int] = {"security": 8, "breaks-clients": 4, "degrade
                                     "cosmetic": 1}
 #: The weight of a check without a (known) severity.
 DEFAULT_WEIGHT = 1
-WEIGHTED_FORMULA = "Σ w·pass ÷ Σ w·(pass + fail), w = 8 security, 4 breaks-clients, " \
-    "2 degrades, 1 cosmetic"
-WEIGHTED_EXPLAINED = (
+WEIGHTED_FORMULA = N_("Σ w·pass ÷ Σ w·(pass + fail), w = 8 security, 4 breaks-clients, "
+                      "2 degrades, 1 cosmetic")
+WEIGHTED_EXPLAINED = N_(
     "Weighted score = Σ w·pass ÷ Σ w·(pass + fail), each check weighted by its severity: "
     "w = 8 for security, 4 for breaks-clients, 2 for degrades, 1 for cosmetic. A security "
     "failure costs eight times a cosmetic one; unsupported, skip and error are not counted."
 )
 #: Label of the builtin reference's group (shown apart, left out of every overall figure).
-REFERENCE_LABEL = "reference, for comparison"
-REFERENCE_EXPLAINED = (
+REFERENCE_LABEL = N_("reference, for comparison")
+REFERENCE_EXPLAINED = N_(
     "The builtin reference provider runs inside the suite: it is shown for comparison and is "
     "left out of the overall figures."
 )
@@ -254,10 +254,10 @@ def security_failures(data: RunData) -> list[Result]:
 
 #: Words the matrix's script writes into the evidence panel (embedded with the data).
 PANEL_WORDS: dict[str, str] = {
-    "copyCurl": "copy as curl",
-    "copied": "copied to the clipboard",
-    "selectToCopy": "select the command to copy it",
-    "curlNote": "The key is written as $VAR: set the variable before running the command. "
-                "The evidence is redacted (***), so other masked values must be filled in.",
-    "eventAbout": "The verdict is about event #%n (highlighted).",
+    "copyCurl": N_("copy as curl"),
+    "copied": N_("copied to the clipboard"),
+    "selectToCopy": N_("select the command to copy it"),
+    "curlNote": N_("The key is written as $VAR: set the variable before running the command. "
+                   "The evidence is redacted (***), so other masked values must be filled in."),
+    "eventAbout": N_("The verdict is about event #%n (highlighted)."),
 }

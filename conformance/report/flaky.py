@@ -11,13 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from conformance.i18n import N_, _, localize, ngettext
+from conformance.report.common import outcome_name
 from conformance.report.diff import md_cell, md_code
 from conformance.results import Result, RunData, printable
 from conformance.stability import flaky_results, judged_counts, label
 
 #: What a flaky cell means, in one line (legend, tooltips, summary.md).
-MEANING = ("flaky: the check ran K times (--repeat K) and the runs disagreed — some passed, "
-           "some failed; counted as passes/K of a pass in the score, not as a fail")
+MEANING = N_("flaky: the check ran K times (--repeat K) and the runs disagreed — some passed, "
+             "some failed; counted as passes/K of a pass in the score, not as a fail")
 #: Flaky cells listed in the terminal before "… and N more".
 MAX_TERMINAL = 10
 
@@ -50,15 +52,20 @@ def terminal_lines(data: RunData) -> list[str]:
     flaky = flaky_results(data.results)
     if not flaky:
         return []
-    lines = [f"flaky: {len(flaky)} check{'s' if len(flaky) != 1 else ''} passed some of "
-             f"their {repeat_of_run(data)} runs, not all (scored as passes/K, not as fails):"]
+    lines = [ngettext("flaky: {n} check passed some of its {k} runs, not all (scored as "
+                      "passes/K, not as fails):",
+                      "flaky: {n} checks passed some of their {k} runs, not all (scored as "
+                      "passes/K, not as fails):", len(flaky)).format(
+        n=len(flaky), k=repeat_of_run(data))]
     for result in flaky[:MAX_TERMINAL]:
         failed = [run for run in result.runs if run["outcome"] != "pass"]
-        said = printable(" ".join(str(failed[0]["message"]).split()))[:60] if failed else ""
+        said = (printable(" ".join(localize(str(failed[0]["message"])).split()))[:60]
+                if failed else "")
         lines.append(f"  {label(result)} {printable(result.check)} [{printable(result.provider)}]"
                      f"  {said}")
     if len(flaky) > MAX_TERMINAL:
-        lines.append(f"  … and {len(flaky) - MAX_TERMINAL} more in summary.md")
+        lines.append("  " + _("… and {n} more in summary.md").format(
+            n=len(flaky) - MAX_TERMINAL))
     return lines
 
 
@@ -67,15 +74,17 @@ def summary_section(data: RunData) -> list[str]:
     flaky = flaky_results(data.results)
     if not flaky:
         return []
-    lines = [f"### Flaky ({len(flaky)})", "",
-             f"Checks whose {repeat_of_run(data)} runs (`--repeat`) disagreed: they passed "
-             "some runs and failed others. Not deviations and not failures in junit.xml; the "
-             "score counts each as passes/K of a pass.", "",
-             "| check | provider | passes | a run that did not pass |", "|---|---|---|---|"]
+    lines = [_("### Flaky ({n})").format(n=len(flaky)), "",
+             _("Checks whose {k} runs (`--repeat`) disagreed: they passed some runs and failed "
+               "others. Not deviations and not failures in junit.xml; the score counts each as "
+               "passes/K of a pass.").format(k=repeat_of_run(data)), "",
+             "| " + " | ".join((_("check"), _("provider"), _("passes"),
+                                _("a run that did not pass"))) + " |", "|---|---|---|---|"]
     for result in flaky:
         failed = [(i, run) for i, run in enumerate(result.runs, 1) if run["outcome"] != "pass"]
-        said = (f"run {failed[0][0]} {failed[0][1]['outcome']}: {failed[0][1]['message']}"
-                if failed else "")
+        said = (_("run {n} {outcome}: {message}").format(
+            n=failed[0][0], outcome=outcome_name(str(failed[0][1]["outcome"])),
+            message=localize(str(failed[0][1]["message"]))) if failed else "")
         lines.append(f"| `{md_code(result.check)}` | {md_cell(result.provider)} | "
                      f"{label(result)} | {md_cell(said)} |")
     return [*lines, ""]

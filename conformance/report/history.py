@@ -24,6 +24,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
+from conformance.i18n import _
 from conformance.report.common import score_value
 from conformance.report.diff import md_cell, md_code
 from conformance.report.speed import ms, speeds
@@ -67,11 +68,12 @@ def load_history(directories: Sequence[str | Path]) -> tuple[list[RunData], list
         path = Path(directory)
         try:
             if not path.is_dir():
-                raise ValueError("no such directory")
+                raise ValueError(_("no such directory"))
             runs.append(load_run(path))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            problems.append(f"history {path}: {detail} (left out of the trend)")
+            problems.append(_("history {path}: {detail} (left out of the trend)").format(
+                path=path, detail=detail))
     return runs, problems
 
 
@@ -132,7 +134,7 @@ def sparkline(points: Sequence[Point]) -> Markup:
     if len(points) < 2:
         return Markup("")
     scores = [p.score for p in points]
-    title = f"trend over {len(points)} runs (oldest first): " + "; ".join(
+    title = _("trend over {n} runs (oldest first): ").format(n=len(points)) + "; ".join(
         f"{p.run_id}: {_percent(p.score)}, {ms(p.latency)}" for p in points)
     parts = [f'<svg class="spark" role="img" width="{WIDTH}" height="{HEIGHT}" '
              f'viewBox="0 0 {WIDTH} {HEIGHT}" aria-label="{escape(title)}">'
@@ -161,10 +163,11 @@ def render_history_md(current: RunData, history: Sequence[RunData]) -> str:
         return ""
     table = trends(current, history)
     count = max((len(points) for points in table.values()), default=0)
-    lines = [f"### Trend over the last {count} runs", "",
-             "Score (pass ÷ judged) and median latency (request → answer) per run, oldest "
-             "first; the last is this run.", "",
-             "| provider | score | median latency | runs |", "|---|---|---|---|"]
+    lines = [_("### Trend over the last {n} runs").format(n=count), "",
+             _("Score (pass ÷ judged) and median latency (request → answer) per run, oldest "
+               "first; the last is this run."), "",
+             "| " + " | ".join((_("provider"), _("score"), _("median latency"), _("runs")))
+             + " |", "|---|---|---|---|"]
     for provider, points in table.items():
         scores = " → ".join(_percent(p.score) for p in points)
         latency = " → ".join(ms(p.latency) for p in points)

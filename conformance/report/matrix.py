@@ -26,6 +26,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from conformance import i18n
+from conformance.i18n import N_, _, check_text, localize
 from conformance.report.billing import billed_vs_counted, costs, money
 from conformance.report.common import (
     DEVIATIONS,
@@ -40,6 +42,8 @@ from conformance.report.common import (
     WEIGHTED_FORMULA,
     incomplete_note,
     is_reference,
+    meaning,
+    outcome_name,
     ran_checks,
     ran_providers,
     score,
@@ -75,10 +79,49 @@ _env = jinja2.Environment(
 )
 _env.filters["ms"] = ms
 _env.filters["rate"] = rate
+# The template's {% trans %}, _(), ngettext and pgettext read the language active when the
+# page is rendered (conformance.i18n.activate), not the one active when this module loaded.
+i18n.install_jinja(_env)
 
 
 #: The catalogue fields the matrix shows for a check.
 CHECK_FIELDS = ("id", "title", "behavior", "spec", "proves", "severity")
+
+
+#: Words the page's script writes (the evidence panel, tooltips, the filter count): embedded
+#: with the data, translated when the page is rendered.
+SCRIPT_WORDS: dict[str, str] = {
+    "noResponse": N_("no response"),
+    "sseEvents": N_("{n} SSE events"),
+    "tokens": N_("{n} tokens"),
+    "transportError": N_("transport error: {error}"),
+    "request": N_("request"),
+    "response": N_("response"),
+    "firstByte": N_("first byte after {n} ms"),
+    "sseComments": N_("{n} SSE comment lines"),
+    "trailingData": N_("unterminated data at the end of the stream"),
+    "eventsCut": N_("{n} more events in results.json"),
+    "sseHeading": N_("server-sent events (time since request)"),
+    "body": N_("body"),
+    "close": N_("close"),
+    "closeEsc": N_("close (Esc)"),
+    "model": N_("model {model}"),
+    "noMessage": N_("(no message)"),
+    "notRun": N_("not run"),
+    "inBaseline": N_("in baseline {id}: {was}"),
+    "proves": N_("proves"),
+    "spec": N_("spec"),
+    "family": N_("family"),
+    "severity": N_("severity"),
+    "duration": N_("duration"),
+    "evidenceOne": N_("Evidence: 1 exchange (redacted)"),
+    "evidenceMany": N_("Evidence: {n} exchanges (redacted)"),
+    "noRequest": N_("No request was needed for this verdict"),
+    "otherEvidence": N_("Other evidence"),
+    "clickEvidence": N_("(click for the evidence)"),
+    "shown": N_("{shown} of {total} checks shown"),
+    "total": N_("{total} checks"),
+}
 
 
 def script_json(value: Any) -> Markup:
@@ -316,7 +359,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         name = str(entry["name"])
         reason = unrun_reason(entry, by_provider[name])
         if reason is not None:
-            chips.append(Chip(name, reason))
+            chips.append(Chip(name, localize(reason)))
             continue
         models = entry.get("models") if isinstance(entry.get("models"), dict) else {}
         assert isinstance(models, dict)
@@ -340,7 +383,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             reference=is_reference(entry),
             weighted=weighted.text, weighted_value=weighted.value,
             rate_value=score_value(counts),
-            security=[(r.check, r.message) for r in by_provider[name]
+            security=[(r.check, localize(r.message)) for r in by_provider[name]
                       if r.outcome == "fail" and severity.get(r.check) == "security"],
             speed=run_speeds.get(name),
             key_env=str(entry.get("api_key_env") or ""),
@@ -369,14 +412,14 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
             raw = evidence.pop("exchanges", [])
             item: dict[str, Any] = {
                 "c": check_index, "p": column.index, "o": result.outcome,
-                "m": result.message, "model": result.model, "d": result.duration_ms,
+                "m": localize(result.message), "model": result.model, "d": result.duration_ms,
                 "x": [exchanges.add(x) for x in (raw if isinstance(raw, list) else [raw])],
             }
             if evidence:
                 item["e"] = _cap(evidence)
             if change is not None:
                 item["k"] = change.kind
-                item["b"] = [change.old, change.old_message]
+                item["b"] = [change.old, localize(change.old_message or "")]
             if result.runs:
                 item["runs"] = [dict(run) for run in result.runs]
             payload_results.append(item)
@@ -411,18 +454,22 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
     totals = outcome_counts(counted)
     overall_weighted = weighted_score(counted, severity)
     latency, chart_height, chart_top = _latency(ordered)
+    for check in checks:  # the catalogue's words in the reader's language (ids stay)
+        check["title"] = check_text(check["id"], check.get("title", ""))
+        check["proves"] = check_text(check["id"], check.get("proves", ""))
     run = {"id": "?", "started_at": None, "finished_at": None, "suite_version": "?",
            **data.run}
     payload = {
         "providers": [{"name": c.name, "model": c.model, "keyEnv": c.key_env,
                        "reference": c.reference} for c in columns],
         "checks": [{k: check.get(k, "") for k in CHECK_FIELDS} for check in checks],
+        "outcomeNames": {o: outcome_name(o) for o in OUTCOMES},
         "results": payload_results,
         "exchanges": exchanges.table,
         "symbols": SYMBOLS,
         "marks": MARKS,
-        "markMeanings": MARK_MEANINGS,
-        "words": PANEL_WORDS,
+        "markMeanings": {k: _(v) for k, v in MARK_MEANINGS.items()},
+        "words": {k: _(v) for k, v in {**PANEL_WORDS, **SCRIPT_WORDS}.items()},
         "baseline": {"id": diff.old.id, "source": diff.old.source} if diff else None,
     }
     total_tokens = sum(c.tokens for c in columns)
@@ -435,22 +482,24 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         "families": list(families.values()),
         "outcomes": OUTCOMES,
         "symbols": SYMBOLS,
-        "meanings": MEANINGS,
+        "meanings": {o: meaning(o) for o in MEANINGS},
+        "outcome_names": {o: outcome_name(o) for o in OUTCOMES},
         "marks": MARKS,
-        "mark_meanings": MARK_MEANINGS,
+        "mark_meanings": {k: _(v) for k, v in MARK_MEANINGS.items()},
         "totals": totals,
         "overall": score_of(counted),
         "overall_weighted": overall_weighted.text,
         "flaky": sum(r.flaky for r in data.results),
-        "flaky_meaning": FLAKY_MEANING,
+        "flaky_meaning": _(FLAKY_MEANING),
         "judged": totals["pass"] + totals["fail"],
-        "formula": SCORE_FORMULA,
-        "score_explained": SCORE_EXPLAINED,
-        "weighted_formula": WEIGHTED_FORMULA,
-        "weighted_explained": WEIGHTED_EXPLAINED,
-        "reference_label": REFERENCE_LABEL,
-        "reference_explained": REFERENCE_EXPLAINED,
-        "speed_note": SPEED_EXPLAINED,
+        "formula": _(SCORE_FORMULA),
+        "score_explained": _(SCORE_EXPLAINED),
+        "weighted_formula": _(WEIGHTED_FORMULA),
+        "weighted_explained": _(WEIGHTED_EXPLAINED),
+        "reference_label": _(REFERENCE_LABEL),
+        "reference_explained": _(REFERENCE_EXPLAINED),
+        "speed_note": _(SPEED_EXPLAINED),
+        "lang": i18n.active(),
         "security_total": sum(len(c.security) for c in real),
         "latency": latency,
         "chart": {"label": CHART_LABEL, "bars": CHART_BARS, "width": CHART_WIDTH,
@@ -470,8 +519,9 @@ def _duration(ms: object) -> str:
         return ""
     seconds = ms / 1000
     if seconds < 120:
-        return f"{seconds:.1f} s"
-    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+        return _("{seconds} s").format(seconds=f"{seconds:.1f}")
+    return _("{minutes} min {seconds} s").format(minutes=int(seconds // 60),
+                                                 seconds=int(seconds % 60))
 
 
 def render_matrix(data: RunData, diff: RunDiff | None = None,

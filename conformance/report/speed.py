@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.i18n import N_
 from conformance.results import Result, RunData
 
 
@@ -218,7 +219,7 @@ def speed_line(figures: Speed) -> str:
 
 
 #: How the figures are computed, in one line (summary.md, matrix legend).
-SPEED_EXPLAINED = (
+SPEED_EXPLAINED = N_(
     "Speed from the run's own requests (answered POSTs, each once): TTFT = first content event "
     "of a stream or first byte of a plain answer; total = request sent → answer read; median "
     "and p95; tok/s = completion tokens ÷ time from first to last content event of streams "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from conformance.i18n import _, localize, ngettext
+from conformance.i18n import _, localize, ngettext, pgettext
 from conformance.report.billing import costs, money, money_findings, overbilling_cost
 from conformance.report.common import (
     DEVIATIONS,
@@ -40,6 +40,11 @@ from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token
 
 #: Rows of the deviations table before "… and N more" (GitHub caps a step summary at 1 MiB).
 MAX_ROWS = 200
+
+
+def full_stop() -> str:
+    """``"."`` in the active language (msgctxt ``sentence end``)."""
+    return pgettext("sentence end", ".")
 
 
 def _duration(ms: object) -> str:
@@ -127,7 +132,7 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None, *,
         lines.append(_("**Overall compatibility: {weighted} weighted by severity, {rate} pass "
                        "rate** — {passed} of {judged} judged checks pass").format(
             weighted=weighted.text, rate=score_of(counted), passed=totals["pass"],
-            judged=judged) + apart + of_them + ".")
+            judged=judged) + apart + of_them + full_stop())
     lines.append("")
     lines.append(f"{_(WEIGHTED_EXPLAINED)} {score_explained()}")
     lines.append("")
@@ -175,7 +180,8 @@ def render_summary_md(data: RunData, diff: RunDiff | None = None, *,
     lines.append("")
     if unrun:
         lines += [_("{n} not run: ").format(n=len(unrun)) + ", ".join(
-            f"{md_cell(name)} ({md_cell(localize(reason))})" for name, reason in unrun) + ".",
+            f"{md_cell(name)} ({md_cell(localize(reason))})" for name, reason in unrun)
+            + full_stop(),
             ""]
     if fast:
         lines += [_(SPEED_EXPLAINED), ""]
