@@ -7,8 +7,11 @@ encoding a provider could echo it in."""
 from __future__ import annotations
 
 import base64
-import resource
+import os
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -17,7 +20,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from conformance.checks.registry import all_checks
-from tests.conftest import RunOutput, judged, run_suite
+from tests.conftest import RunOutput, child_env, judged
 
 REPORTS = ("results.json", "junit.xml", "matrix.html", "summary.md")
 RSS_LIMIT_MB = 1024
@@ -55,15 +58,30 @@ class HostileRun:
 
 
 def run_measured(providers: Path, report_dir: Path, *extra: str,
-                 env: Mapping[str, str] | None = None) -> HostileRun:
-    """``conformance run`` in a subprocess; the peak RSS is the largest of this process's
-    finished children so far (an upper bound for this run's)."""
+                 env: Mapping[str, str] | None = None, timeout: float = 900) -> HostileRun:
+    """``conformance run`` in a subprocess (as :func:`tests.conftest.run_suite`); the peak RSS
+    is that process's own (and its waited-for children's, e.g. xdist workers), from
+    ``wait4`` — not the largest of every child this test process ever had, which under
+    ``--dist loadfile`` includes the whole-suite run of every fault."""
+    args = [sys.executable, "-m", "conformance", "run", "--providers", str(providers),
+            "--report-dir", str(report_dir), "-p", "no:cacheprovider", "-q", *extra]
     started = time.monotonic()
-    out = run_suite(providers, report_dir, *extra, env=env)
-    seconds = time.monotonic() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(args, cwd=providers.parent, env=child_env(env), stdout=stdout,
+                                stderr=stderr, text=True)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - started
+        stdout.seek(0)
+        stderr.seek(0)
+        out = RunOutput(proc.returncode, stdout.read(), stderr.read(), report_dir)
     scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-    return HostileRun(out, seconds, peak / scale)
+    return HostileRun(out, seconds, usage.ru_maxrss / scale)
 
 
 def assert_sound(run: HostileRun, *, keys: Sequence[str] = (), seconds: float = 300) -> None:
