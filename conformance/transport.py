@@ -144,7 +144,11 @@ class Exchange:
         Payloads that are not JSON objects are skipped here; ``streaming.chunk_schema`` reports
         them.
         """
-        out: list[dict[str, Any]] = []
+        return [payload for _, payload in self.chunk_events()]
+
+    def chunk_events(self) -> list[tuple[TimedEvent, dict[str, Any]]]:
+        """Each chunk of :meth:`chunks` with the event it came in, in the same order."""
+        out: list[tuple[TimedEvent, dict[str, Any]]] = []
         for event in self.data_events():
             if event.data.strip() == "[DONE]":
                 break
@@ -153,7 +157,7 @@ class Exchange:
             except ValueError:
                 continue
             if isinstance(payload, dict):
-                out.append(payload)
+                out.append((event, payload))
         return out
 
     def usage(self) -> dict[str, Any] | None:

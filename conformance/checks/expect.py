@@ -245,6 +245,20 @@ def cut_finding(exchange: Exchange, what: str = "stream", *,
     return Failure(f"{what} cut after {count} events, {missing}: {exchange.cut}")
 
 
+def named_stream_events(exchange: Exchange, end: tuple[str, Callable[[Exchange], bool]]
+                        ) -> list[TimedEvent]:
+    """The data events of a stream of named events (Anthropic's Messages, OpenAI's
+    Responses), whose status was judged already: a cut stream without its ``end`` marker
+    (:func:`cut_finding`) and a stream without any data event are a ``fail``."""
+    cut = cut_finding(exchange, end=end)
+    if cut is not None:
+        raise cut
+    events = exchange.data_events()
+    if not events:
+        raise Failure(f"stream: true answered without any SSE data event: {describe(exchange)}")
+    return events
+
+
 def _saw_done(exchange: Exchange) -> bool:
     return any(e.data.strip() == "[DONE]" for e in exchange.data_events())
 
@@ -429,17 +443,7 @@ def at_event(exchange: Exchange, event: TimedEvent | None) -> tuple[str, int] | 
 
 def chunk_events(exchange: Exchange) -> list[TimedEvent]:
     """The event of each chunk :meth:`Exchange.chunks` returns, in the same order."""
-    out: list[TimedEvent] = []
-    for event in exchange.data_events():
-        if event.data.strip() == "[DONE]":
-            break
-        try:
-            payload = json.loads(event.data)
-        except ValueError:
-            continue
-        if isinstance(payload, dict):
-            out.append(event)
-    return out
+    return [event for event, _ in exchange.chunk_events()]
 
 
 def chunk_at(exchange: Exchange, n: int) -> tuple[str, int] | None:

@@ -23,9 +23,9 @@ from conformance.checks import prompts
 from conformance.checks.auth import WRONG_KEY, expect_refused, require_key
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
-    cut_finding,
     describe,
     expect_client_error,
+    named_stream_events,
     raise_for_status,
     snippet,
 )
@@ -198,13 +198,7 @@ class _Stream:
 
     def __init__(self, exchange: Exchange) -> None:
         _raise_for_status(exchange)
-        cut = cut_finding(exchange, end=("message_stop", _saw_message_stop))
-        if cut is not None:
-            raise cut
-        events = exchange.data_events()
-        if not events:
-            raise Failure(f"stream: true answered without any SSE data event: "
-                          f"{describe(exchange)}")
+        events = named_stream_events(exchange, end=("message_stop", _saw_message_stop))
         self.events: list[tuple[str | None, dict[str, Any]]] = []
         self.done = False
         for event in events:

@@ -16,7 +16,7 @@ from typing import Any
 
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
-from conformance.checks.expect import cut_finding, describe, snippet
+from conformance.checks.expect import named_stream_events, snippet
 from conformance.checks.registry import check
 from conformance.checks.responses_api import (
     DOCS,
@@ -52,13 +52,7 @@ class ResponseStream:
 
     def __init__(self, exchange: Exchange) -> None:
         raise_route(exchange)
-        cut = cut_finding(exchange, end=("response.completed", ended))
-        if cut is not None:
-            raise cut
-        events = exchange.data_events()
-        if not events:
-            raise Failure(f"stream: true answered without any SSE data event: "
-                          f"{describe(exchange)}")
+        events = named_stream_events(exchange, end=("response.completed", ended))
         self.events: list[tuple[str | None, dict[str, Any]]] = []
         for event in events:
             payload = exchange_json(event.data)
