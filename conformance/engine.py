@@ -17,7 +17,8 @@ import dataclasses
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any
 
 from conformance.checks.context import CheckContext, ProviderRuntime
 from conformance.checks.registry import Check
@@ -27,9 +28,15 @@ from conformance.i18n import BUDGET_SPENT
 from conformance.preflight import ProviderProblem, preflight
 from conformance.redact import Redactor
 from conformance.results import Outcome, Result, one_line
+from conformance.slots import PRIORITY, WAITING, Waiting
 from conformance.stability import fold
 from conformance.transport import Exchange, ProviderClient
 from conformance.upstream import UpstreamClient
+
+#: Checks of one provider admitted at once per request slot (``concurrency:``).
+CHECKS_PER_SLOT = 4
+
+_Judged = tuple[Outcome, str, dict[str, object]]
 
 
 def describe(exc: BaseException) -> str:
@@ -41,7 +48,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-async def judge(check: Check, ctx: CheckContext) -> tuple[Outcome, str, dict[str, object]]:
+async def judge(check: Check, ctx: CheckContext) -> _Judged:
     """Run one check function and map what it raised to an outcome (docs/CONTRACT.md)."""
     extra: dict[str, object] = {}
     outcome: Outcome
@@ -128,7 +135,9 @@ class Engine:
             if future is None:
                 if not self._thread.is_alive():
                     self._thread.start()
-                future = asyncio.run_coroutine_threadsafe(self._run(check, provider), self._loop)
+                # Submission order is slot priority (conformance.slots): earlier checks first.
+                future = asyncio.run_coroutine_threadsafe(
+                    self._run(check, provider, len(self._futures)), self._loop)
                 self._futures[key] = future
             return future
 
@@ -149,16 +158,21 @@ class Engine:
             runtime = ProviderRuntime(
                 provider=provider,
                 client=ProviderClient(provider),
-                semaphore=asyncio.Semaphore(provider.concurrency),
+                # Checks admitted at once: several per request slot (a check waiting on a
+                # shared request or judging holds none), one per slot under a token budget,
+                # which is weighed as each check ends.
+                semaphore=asyncio.Semaphore(provider.concurrency * (
+                    1 if self._budget is not None else CHECKS_PER_SLOT)),
                 upstream=(UpstreamClient(provider, self._start_upstream)
                           if provider.upstream is not None else None),
             )
             self._runtimes[provider.name] = runtime
         return runtime
 
-    async def _run(self, check: Check, name: str) -> Result:
+    async def _run(self, check: Check, name: str, priority: int) -> Result:
         """The check's result; whatever goes wrong in the suite is that check's ``error`` with
         a one-line message, never an exception for pytest to format."""
+        PRIORITY.set(priority)
         try:
             return await self._judged(check, name)
         except Exception as exc:  # a suite fault outside judge() (preflight, evidence, ...)
@@ -207,17 +221,46 @@ class Engine:
             started = time.perf_counter()
             ctx = CheckContext(runtime, model, repeat)
             deadline = provider.timeouts.check_deadline
-            try:
-                # Requests, retries and judging together: a provider slow enough to pass it
-                # cannot be judged (``timeouts.check``).
-                outcome, message, extra = await asyncio.wait_for(judge(check, ctx), deadline)
-            except TimeoutError:
+            judged = await self._within(judge(check, ctx), deadline)
+            outcome: Outcome
+            extra: dict[str, object]
+            if judged is None:
                 outcome, extra = "error", {}
                 message = (f"check exceeded its {deadline:g} s deadline (timeouts.check): the "
                            f"provider was too slow to judge")
+            else:
+                outcome, message, extra = judged
             duration = int((time.perf_counter() - started) * 1000)
         self._spend(ctx.exchanges)
         return _Run(outcome, message, duration, ctx, extra)
+
+    @staticmethod
+    async def _within(judging: Coroutine[Any, Any, _Judged], deadline: float
+                      ) -> _Judged | None:
+        """Await ``judging`` for at most ``deadline`` seconds of the check's own time: its
+        requests, retries and judging together (``timeouts.check``), not the time its requests
+        waited for a free slot behind other checks'.  None when the deadline passed."""
+        waiting = Waiting()
+        WAITING.set(waiting)  # this task's context: the judging task copies it
+        task = asyncio.ensure_future(judging)
+        credited = 0.0
+        end = time.perf_counter() + deadline
+        try:
+            while True:
+                done, _ = await asyncio.wait({task},
+                                             timeout=max(0.0, end - time.perf_counter()))
+                if done:
+                    return task.result()
+                waited = waiting.seconds()
+                if waited - credited <= 0.001:
+                    break
+                end += waited - credited
+                credited = waited
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        return None
 
     def _folded(self, runtime: ProviderRuntime, check: Check, model: str,
                 runs: Sequence[_Run]) -> Result:

@@ -36,6 +36,7 @@ from conformance.config import Limits, ProviderConfig
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
 from conformance.loopwatch import LoopWatch, Stall
 from conformance.redact import Redactor
+from conformance.slots import Slots
 from conformance.sse import SSEDecoder
 
 #: Largest response body kept in an Exchange's evidence by default (``limits.evidence``); the
@@ -345,6 +346,8 @@ class ProviderClient:
             follow_redirects=False,
             verify=context_for(self.base_url),  # one per process, not a CA load per provider
         )
+        #: At most ``concurrency`` requests in flight (:mod:`conformance.slots`).
+        self.slots = Slots(provider.concurrency)
         #: A copy of the last 429 this client received (retried or not), for the checks that
         #: judge rate limiting; rate limits cannot be provoked safely, only observed.
         self.rate_limited: Exchange | None = None
@@ -433,6 +436,17 @@ class ProviderClient:
             sent_key=self._sends_key(req_headers),
             evidence_chars=self._limits.evidence,
         )
+        # One request slot (``concurrency:``) for the whole request, its retries included.
+        await self.slots.acquire()
+        try:
+            return await self._attempts(method, url, content, req_headers, stream, exchange,
+                                        retries)
+        finally:
+            self.slots.release()
+
+    async def _attempts(self, method: str, url: str, content: bytes | None,
+                        req_headers: dict[str, str], stream: bool, exchange: Exchange,
+                        retries: int | None) -> Exchange:
         attempts = 1 + max(0, self.provider.retries if retries is None else retries)
         resent_cut = False
         # ``total`` bounds the whole request: every attempt and every wait between them.
@@ -665,6 +679,27 @@ class _RecordingTransport(httpx.AsyncBaseTransport):
         self._record(exchange)
         # Only codings that can be inflated with a size bound (see ACCEPT_ENCODING).
         request.headers["accept-encoding"] = ACCEPT_ENCODING
+        # A request slot (``concurrency:``) until the body is read or closed.
+        slots = self._owner.slots
+        await slots.acquire()
+        try:
+            response, started = await self._send(request, exchange)
+        except BaseException:
+            slots.release()
+            raise
+        events = stream and 200 <= response.status_code < 300
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in _ENCODING_HEADERS]
+        return httpx.Response(
+            response.status_code, headers=headers, extensions=response.extensions,
+            stream=_RecordingStream(response, exchange, r, events, started,
+                                    self._owner._limits, slots.release),
+        )
+
+    async def _send(self, request: httpx.Request, exchange: Exchange
+                    ) -> tuple[httpx.Response, float]:
+        """Send (with the provider's retries); the response and when the first attempt began."""
+        r = self._owner.redactor
         started = time.perf_counter()
         attempts = 1 + max(0, self._owner.provider.retries)
         for attempt in range(1, attempts + 1):
@@ -686,21 +721,16 @@ class _RecordingTransport(httpx.AsyncBaseTransport):
         exchange.first_byte_ms = (time.perf_counter() - started) * 1000
         exchange.status = response.status_code
         exchange.headers = r.headers(response.headers.multi_items())
-        events = stream and 200 <= response.status_code < 300
-        headers = [(k, v) for k, v in response.headers.multi_items()
-                   if k.lower() not in _ENCODING_HEADERS]
-        return httpx.Response(
-            response.status_code, headers=headers, extensions=response.extensions,
-            stream=_RecordingStream(response, exchange, r, events, started,
-                                    self._owner._limits),
-        )
+        return response, started
 
 
 class _RecordingStream(httpx.AsyncByteStream):
     """Passes a response body through, content-decoded, and completes its Exchange."""
 
     def __init__(self, response: httpx.Response, exchange: Exchange, redactor: Redactor,
-                 events: bool, started: float, limits: Limits) -> None:
+                 events: bool, started: float, limits: Limits,
+                 release: Callable[[], None]) -> None:
+        self._release: Callable[[], None] | None = release
         self._response = response
         self._limits = limits
         self._exchange = exchange
@@ -742,6 +772,7 @@ class _RecordingStream(httpx.AsyncByteStream):
                         raise Overflow(f"stream longer than {limits.events} events: read "
                                        f"stopped (limits.events)")
                 yield chunk
+            self._give_back()  # read to its end: the provider is done with it
         except Overflow as exc:  # the third-party client sees a failed read; we record why
             message = str(exc) if "(limits." in str(exc) else f"{exc} ({key})"
             exchange.overflow = message
@@ -754,8 +785,17 @@ class _RecordingStream(httpx.AsyncByteStream):
             exchange.cut = _cut_summary(exchange, exc, self._redactor)
             raise
 
+    def _give_back(self) -> None:
+        """Release the request slot (once)."""
+        release, self._release = self._release, None
+        if release is not None:
+            release()
+
     async def aclose(self) -> None:
-        await self._response.aclose()
+        try:
+            await self._response.aclose()
+        finally:
+            self._give_back()
         if self._done:
             return
         self._done = True

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.config import ProviderConfig
+from conformance.slots import PRIORITY, SHARED_PRIORITY, WAITING, Waiting
 from conformance.transport import Auth, Exchange, ProviderClient
 from conformance.upstream import UpstreamClient
 
@@ -26,7 +27,7 @@ class ProviderRuntime:
     provider: ProviderConfig
     client: ProviderClient
     semaphore: asyncio.Semaphore
-    memo: dict[str, asyncio.Task[Exchange]] = field(default_factory=dict)
+    memo: dict[str, tuple[asyncio.Future[Exchange], Waiting]] = field(default_factory=dict)
     upstream: UpstreamClient | None = None
     """The recording reference behind a relay (``upstream:``), else None."""
     tokens: dict[str, str] = field(default_factory=dict)
@@ -38,12 +39,30 @@ class ProviderRuntime:
         return self.tokens[name]
 
     async def shared(self, key: str, send: Callable[[], Awaitable[Exchange]]) -> Exchange:
-        """Send once per key; concurrent callers await the same task."""
-        task = self.memo.get(key)
-        if task is None:
-            task = asyncio.ensure_future(send())
-            self.memo[key] = task
-        return await asyncio.shield(task)
+        """Send once per key; concurrent callers await the same task.  The time the request
+        waited for a slot counts as waiting for each caller (:class:`~conformance.slots.
+        Waiting`), not against their deadlines."""
+        entry = self.memo.get(key)
+        if entry is None:
+            waited = Waiting()
+
+            async def run() -> Exchange:
+                # In the task's own copy of the context: its wait is its own, and it goes
+                # before every check's own request (others wait on it: a probe, a control).
+                WAITING.set(waited)
+                PRIORITY.set(SHARED_PRIORITY)
+                return await send()
+
+            entry = (asyncio.ensure_future(run()), waited)
+            self.memo[key] = entry
+        task, waited = entry
+        mine = WAITING.get()
+        before = waited.seconds()
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if mine is not None:
+                mine.add(waited.seconds() - before)
 
 
 class CheckContext:
@@ -158,7 +177,9 @@ class CheckContext:
                 await client.aclose()
 
         try:
-            exchange = await asyncio.to_thread(lambda: asyncio.run(send()))
+            # The thread's client has slots of its own: this holds one of the provider's.
+            async with self._runtime.client.slots.slot():
+                exchange = await asyncio.to_thread(lambda: asyncio.run(send()))
         except Exception as exc:
             recorded = getattr(exc, "exchange", None)
             if isinstance(recorded, Exchange):

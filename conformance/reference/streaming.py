@@ -30,6 +30,14 @@ _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 #: pace of a (fast) model generating them, so ``streaming.real_time`` can tell its streams
 #: from a buffered burst (about 0.1 s for a short answer).
 PACE_S = 0.02
+#: A long stream is paced faster, so no stream spends more than this writing (a 2,000-chunk
+#: answer stays spread over half a second instead of forty).
+PACED_AT_MOST_S = 0.5
+
+
+def _pace(events: int) -> float:
+    """The pause between two of ``events`` events."""
+    return min(PACE_S, PACED_AT_MOST_S / max(1, events - 1))
 
 
 def _texts(events: Iterable[SSEItem], variant: Variant) -> tuple[list[str], list[str]]:
@@ -71,15 +79,17 @@ def sse_pieces(events: Iterable[SSEItem], variant: Variant) -> list[bytes]:
 
 
 async def _paced(events: Sequence[SSEItem], variant: Variant) -> AsyncIterator[bytes]:
-    """The stream's body: one event every :data:`PACE_S`, as a model would write them; under
+    """The stream's body: one event every :data:`PACE_S` (faster past
+    :data:`PACED_AT_MOST_S` in all), as a model would write them; under
     ``stream_buffered_burst``, the same wait first and then every event in one write."""
     leading, texts = _texts(events, variant)
     if "stream_buffered_burst" in variant:
-        await asyncio.sleep(PACE_S * max(0, len(texts) - 1))
+        await asyncio.sleep(_pace(len(texts)) * max(0, len(texts) - 1))
         yield _encode("".join(leading + texts))
         return
     split = "split_writes" in variant
-    writes = [(0.0, text) for text in leading] + [(PACE_S if n else 0.0, text)
+    pace = _pace(len(texts))
+    writes = [(0.0, text) for text in leading] + [(pace if n else 0.0, text)
                                                   for n, text in enumerate(texts)]
     for pause, text in writes:
         if pause:
