@@ -36,6 +36,7 @@ import yaml
 from conformance.checks.registry import all_checks
 from conformance.reference.app import create_app
 from conformance.reference.server import ThreadedServer
+from conformance.reference.streaming import pace
 from conformance.report.matrix import render_matrix
 from conformance.results import RunData, load_run
 
@@ -129,18 +130,29 @@ def _child_usage(usage: Any) -> tuple[float, float]:
     return cpu, rss
 
 
+def exchange_time(exchange: dict[str, Any], latency_ms: int) -> float:
+    """What the provider itself takes for one exchange, in seconds: its latency, and for a
+    stream the pauses the reference writes its events with (conformance/reference/
+    streaming.py: ``pace``), independent of how busy the client was."""
+    events = [e for e in exchange.get("response", {}).get("events") or [] if "data" in e]
+    pacing = (len(events) - 1) * pace(len(events)) if len(events) > 1 else 0.0
+    return latency_ms / 1000 + pacing
+
+
 def longest_chain(report: Path, latency_ms: int) -> tuple[float, int]:
-    """The run's physical limit, in seconds and requests: the preflight, then the check with
-    the most requests, then the checks that run last (they wait for all others), each request
-    one latency (the requests of one check taken as sequential)."""
+    """The run's physical limit, in seconds and requests: the preflight, then the check whose
+    requests take the provider longest one after another, then the longest of the checks that
+    run last (they wait for all others); each request as long as the provider takes for it
+    (:func:`exchange_time`)."""
     last = {c.id for c in all_checks() if c.runs_last}
     data = json.loads((report / "results.json").read_text(encoding="utf-8"))
-    counts: dict[bool, int] = {False: 0, True: 0}
+    chains: dict[bool, tuple[float, int]] = {False: (0.0, 0), True: (0.0, 0)}
     for r in data["results"]:
-        n = len({e["id"] for e in r["evidence"].get("exchanges", [])})
-        counts[r["check"] in last] = max(counts[r["check"] in last], n)
-    hops = 1 + counts[False] + counts[True]
-    return hops * latency_ms / 1000, hops
+        exchanges = list({e["id"]: e for e in r["evidence"].get("exchanges", [])}.values())
+        chain = (sum(exchange_time(e, latency_ms) for e in exchanges), len(exchanges))
+        chains[r["check"] in last] = max(chains[r["check"] in last], chain)
+    seconds = latency_ms / 1000 + chains[False][0] + chains[True][0]
+    return seconds, 1 + chains[False][1] + chains[True][1]
 
 
 def synthetic_run(template: RunData, providers: int, checks: int) -> RunData:

@@ -398,6 +398,23 @@ class ProviderScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is
     serial run.  The group is read from the node id: xdist 3.8 adds its ``@group`` suffix
     by setting ``item._nodeid``, which pytest 9 no longer reads."""
 
+    def schedule(self) -> None:
+        """xdist's first distribution gives each worker one provider and the next only when
+        it has almost nothing left, so a worker's providers would run one after another.  The
+        engine of a worker runs its providers side by side: hand every provider out at once,
+        each to the worker with the fewest checks so far."""
+        first = self.collection is None
+        super().schedule()
+        if not first:
+            return
+        while self.workqueue:
+            open_nodes = [node for node in self.nodes if not node.shutting_down]
+            if not open_nodes:
+                return
+            node = min(open_nodes, key=lambda n: sum(
+                len(unit) for unit in self.assigned_work[n].values()))
+            self._assign_work_unit(node)
+
     def _split_scope(self, nodeid: str) -> str:
         scope: str = super()._split_scope(nodeid)  # a group suffix, where xdist added one
         if scope != nodeid:

@@ -35,7 +35,7 @@ PACE_S = 0.02
 PACED_AT_MOST_S = 0.5
 
 
-def _pace(events: int) -> float:
+def pace(events: int) -> float:
     """The pause between two of ``events`` events."""
     return min(PACE_S, PACED_AT_MOST_S / max(1, events - 1))
 
@@ -84,12 +84,12 @@ async def _paced(events: Sequence[SSEItem], variant: Variant) -> AsyncIterator[b
     ``stream_buffered_burst``, the same wait first and then every event in one write."""
     leading, texts = _texts(events, variant)
     if "stream_buffered_burst" in variant:
-        await asyncio.sleep(_pace(len(texts)) * max(0, len(texts) - 1))
+        await asyncio.sleep(pace(len(texts)) * max(0, len(texts) - 1))
         yield _encode("".join(leading + texts))
         return
     split = "split_writes" in variant
-    pace = _pace(len(texts))
-    writes = [(0.0, text) for text in leading] + [(pace if n else 0.0, text)
+    every = pace(len(texts))
+    writes = [(0.0, text) for text in leading] + [(every if n else 0.0, text)
                                                   for n, text in enumerate(texts)]
     for pause, text in writes:
         if pause:
