@@ -801,13 +801,14 @@ def test_a_hundred_providers_page_holds_the_fold_control_and_every_cell(
     control = re.search(r'<span class="fold" id="fold" [^>]*>', html)
     assert control and 'data-fold="12"' in control.group(0) and " hidden" in control.group(0)
     assert len(re.findall(r'<button type="button" data-pick="\d+"', html)) == 100
-    # The fold rule applies only once the script has marked the page (html.js).
-    assert ".js #matrix.fold-top tr > [data-col]:nth-child(n+14):nth-last-child(n+2)" in html
+    # The top twelve from the first paint; without JS, the <noscript> style shows them all.
+    assert "#matrix.fold-top tr > [data-col]:nth-child(n+14):nth-last-child(n+2)" in html
     assert 'class="matrix fold-top"' in html
+    assert "<noscript><style>#matrix.fold-top tr > [data-col] { display: table-cell" in html
     # Twelve providers fold nothing: no control, no rule.
     few = render_matrix(synthetic_run(FOLD, 5))
     assert '<span class="fold"' not in few and 'class="matrix fold-top"' not in few
-    assert ".js #matrix.fold-top" not in few and 'data-pick="0"' not in few
+    assert "#matrix.fold-top" not in few and 'data-pick="0"' not in few
 
 
 def test_a_hundred_providers_show_the_top_twelve_and_all_on_demand(
@@ -905,6 +906,20 @@ def test_a_deep_link_unfolds_the_providers_column(driver: WebDriver, hundred: Hu
     assert button.is_displayed()
     assert "sel" in str(button.find_element(By.XPATH, "..").get_attribute("class")).split()
     assert severe_console_errors(driver) == []
+
+
+def test_without_javascript_every_column_shows(driver: WebDriver, hundred: Hundred) -> None:
+    """The fold is the script's: with scripts off (file:// in a locked-down browser) the
+    page shows all 101 columns and no fold control."""
+    driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        load(driver, hundred.url)
+        assert len(shown_providers(driver)) == 101
+        assert not driver.find_element(By.ID, "fold").is_displayed()
+    finally:
+        driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+    load(driver, hundred.url)
+    assert len(shown_providers(driver)) == FOLD + 1
 
 
 def test_twelve_providers_or_fewer_fold_nothing(driver: WebDriver, matrix: Page) -> None:
