@@ -21,13 +21,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
 from conformance.reference.server import ReferenceServer
 from conformance.report import write_reports
 from conformance.report.diff import Snapshot, stored_baseline
-from conformance.results import load_run
+from conformance.report.matrix import render_matrix
+from conformance.results import RunData, load_run
 from tests.conftest import (
     KEY_ENV,
     REPO,
@@ -188,6 +190,13 @@ def row_order(browser: WebDriver, check: str) -> list[str]:
         "return Array.from(document.querySelectorAll("
         "'tr[data-check=\"' + arguments[0] + '\"] td[data-col]')).map(c => names[c.dataset.col])",
         check)]
+
+
+def shown_providers(browser: WebDriver) -> list[str]:
+    """The providers whose column head is displayed, left to right."""
+    return [str(n) for n in browser.execute_script(
+        "return Array.from(document.querySelectorAll('thead th[data-provider]'))"
+        ".filter(h => h.offsetParent !== null).map(h => h.dataset.provider)")]
 
 
 def visible_checks(browser: WebDriver) -> list[str]:
@@ -352,6 +361,10 @@ def test_twenty_providers_by_a_hundred_checks(driver: WebDriver, tmp_path: Path)
     started = time.perf_counter()
     load(driver, (tmp_path / "matrix.html").resolve().as_uri())
     assert time.perf_counter() - started < 20
+    # Past twelve providers the rest are folded; "show all" brings every column back.
+    assert len(shown_providers(driver)) == 12
+    driver.find_element(By.ID, "fold-all").click()
+    assert shown_providers(driver) == head_order(driver) and len(head_order(driver)) == 20
     # Sticky headers: scrolled down and right, the provider row and the check column stay.
     scroller = driver.find_element(By.CLASS_NAME, "scroller")
     driver.execute_script("arguments[0].scrollTop = 3000; arguments[0].scrollLeft = 900",
@@ -726,3 +739,213 @@ def test_every_part_of_the_matrix_in_chinese(driver: WebDriver, matrix: Page) ->
     where = {w: re.findall(rf".{{0,60}}\b{re.escape(w)}\b.{{0,60}}",
                            "\n".join([page["text"], *page["attrs"]]))[:2] for w in left}
     assert not left, f"English left on the Chinese page: {where}"
+
+
+# -- a hundred providers: folded columns (issue 16) ---------------------------------------------
+
+#: How many real providers the page shows before it folds the rest (report/matrix.py FOLD).
+FOLD = 12
+
+
+def _total_ms(p: int) -> float:
+    """Provider ``p``'s time per request in the hundred-provider run: every provider another."""
+    return 100.0 + 3 * (p * 37 % 101)
+
+
+def col(provider: str) -> int:
+    """The ``data-col`` of ``provN`` in the hundred-provider page (its index in the run)."""
+    return int(provider.removeprefix("prov"))
+
+
+@dataclass
+class Hundred:
+    path: Path
+    data: RunData
+    reference: str
+
+    @property
+    def url(self) -> str:
+        return self.path.resolve().as_uri()
+
+    def real(self) -> list[str]:
+        return [str(p["name"]) for p in self.data.providers if p["name"] != self.reference]
+
+    def result(self, provider: str, check: str) -> Any:
+        return next(r for r in self.data.results
+                    if r.provider == provider and r.check == check)
+
+
+@pytest.fixture(scope="module")
+def hundred(tmp_path_factory: pytest.TempPathFactory) -> Hundred:
+    """100 providers × 100 checks and the builtin reference (the 101st), each provider with
+    its own speed (every request of ``provN`` takes ``_total_ms(N)``)."""
+    data = synthetic_run(101, 100)
+    data.providers[100]["base_url"] = "builtin:reference"
+    for result in data.results:
+        p = int(result.provider.removeprefix("prov"))
+        for exchange in result.evidence["exchanges"]:
+            exchange["elapsed_ms"] = _total_ms(p)
+    out = tmp_path_factory.mktemp("hundred")
+    write_reports(out, data)
+    return Hundred(out / "matrix.html", data, "prov100")
+
+
+def test_a_hundred_providers_page_holds_the_fold_control_and_every_cell(
+        hundred: Hundred) -> None:
+    """No browser: the page holds all 101 columns' cells (the fold is the script's, so
+    without JS every column shows) and the fold control, hidden until the script runs."""
+    html = hundred.path.read_text(encoding="utf-8")
+    assert len(re.findall(r'<td class="c [^"]*" data-col="\d+"', html)) == 101 * 100
+    assert len(set(re.findall(r'data-r="(\d+)"', html))) == len(hundred.data.results)
+    assert len(re.findall(r"<th class=\"prov[^\"]*\" scope=\"col\"", html)) == 101
+    control = re.search(r'<span class="fold" id="fold" [^>]*>', html)
+    assert control and 'data-fold="12"' in control.group(0) and " hidden" in control.group(0)
+    assert len(re.findall(r'<button type="button" data-pick="\d+"', html)) == 100
+    # The top twelve from the first paint; without JS, the <noscript> style shows them all.
+    assert "#matrix.fold-top tr > [data-col]:nth-child(n+14):nth-last-child(n+2)" in html
+    assert 'class="matrix fold-top"' in html
+    assert "<noscript><style>#matrix.fold-top tr > [data-col] { display: table-cell" in html
+    # Twelve providers fold nothing: no control, no rule.
+    few = render_matrix(synthetic_run(FOLD, 5))
+    assert '<span class="fold"' not in few and 'class="matrix fold-top"' not in few
+    assert "#matrix.fold-top" not in few and 'data-pick="0"' not in few
+
+
+def test_a_hundred_providers_show_the_top_twelve_and_all_on_demand(
+        driver: WebDriver, hundred: Hundred) -> None:
+    started = time.perf_counter()
+    load(driver, hundred.url)
+    assert time.perf_counter() - started < 30
+    order = head_order(driver)
+    assert len(order) == 101 and order[-1] == hundred.reference
+    assert shown_providers(driver) == [*order[:FOLD], hundred.reference]
+    assert driver.find_element(By.ID, "fold-count").text == "12 of 100 providers"
+    # Rows follow: a check row shows twelve cells and the reference's, the others stay.
+    check = hundred.data.checks[-1]["id"]
+    cells = driver.execute_script(
+        "return Array.from(document.querySelectorAll('tr[data-check=\"' + arguments[0] + "
+        "'\"] td[data-col]')).map(c => c.offsetParent !== null)", check)
+    assert len(cells) == 101 and sum(cells) == FOLD + 1
+    show = driver.find_element(By.ID, "fold-all")
+    assert show.text == "show all"
+    show.click()
+    assert shown_providers(driver) == order
+    assert driver.find_element(By.ID, "fold-count").text == "100 of 100 providers"
+    assert show.text == "show top 12"
+    show.click()
+    assert shown_providers(driver) == [*order[:FOLD], hundred.reference]
+    # Sorted by speed: the twelve fastest show, fastest first (the reference stays apart).
+    driver.find_element(By.CSS_SELECTOR, '.sort button[data-sort="speed"]').click()
+    fastest = sorted(hundred.real(), key=lambda n: _total_ms(int(n.removeprefix("prov"))))
+    assert shown_providers(driver) == [*fastest[:FOLD], hundred.reference]
+    assert row_order(driver, check)[:FOLD] == fastest[:FOLD]
+    assert severe_console_errors(driver) == []
+
+
+def test_a_folded_provider_is_brought_into_view_by_name_or_from_the_list(
+        driver: WebDriver, hundred: Hundred) -> None:
+    load(driver, hundred.url)
+    top = shown_providers(driver)
+    folded = [n for n in head_order(driver) if n not in top]
+    assert len(folded) == 100 - FOLD
+    # Typed: the matching columns alone (by name or by model), then back to the top twelve.
+    find = driver.find_element(By.ID, "fold-find")
+    name = folded[-1]
+    find.send_keys(name)
+    assert shown_providers(driver) == [name, hundred.reference]
+    assert driver.find_element(By.ID, "fold-count").text == "1 of 100 providers"
+    find.send_keys(Keys.BACKSPACE * len(name))
+    assert shown_providers(driver) == top
+    model = hundred.data.providers[int(folded[3].removeprefix("prov"))]["models"]["default"]
+    find.send_keys(model)
+    assert shown_providers(driver) == [folded[3], hundred.reference]
+    find.send_keys(Keys.BACKSPACE * len(model))
+    # Picked from the list of folded providers: its column joins the top twelve.
+    summary = driver.find_element(By.ID, "fold-summary")
+    assert summary.text == "88 folded"
+    summary.click()
+    pick = driver.find_element(By.CSS_SELECTOR, f'#fold-list button[data-pick="{col(name)}"]')
+    assert pick.text == name and pick.is_displayed()
+    assert not driver.find_element(
+        By.CSS_SELECTOR, f'#fold-list button[data-pick="{col(top[0])}"]').is_displayed()
+    pick.click()
+    assert shown_providers(driver) == [*top[:FOLD], name, hundred.reference]
+    assert not pick.is_displayed()  # the list closes: the column is in view
+    head = driver.find_element(By.CSS_SELECTOR, f'th[data-provider="{name}"]')
+    assert "pinned" in str(head.get_attribute("class")).split()
+    assert pick.get_attribute("aria-pressed") == "true"
+    # The panel opens from a cell of the column brought into view.
+    check = hundred.data.checks[10]["id"]
+    target = driver.find_element(
+        By.CSS_SELECTOR, f'tr[data-check="{check}"] td[data-col="{col(name)}"] button')
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+    target.click()
+    wait(driver, lambda b: b.find_element(By.ID, "panel").is_displayed())
+    assert panel_text(driver, "panel-message") == hundred.result(name, check).message
+    assert driver.find_element(By.CSS_SELECTOR, "#panel .sub").text.startswith(name + " · ")
+    # Clicked again, it folds back.
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+    summary.click()
+    assert pick.is_displayed()
+    pick.click()
+    assert shown_providers(driver) == top
+    assert severe_console_errors(driver) == []
+
+
+def test_a_deep_link_unfolds_the_providers_column(driver: WebDriver, hundred: Hundred) -> None:
+    name = hundred.real()[-1]  # the last by score: folded
+    check = hundred.data.checks[42]["id"]
+    load(driver, hundred.url + "#" + quote(f"{check}@{name}"))
+    wait(driver, lambda b: b.find_element(By.ID, "panel").is_displayed())
+    assert panel_text(driver, "panel-message") == hundred.result(name, check).message
+    assert panel_text(driver, "panel-check") == check
+    shown = shown_providers(driver)
+    assert name in shown and len(shown) == FOLD + 2
+    button = driver.find_element(
+        By.CSS_SELECTOR, f'tr[data-check="{check}"] td[data-col="{col(name)}"] button')
+    assert button.is_displayed()
+    assert "sel" in str(button.find_element(By.XPATH, "..").get_attribute("class")).split()
+    assert severe_console_errors(driver) == []
+
+
+def test_without_javascript_every_column_shows(driver: WebDriver, hundred: Hundred) -> None:
+    """The fold is the script's: with scripts off (file:// in a locked-down browser) the
+    page shows all 101 columns and no fold control."""
+    driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        load(driver, hundred.url)
+        assert len(shown_providers(driver)) == 101
+        assert not driver.find_element(By.ID, "fold").is_displayed()
+    finally:
+        driver.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+    load(driver, hundred.url)
+    assert len(shown_providers(driver)) == FOLD + 1
+
+
+def test_twelve_providers_or_fewer_fold_nothing(driver: WebDriver, matrix: Page) -> None:
+    load(driver, matrix.url)
+    assert shown_providers(driver) == head_order(driver)
+    assert not driver.find_elements(By.ID, "fold")
+    assert driver.execute_script("return document.getElementById('fold-style').textContent") \
+        == ""
+
+
+def test_the_fold_control_in_chinese(driver: WebDriver, tmp_path: Path) -> None:
+    """The fold control's words, shown and in tooltips, are Chinese."""
+    from conformance import i18n
+
+    with i18n.using("zh-CN"):
+        write_reports(tmp_path, synthetic_run(FOLD + 3, 6))
+    load(driver, (tmp_path / "matrix.html").resolve().as_uri())
+    assert driver.find_element(By.ID, "fold").is_displayed()
+    driver.find_element(By.ID, "fold-summary").click()
+    driver.find_element(By.CSS_SELECTOR, "#fold-list button[data-pick]:not([hidden])").click()
+    page = driver.execute_script(PAGE_WORDS_JS)
+    fold = driver.find_element(By.ID, "fold").text
+    assert "显示" in fold and "服务商" in fold
+    left = english_left(page)
+    where = {w: re.findall(rf".{{0,60}}\b{re.escape(w)}\b.{{0,60}}",
+                           "\n".join([page["text"], *page["attrs"]]))[:2] for w in left}
+    assert not left, f"English left on the Chinese page: {where}"
+    driver.find_element(By.ID, "fold-all").click()
+    assert "12" in driver.find_element(By.ID, "fold-all").text

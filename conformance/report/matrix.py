@@ -6,7 +6,8 @@ table itself is plain HTML; the evidence of every cell (deduplicated exchanges, 
 embedded once as JSON in a ``<script type="application/json">`` block, escaped so that no
 provider text can close it, and a little inline JS renders the evidence panel (with "copy as
 curl" and the stream event a verdict is about highlighted), the filters, the family toggles and
-the column sort from it.
+the column sort from it. Past ``FOLD`` real providers the script folds the columns beyond the
+top ones (one style rule, no cell touched; all of them show without JS).
 
 Columns are ranked server-side by weighted score (report/common.py), the builtin reference last
 and apart; providers not run at all are chips, not columns. Each column head carries a bar
@@ -69,6 +70,10 @@ MAX_EVENTS = 2_000
 #: Below this many check rows every family starts expanded; above it only those with
 #: deviations or changes do.
 EXPAND_ALL_BELOW = 60
+#: Past this many real providers the page shows the top ones (in the current sort order) and
+#: folds the rest: hidden by one style rule, still in the page, brought back by name, by a
+#: click in the list of folded providers or by a deep link (JS only: without it all show).
+FOLD = 12
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("conformance.report", "templates"),
@@ -121,6 +126,10 @@ SCRIPT_WORDS: dict[str, str] = {
     "clickEvidence": N_("(click for the evidence)"),
     "shown": N_("{shown} of {total} checks shown"),
     "total": N_("{total} checks"),
+    "foldCount": N_("{shown} of {total} providers"),
+    "showAll": N_("show all"),
+    "showTop": N_("show top {n}"),
+    "folded": N_("{n} folded"),
 }
 
 
@@ -478,6 +487,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
         "incomplete": incomplete_note(data),
         "columns": ordered,
         "real_count": len(real),
+        "fold": FOLD,
         "chips": chips,
         "families": list(families.values()),
         "outcomes": OUTCOMES,
