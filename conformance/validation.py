@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -25,6 +25,12 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, relevance
+
+jsonschema_rs: Any
+try:  # a compiled validator proves most payloads valid in microseconds (see _fast_check)
+    import jsonschema_rs
+except ImportError:  # pragma: no cover - a dependency; the pure-Python path stands alone
+    jsonschema_rs = None
 
 __all__ = [
     "SCHEMAS",
@@ -106,6 +112,13 @@ def violations_of(validator: Draft202012Validator, instance: object, *,
                   absent_as_null: bool = False) -> list[Violation]:
     """:func:`violations` for any Draft 2020-12 validator, such as one over a schema a check
     defines in code (Anthropic's Message, which the OpenAI spec does not hold)."""
+    fast = _fast_check(validator, absent_as_null)
+    if fast is not None:
+        try:
+            if fast(instance):
+                return []
+        except Exception:  # not JSON data the fast validator takes: the full path decides
+            pass
     errors = sorted(validator.iter_errors(instance), key=_order)
     if absent_as_null:
         errors = [e for e in errors if not _absent_nullable(validator, e)]
@@ -127,6 +140,76 @@ def first_violation(
     valid."""
     found = violations(name, instance, absent_as_null=absent_as_null)
     return found[0] if found else None
+
+
+# --------------------------------------------------------------------------- the fast path
+#
+# Most payloads are valid, and proving it with the pure-Python validator costs ~1.6 ms for a
+# Responses ``Response`` (its unions are tried branch by branch).  ``jsonschema-rs`` (a
+# compiled Draft 2020-12 validator) proves it in microseconds; only an instance it does not
+# accept goes through ``jsonschema``, which finds and explains the violations.  With
+# ``absent_as_null`` it checks a copy of the schema in which a required property whose schema
+# admits null is no longer required (the very test :func:`_absent_nullable` applies), so it
+# accepts no instance the full path would fault; tests/test_validation.py compares both.
+
+_FAST: dict[tuple[int, bool], tuple[Draft202012Validator, Callable[[object], bool] | None]] = {}
+#: Keywords whose value maps names to schemas, and those whose value is data, not a schema.
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions",
+                          "dependentSchemas"})
+_DATA = frozenset({"enum", "const", "default", "examples", "required", "type", "pattern",
+                   "format", "description", "title", "$ref", "$schema", "$id", "$anchor"})
+
+
+def _fast_check(validator: Draft202012Validator, absent_as_null: bool
+                ) -> Callable[[object], bool] | None:
+    """The compiled validity test of ``validator``'s schema (None without jsonschema-rs or
+    for a schema it cannot compile: the full path alone decides)."""
+    key = (id(validator), absent_as_null)
+    entry = _FAST.get(key)
+    if entry is None or entry[0] is not validator:  # the validator is kept: ids stay unique
+        entry = (validator, _compile_fast(validator, absent_as_null))
+        _FAST[key] = entry
+    return entry[1]
+
+
+def _compile_fast(validator: Draft202012Validator, absent_as_null: bool
+                  ) -> Callable[[object], bool] | None:
+    if jsonschema_rs is None:
+        return None
+    schema: Any = validator.schema
+    if absent_as_null:
+        schema = _nullable_not_required(validator, schema)
+    try:
+        compiled = jsonschema_rs.Draft202012Validator(schema, validate_formats=False)
+    except Exception:
+        return None
+    test: Callable[[object], bool] = compiled.is_valid
+    return test
+
+
+def _nullable_not_required(validator: Draft202012Validator, node: Any) -> Any:
+    """A copy of schema ``node`` in which no object requires a property whose schema admits
+    null (judged by ``validator``, so ``$ref``s resolve against the whole schema)."""
+    if isinstance(node, list):
+        return [_nullable_not_required(validator, item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: _nullable_not_required(validator, sub)
+                        for name, sub in value.items()}
+        elif key in _DATA:
+            out[key] = value
+        else:
+            out[key] = _nullable_not_required(validator, value)
+    required, properties = node.get("required"), node.get("properties")
+    if isinstance(required, list) and isinstance(properties, dict):
+        out["required"] = [
+            name for name in required
+            if not (name in properties
+                    and validator.evolve(schema=properties[name]).is_valid(None))]
+    return out
 
 
 @functools.cache
