@@ -27,7 +27,7 @@ from conformance.errors import Failure, NotApplicable, SuiteError, TransportErro
 from conformance.i18n import BUDGET_SPENT
 from conformance.preflight import ProviderProblem, preflight
 from conformance.redact import Redactor
-from conformance.results import Outcome, Result, one_line
+from conformance.results import Outcome, Result, Sanitized, one_line
 from conformance.slots import PRIORITY, WAITING, Waiting
 from conformance.stability import fold
 from conformance.transport import Exchange, ProviderClient
@@ -90,7 +90,9 @@ class _Run:
             return {}
         extra = dict(self.extra)
         about = extra.pop("event_about", None)
-        evidence = {"exchanges": Engine._evidence(self.ctx.exchanges), **self.ctx.facts,
+        evidence = {"exchanges": Engine._evidence(self.ctx.exchanges,
+                                                  self.ctx.client.redactor),
+                    **self.ctx.facts,
                     **extra}
         if isinstance(about, tuple):
             where = Engine._event_at(self.ctx.exchanges, *about)
@@ -198,7 +200,8 @@ class Engine:
         problem = await self._preflight(runtime)
         if problem is not None and problem.blocks(check):
             evidence: dict[str, object] = {"provider_problem": problem.kind,
-                                           "exchanges": self._evidence(problem.exchanges)}
+                                           "exchanges": self._evidence(problem.exchanges,
+                                                                       runtime.client.redactor)}
             return self._result(runtime, check, model, "error", problem.message, 0, evidence)
         if check.runs_last:
             await self._others_finished(name)
@@ -278,7 +281,7 @@ class Engine:
                 offset = len(exchanges)
             if run.ctx is not None:
                 exchanges += [{**record, "repeat": number}
-                              for record in self._evidence(run.ctx.exchanges)]
+                              for record in self._evidence(run.ctx.exchanges, redactor)]
         chosen = runs[folded.representative]
         evidence: dict[str, object] = {**chosen.evidence(offset), "exchanges": exchanges}
         result = self._result(runtime, check, model, folded.outcome, folded.message,
@@ -328,14 +331,15 @@ class Engine:
         return {"exchange": ids.index(exchange_id), "index": index}
 
     @staticmethod
-    def _evidence(exchanges: Sequence[Exchange]) -> list[dict[str, object]]:
+    def _evidence(exchanges: Sequence[Exchange], redactor: Redactor
+                  ) -> list[dict[str, object]]:
         """Each exchange once, in order, as its evidence record."""
         seen: set[str] = set()
         out: list[dict[str, object]] = []
         for exchange in exchanges:
             if exchange.id not in seen:
                 seen.add(exchange.id)
-                out.append(exchange.to_evidence())
+                out.append(exchange.evidence_record(redactor))
         return out
 
     @staticmethod
@@ -350,8 +354,22 @@ class Engine:
             outcome=outcome,
             message=one_line(redactor.text(message)),
             duration_ms=duration,
-            evidence=redactor.data(evidence),
+            evidence=Engine._redacted(redactor, evidence),
         )
+
+    @staticmethod
+    def _redacted(redactor: Redactor, evidence: dict[str, object]) -> dict[str, object]:
+        """``evidence`` redacted, but for the exchange records already redacted once for
+        all (:meth:`Exchange.evidence_record`): every result they are evidence for shares
+        them."""
+        exchanges = evidence.get("exchanges")
+        out: dict[str, object] = {}
+        if isinstance(exchanges, list):
+            out["exchanges"] = [record if isinstance(record, Sanitized)
+                                else redactor.data(record) for record in exchanges]
+        rest = redactor.data({k: v for k, v in evidence.items() if k != "exchanges"})
+        out.update(rest if isinstance(rest, dict) else {})
+        return out
 
     def close(self) -> None:
         """Cancel what has not run, close the clients and stop the loop thread."""

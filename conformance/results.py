@@ -66,7 +66,25 @@ def printable(text: str) -> str:
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", safe_text(text))
 
 
-def safe_json(value: Any, max_depth: int = MAX_DEPTH) -> Any:
+class Sanitized(dict):  # type: ignore[type-arg]
+    """A JSON object :func:`safe_json` has already made safe for nesting ``at`` levels deep
+    (an exchange's evidence record, shared by the results of every check that used it):
+    later walks that meet it there keep it as it is instead of copying it again."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, data: Mapping[str, Any], at: int) -> None:
+        super().__init__(data)
+        self.at = at
+
+
+def sanitized(value: Mapping[str, Any], at: int) -> Sanitized:
+    """``value`` made safe (:func:`safe_json`) for nesting ``at`` levels deep, and marked so."""
+    made = safe_json(value, start_depth=at)
+    return Sanitized(made if isinstance(made, dict) else {}, at)
+
+
+def safe_json(value: Any, max_depth: int = MAX_DEPTH, *, start_depth: int = 0) -> Any:
     """A copy of JSON-like ``value`` any file can hold and ``json.dumps`` can write without
     deep recursion: strings (keys too) pass through :func:`safe_text`, tuples become lists,
     other objects their ``str``, and a container nested deeper than ``max_depth`` levels is
@@ -74,10 +92,12 @@ def safe_json(value: Any, max_depth: int = MAX_DEPTH) -> Any:
     data of any depth is safe to pass in."""
     mark = DEEP_MARK.format(depth=max_depth)
     root: list[Any] = [None]
-    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 0)]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, start_depth)]
     while stack:
         item, parent, slot, depth = stack.pop()
-        if isinstance(item, str):
+        if isinstance(item, Sanitized) and item.at == depth and max_depth == MAX_DEPTH:
+            parent[slot] = item
+        elif isinstance(item, str):
             parent[slot] = safe_text(item)
         elif item is None or isinstance(item, bool | int | float):
             parent[slot] = item

@@ -36,6 +36,7 @@ from conformance.config import Limits, ProviderConfig
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
 from conformance.loopwatch import LoopWatch, Stall
 from conformance.redact import Redactor
+from conformance.results import sanitized
 from conformance.slots import Slots
 from conformance.sse import SSEDecoder
 
@@ -57,6 +58,8 @@ RETRY_ERRORS: tuple[type[httpx.HTTPError], ...] = (
 #: The connection closed after the answer began: the body (or stream) was cut.  Sent again
 #: once (when retries are configured); cut again, the partial answer is returned to be judged.
 CUT_ERRORS: tuple[type[httpx.HTTPError], ...] = (httpx.RemoteProtocolError, httpx.ReadError)
+#: How deep an exchange's record sits in a result's evidence (``evidence.exchanges[i]``).
+RECORD_DEPTH = 2
 #: Client stalls kept in an exchange's evidence (the longest).
 MAX_STALLS = 20
 USER_AGENT = f"conformance/{__version__} (+https://github.com/conformance)"
@@ -114,6 +117,7 @@ class Exchange:
     was sent) in which the client's own event loop was held up (:mod:`conformance.loopwatch`),
     so events that arrived meanwhile were stamped late; None when not watched."""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    _record: Any = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def content_type(self) -> str:
@@ -129,6 +133,7 @@ class Exchange:
         self.events, self.sse_comments, self.trailing_data = None, 0, False
         self.first_byte_ms, self.cut, self.overflow, self.truncated = None, None, None, False
         self.client_stalls = None
+        self._record = None
 
     def _evidence_room(self) -> int:
         if self.overflow:
@@ -189,6 +194,16 @@ class Exchange:
                 return _with_openai_names({**starts[0], **(found[-1] if found else {})})
             return dict(found[-1]) if found else None
         return None
+
+    def evidence_record(self, redactor: Redactor) -> dict[str, Any]:
+        """:meth:`to_evidence`, redacted again by ``redactor`` and made safe to nest in a
+        result's ``evidence.exchanges`` (:func:`~conformance.results.sanitized`): made once
+        per exchange, however many checks' results it is evidence for.  Call it once the
+        exchange is complete."""
+        if self._record is None:
+            self._record = sanitized(redactor.data(self.to_evidence()), RECORD_DEPTH)
+        record: dict[str, Any] = self._record
+        return record
 
     def to_evidence(self) -> dict[str, Any]:
         """The JSON-ready evidence record (already redacted)."""

@@ -187,9 +187,24 @@ def _compile_fast(validator: Draft202012Validator, absent_as_null: bool
     return test
 
 
+#: Relaxed copies of ``$defs`` maps already made (the Responses stream events' validators
+#: share one document): id -> (the map, its copy).
+_RELAXED_DEFS: dict[int, tuple[object, Any]] = {}
+
+
 def _nullable_not_required(validator: Draft202012Validator, node: Any) -> Any:
     """A copy of schema ``node`` in which no object requires a property whose schema admits
     null (judged by ``validator``, so ``$ref``s resolve against the whole schema)."""
+    if isinstance(node, dict) and isinstance(node.get("$defs"), dict):
+        defs = node["$defs"]
+        made = _RELAXED_DEFS.get(id(defs))
+        if made is None or made[0] is not defs:
+            made = (defs, {name: _nullable_not_required(validator, sub)
+                           for name, sub in defs.items()})
+            _RELAXED_DEFS[id(defs)] = made
+        rest = _nullable_not_required(validator, {k: v for k, v in node.items()
+                                                  if k != "$defs"})
+        return {**rest, "$defs": made[1]}
     if isinstance(node, list):
         return [_nullable_not_required(validator, item) for item in node]
     if not isinstance(node, dict):
