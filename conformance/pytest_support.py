@@ -352,7 +352,8 @@ class ConformanceSession:
                 self.run.record_finished()
             if self.worker is not None:
                 workeroutput: dict[str, Any] = getattr(session.config, "workeroutput", {})
-                workeroutput["conformance_results"] = [r.to_json() for r in self.run.results]
+                workeroutput["conformance_results"] = [r.to_json(plain=True)
+                                                       for r in self.run.results]
             else:
                 if self.interrupted:
                     self._read_worker_files()

@@ -162,11 +162,17 @@ class Result:
         kind = self.evidence.get("provider_problem") if self.outcome == "error" else None
         return kind if isinstance(kind, str) else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, plain: bool = False) -> dict[str, Any]:
+        """The ``results[]`` entry; ``plain``: only builtin types (no :class:`Sanitized`),
+        for serialisers that take nothing else (execnet, between xdist processes)."""
+        evidence = self.evidence
+        if plain and isinstance(evidence.get("exchanges"), list):
+            evidence = {**evidence, "exchanges": [
+                dict(x) if isinstance(x, Sanitized) else x for x in evidence["exchanges"]]}
         out: dict[str, Any] = {
             "provider": self.provider, "model": self.model, "check": self.check,
             "behavior": self.behavior, "outcome": self.outcome, "message": self.message,
-            "duration_ms": self.duration_ms, "evidence": self.evidence}
+            "duration_ms": self.duration_ms, "evidence": evidence}
         if self.runs:  # --repeat K: the runs and their tally (docs/CONTRACT.md)
             out.update(repeat=len(self.runs),
                        passes=sum(r["outcome"] == "pass" for r in self.runs),
@@ -380,14 +386,18 @@ def write_json(path: Path, data: Any) -> None:
     holding lone surrogates is written as :func:`safe_json` makes it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
+    # Written as it is encoded: a run of many providers never holds its whole results.json
+    # as one string (and a second time as bytes) in memory.
     try:
-        text = json.dumps(data, ensure_ascii=False, indent=1)
-        encoded = text.encode("utf-8")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False, indent=1)
+            fh.write("\n")
     except (UnicodeEncodeError, RecursionError):
-        encoded = json.dumps(safe_json(data, max_depth=min(MAX_DEPTH * 4,
-                                                           sys.getrecursionlimit() // 4)),
-                             ensure_ascii=False, indent=1).encode("utf-8")
-    tmp.write_bytes(encoded + b"\n")
+        with tmp.open("w", encoding="utf-8") as fh:
+            json.dump(safe_json(data, max_depth=min(MAX_DEPTH * 4,
+                                                    sys.getrecursionlimit() // 4)),
+                      fh, ensure_ascii=False, indent=1)
+            fh.write("\n")
     tmp.replace(path)
 
 
