@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -110,14 +111,22 @@ class RunOutput:
     stderr: str
     report_dir: Path
 
-    @property
+    @functools.cached_property
     def data(self) -> dict[str, Any]:
-        return json.loads((self.report_dir / "results.json").read_text(encoding="utf-8"))
+        """results.json, read once (the run of every fault writes ~30,000 results: each of
+        its ~200 tests reading it again cost ~2 s)."""
+        loaded: dict[str, Any] = json.loads(
+            (self.report_dir / "results.json").read_text(encoding="utf-8"))
+        return loaded
+
+    @functools.cached_property
+    def _outcomes(self) -> dict[tuple[str, str], tuple[str, str]]:
+        return {(r["provider"], r["check"]): (r["outcome"], r["message"])
+                for r in self.data["results"]}
 
     def outcomes(self) -> dict[tuple[str, str], tuple[str, str]]:
         """(provider, check) → (outcome, message)."""
-        return {(r["provider"], r["check"]): (r["outcome"], r["message"])
-                for r in self.data["results"]}
+        return dict(self._outcomes)
 
 
 def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
