@@ -28,7 +28,7 @@ from conformance.i18n import BUDGET_SPENT
 from conformance.preflight import ProviderProblem, preflight
 from conformance.redact import Redactor
 from conformance.results import Outcome, Result, Sanitized, one_line
-from conformance.slots import PRIORITY, WAITING, Waiting
+from conformance.slots import PRIORITY, WAITING, Priority, Waiting
 from conformance.stability import fold
 from conformance.transport import Exchange, ProviderClient
 from conformance.upstream import UpstreamClient
@@ -174,7 +174,7 @@ class Engine:
     async def _run(self, check: Check, name: str, priority: int) -> Result:
         """The check's result; whatever goes wrong in the suite is that check's ``error`` with
         a one-line message, never an exception for pytest to format."""
-        PRIORITY.set(priority)
+        PRIORITY.set(Priority(priority))
         try:
             return await self._judged(check, name)
         except Exception as exc:  # a suite fault outside judge() (preflight, evidence, ...)

@@ -4,9 +4,10 @@ A provider's ``concurrency:`` (providers.yaml, docs/CONTRACT.md) bounds what the
 requests in flight.  The engine admits several checks per slot, so a check waiting on another's
 shared request, or judging, holds no slot; each request takes one for as long as it is in
 flight (its retries and their pauses included, so a rate-limited provider is not sent more
-while it asks the suite to wait).  A free slot goes to the waiting request whose check started
-first: a check that has begun finishes before new ones begin, which keeps the longest chain of
-dependent requests short and the results in order.
+while it asks the suite to wait).  A free slot goes to a shared request first (others wait on
+it), then to the check that has sent the most requests, then to the check submitted first: a
+chain of dependent requests under way is finished before new checks begin, which keeps the
+longest chain short.
 
 The time a check spends waiting for a slot is not its own: :class:`Waiting` adds it up so the
 check's deadline (``timeouts.check``) can leave it out.  This module never imports pytest.
@@ -53,35 +54,64 @@ class Waiting:
             self._since = None
 
 
-#: The running check's priority (lower goes first) and its wait accumulator; the engine sets
-#: both in each check's task, and tasks a check starts (shared requests) inherit them.
-PRIORITY: contextvars.ContextVar[int] = contextvars.ContextVar("conformance_priority",
-                                                                default=1 << 62)
-#: The priority of a request several checks share (a probe, a control): before any check's.
-SHARED_PRIORITY = -1
+class Priority:
+    """Who goes first for a free slot: the check that has sent the most requests (a long
+    chain of dependent requests is under way: finish it), then the check submitted first."""
+
+    __slots__ = ("hops", "index")
+
+    def __init__(self, index: int, hops: int = 0) -> None:
+        self.index = index
+        self.hops = hops
+
+    def key(self) -> tuple[int, int]:
+        return (-self.hops, self.index)
+
+
+#: The running check's priority (the engine sets it in each check's task; tasks a check starts
+#: inherit it) and its wait accumulator.
+PRIORITY: contextvars.ContextVar[Priority | None] = contextvars.ContextVar(
+    "conformance_priority", default=None)
+#: The hops of a request several checks share (a probe, a control): before any check's.
+SHARED_HOPS = 1 << 30
+#: Where a request outside any check queues (after every check's).
+_OUTSIDE = (0, 1 << 62)
+
+
+def add_hop() -> None:
+    """The running check has sent one more request (see :class:`Priority`)."""
+    priority = PRIORITY.get()
+    if priority is not None:
+        priority.hops += 1
 WAITING: contextvars.ContextVar[Waiting | None] = contextvars.ContextVar("conformance_waiting",
                                                                          default=None)
 
 
 class Slots:
-    """A semaphore of ``size`` slots handing a free slot to the waiter of lowest priority
-    number (then first come).  Used on one event loop."""
+    """A semaphore of ``size`` slots handing a free slot to the waiter of first
+    :class:`Priority` (then first come).  Used on one event loop."""
 
     def __init__(self, size: int) -> None:
         self._free = max(1, size)
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[tuple[int, int], int, asyncio.Future[None]]] = []
         self._order = itertools.count()
+        self._dispatch_due = False
 
     async def acquire(self) -> None:
-        """Take a slot, waiting (in priority order) if none is free."""
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
-            return
+        """Take a slot, in priority order.  Free slots are handed out a moment later (after the
+        event loop has run what was ready, twice): checks that start together all queue first,
+        so a shared request one of them creates goes before the others' own requests."""
+        loop = asyncio.get_running_loop()
+        if self._free > 0 and not self._dispatch_due:
+            self._dispatch_due = True
+            loop.call_soon(loop.call_soon, self._dispatch)
         waiting = WAITING.get()
         if waiting is not None:
             waiting.begin()
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (PRIORITY.get(), next(self._order), future))
+        future: asyncio.Future[None] = loop.create_future()
+        priority = PRIORITY.get()
+        heapq.heappush(self._waiters, (priority.key() if priority is not None else _OUTSIDE,
+                                       next(self._order), future))
         try:
             await future
         except asyncio.CancelledError:
@@ -96,12 +126,23 @@ class Slots:
 
     def release(self) -> None:
         """Give a slot back: to the first live waiter, else to the pool."""
+        if not self._hand_over():
+            self._free += 1
+
+    def _hand_over(self) -> bool:
+        """Give a slot to the first live waiter; False when none waits."""
         while self._waiters:
             _, _, future = heapq.heappop(self._waiters)
             if not future.done():
                 future.set_result(None)
-                return
-        self._free += 1
+                return True
+        return False
+
+    def _dispatch(self) -> None:
+        """Hand the free slots to the first waiters."""
+        self._dispatch_due = False
+        while self._free > 0 and self._hand_over():
+            self._free -= 1
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:

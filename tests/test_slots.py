@@ -21,7 +21,7 @@ from conformance.checks.registry import Check
 from conformance.config import Timeouts
 from conformance.engine import Engine
 from conformance.reference.server import ThreadedServer
-from conformance.slots import PRIORITY, Slots
+from conformance.slots import PRIORITY, Priority, Slots
 from conformance.transport import ProviderClient
 from tests.conftest import provider_config
 
@@ -99,7 +99,7 @@ def test_a_free_slot_goes_to_the_check_that_started_first() -> None:
         await slots.acquire()  # held: everyone below queues
 
         async def waiter(priority: int) -> None:
-            PRIORITY.set(priority)
+            PRIORITY.set(Priority(priority))
             async with slots.slot():
                 order.append(priority)
                 await asyncio.sleep(0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.config import ProviderConfig
-from conformance.slots import PRIORITY, SHARED_PRIORITY, WAITING, Waiting
+from conformance.slots import PRIORITY, SHARED_HOPS, WAITING, Priority, Waiting, add_hop
 from conformance.transport import Auth, Exchange, ProviderClient
 from conformance.upstream import UpstreamClient
 
@@ -50,7 +50,7 @@ class ProviderRuntime:
                 # In the task's own copy of the context: its wait is its own, and it goes
                 # before every check's own request (others wait on it: a probe, a control).
                 WAITING.set(waited)
-                PRIORITY.set(SHARED_PRIORITY)
+                PRIORITY.set(Priority(-1, SHARED_HOPS))
                 return await send()
 
             entry = (asyncio.ensure_future(run()), waited)
@@ -93,6 +93,7 @@ class CheckContext:
     def record(self, exchange: Exchange) -> None:
         """Keep an exchange made outside :meth:`request` (e.g. with the upstream) as evidence."""
         self.exchanges.append(exchange)
+        add_hop()
 
     @property
     def client(self) -> ProviderClient:
@@ -139,6 +140,7 @@ class CheckContext:
                     self.exchanges.append(recorded)
                 raise
         self.exchanges.append(exchange)
+        add_hop()  # its next request goes before new checks' first ones
         return exchange
 
     async def chat(
