@@ -271,6 +271,9 @@ class ConformanceSession:
         self.run = Run(providers, report_dir, run_id, worker=self.worker, started_at=started,
                        max_tokens=budget, repeat=repeat)
         self._cost_said = False
+        #: Items an xdist worker has handed to the engine (their ``id``s; items live as long
+        #: as the session).
+        self._submitted: set[int] = set()
         self.worker_results: list[Result] = []
         #: Checks selected for this run (known once collected; set by the controller).
         self.planned: int | None = None
@@ -327,7 +330,11 @@ class ConformanceSession:
             pending = [item, *_worker_pending(item.session)]
             if isinstance(nextitem, CheckItem):
                 pending.append(nextitem)
-            self.run.submit((i.check, i.provider) for i in pending)
+            # Each item once: the worker's queue is read again at every item.
+            fresh = [i for i in pending if id(i) not in self._submitted]
+            self._submitted.update(id(i) for i in fresh)
+            if fresh:
+                self.run.submit((i.check, i.provider) for i in fresh)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
