@@ -480,7 +480,7 @@ class XdistHooks:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {}) or {}
         for data in output.get("conformance_results", []):
-            self.session.worker_results.append(Result.from_json(data))
+            self.session.worker_results.append(Result.from_json(data, made_safe=True))
 
 
 def _worker_pending(session: pytest.Session) -> list[CheckItem]:

@@ -180,8 +180,10 @@ class Result:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Result:
-        """Raises ValueError for an outcome this version does not know."""
+    def from_json(cls, data: Mapping[str, Any], *, made_safe: bool = False) -> Result:
+        """Raises ValueError for an outcome this version does not know.  ``made_safe``: the
+        evidence was made safe by this suite already (an xdist worker's result, sent as
+        builtin types), so it is not walked again."""
         if data.get("outcome") not in OUTCOMES:
             raise ValueError(f"result of {printable(str(data.get('check')))!s} for "
                              f"{printable(str(data.get('provider')))!s}: unknown outcome "
@@ -195,7 +197,8 @@ class Result:
             outcome=data["outcome"],
             message=str(data.get("message", "")),
             duration_ms=int(data.get("duration_ms", 0)),
-            evidence=dict(data.get("evidence") or {}),
+            evidence=(Sanitized(data.get("evidence") or {}, 0) if made_safe
+                      else dict(data.get("evidence") or {})),
             runs=tuple(dict(r) for r in data.get("runs") or () if isinstance(r, Mapping)),
             flaky=data.get("flaky") is True,
         )
