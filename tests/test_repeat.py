@@ -226,7 +226,8 @@ def repeat_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runs]:
         both = write_providers(base / "both.yaml", [
             external("reference", server.base_url),
             external("flaky", server.variant_url(["flaky_third"]))])
-        repeated = run_suite(both, base / "repeated", "--repeat", "3")
+        repeated = run_suite(both, base / "repeated", "--repeat", "3",
+                             "--alluredir", str(base / "allure"))
         after = _received(server)
         assert len(server.recorder.records(limit=MAX_RECORDS)) < MAX_RECORDS
         yield Runs(server, single, repeated,
@@ -319,6 +320,23 @@ def test_flaky_variant_shows_flaky_cells(repeat_runs: Runs) -> None:
     matrix = (out.report_dir / "matrix.html").read_text(encoding="utf-8")
     assert matrix.count('class="c o-pass flaky"') == len(flaky)
     assert '<span class="o flaky"' in matrix
+
+
+def test_allure_tags_exactly_the_flaky_cells(repeat_runs: Runs) -> None:
+    out = repeat_runs.repeated
+    flaky = flaky_of(out)
+    tagged: set[str] = set()
+    seen = 0
+    for path in (out.report_dir.parent / "allure").glob("*-result.json"):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        seen += 1
+        tags = [label["value"] for label in result["labels"] if label["name"] == "tag"]
+        if "flaky" in tags:
+            check, _, provider = result["name"].rstrip("]").partition("[")
+            assert provider == "flaky", result["name"]
+            tagged.add(check)
+    assert seen == len(out.data["results"])
+    assert flaky and tagged == set(flaky)
 
 
 def test_junit_a_flaky_pass_is_a_passed_testcase(repeat_runs: Runs) -> None:
@@ -486,3 +504,12 @@ def test_browser_shows_flaky_cells(repeat_runs: Runs, browser: Any) -> None:
         lambda d: d.find_element(tb.By.ID, "panel") if d.find_element(
             tb.By.ID, "panel").is_displayed() else False)
     assert "flaky: passed" in panel.text
+    # each exchange says which of the three runs it belongs to
+    summaries = [e.text for e in panel.find_elements(tb.By.CSS_SELECTOR, "details.ex > summary")]
+    assert {f"run {n}" for n in (1, 2, 3)} <= {s.split(" · ")[0].split(" ", 1)[-1]
+                                               for s in summaries}, summaries
+    # "only deviations" keeps the rows with a flaky cell (and hides the steady ones)
+    browser.execute_script("document.getElementById('f-dev').click()")
+    rows = browser.find_elements(tb.By.CSS_SELECTOR, "tr.chk")
+    shown = {r.get_attribute("data-check") for r in rows if r.is_displayed()}
+    assert set(flaky) <= shown and len(shown) < len(rows)

@@ -67,14 +67,16 @@ def exchange_name(exchange: Mapping[str, Any], index: int) -> str:
 
 
 def annotate(result: Result) -> None:
-    """Add the provider and model parameters, the unsupported tag and the evidence to the
-    running test."""
+    """Add the provider and model parameters, the unsupported and flaky tags and the evidence
+    to the running test."""
     import allure
 
     allure.dynamic.parameter("provider", result.provider)
     allure.dynamic.parameter("model", result.model)
     if result.outcome == "unsupported":
         allure.dynamic.tag("unsupported")  # type: ignore[no-untyped-call]
+    if result.flaky:  # --repeat K: the runs disagreed (the test itself passes)
+        allure.dynamic.tag("flaky")  # type: ignore[no-untyped-call]
     exchanges = result.evidence.get("exchanges") or []
     for index, exchange in enumerate(exchanges if isinstance(exchanges, list) else []):
         if not isinstance(exchange, Mapping):

@@ -98,6 +98,8 @@ CHECK_FIELDS = ("id", "title", "behavior", "spec", "proves", "severity")
 SCRIPT_WORDS: dict[str, str] = {
     "noResponse": N_("no response"),
     "sseEvents": N_("{n} SSE events"),
+    # --repeat K: the run of the K an exchange belongs to (its record's "repeat", 1-based).
+    "repeatRun": N_("run {n}"),
     "tokens": N_("{n} tokens"),
     "transportError": N_("transport error: {error}"),
     "request": N_("request"),
@@ -437,7 +439,7 @@ def build(data: RunData, diff: RunDiff | None = None) -> dict[str, Any]:
                               repeat=label(result), flaky=result.flaky))
         family.rows.append(Row(
             check=check, cells=cells,
-            deviation=any(c.outcome in DEVIATIONS for c in cells),
+            deviation=any(c.outcome in DEVIATIONS or c.flaky for c in cells),
             changed=any(c.mark for c in cells), new=check["id"] in new_checks,
         ))
 
