@@ -454,12 +454,9 @@ class ProviderClient:
             evidence_chars=self._limits.evidence,
         )
         # One request slot (``concurrency:``) for the whole request, its retries included.
-        await self.slots.acquire()
-        try:
+        async with self.slots.slot():
             return await self._attempts(method, url, content, req_headers, stream, exchange,
                                         retries)
-        finally:
-            self.slots.release()
 
     async def _attempts(self, method: str, url: str, content: bytes | None,
                         req_headers: dict[str, str], stream: bool, exchange: Exchange,
