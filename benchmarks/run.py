@@ -220,10 +220,13 @@ def main() -> int:
             f"{per_check * 1000:.1f} ms ({single.checks} vs {several.checks} checks)",
             "<= 2 ms")
 
-        # 3. One provider at `latency` ms per request vs its longest dependent chain.
-        slow = bench.run(1, latency_ms=latency)
+        # 3. One provider at `latency` ms per request vs its longest dependent chain (the
+        # median of 3 runs: the reference provider shares the machine's cores).
+        slows = sorted((bench.run(1, latency_ms=latency) for _ in range(3)),
+                       key=lambda m: m.wall)
+        slow = slows[1]
         chain, hops = longest_chain(slow.report, latency)
-        say(f"1 provider at {latency} ms: wall / longest chain",
+        say(f"1 provider at {latency} ms: wall / longest chain (median of 3)",
             f"{slow.wall / chain:.2f}x ({slow.wall:.1f} s / {chain:.1f} s = {hops} requests)",
             "<= 1.5x")
 

@@ -20,9 +20,11 @@ import traceback
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+from conformance import warmup
 from conformance.checks.context import CheckContext, ProviderRuntime
 from conformance.checks.registry import Check
 from conformance.config import ProviderConfig, UpstreamConfig
+from conformance.cost_table import CHAINS
 from conformance.errors import Failure, NotApplicable, SuiteError, TransportError, Unsupported
 from conformance.i18n import BUDGET_SPENT
 from conformance.preflight import ProviderProblem, preflight
@@ -137,6 +139,8 @@ class Engine:
             if future is None:
                 if not self._thread.is_alive():
                     self._thread.start()
+                if check.prepare is not None and not self._providers[provider].skip_reason:
+                    warmup.start(check.prepare)  # begins while the preflight is in flight
                 # Submission order is slot priority (conformance.slots): earlier checks first.
                 future = asyncio.run_coroutine_threadsafe(
                     self._run(check, provider, len(self._futures)), self._loop)
@@ -174,7 +178,8 @@ class Engine:
     async def _run(self, check: Check, name: str, priority: int) -> Result:
         """The check's result; whatever goes wrong in the suite is that check's ``error`` with
         a one-line message, never an exception for pytest to format."""
-        PRIORITY.set(Priority(priority))
+        # The requests it is expected to send: checks with long chains start first.
+        PRIORITY.set(Priority(priority, expected=CHAINS.get(check.id, 1)))
         try:
             return await self._judged(check, name)
         except Exception as exc:  # a suite fault outside judge() (preflight, evidence, ...)
@@ -205,6 +210,8 @@ class Engine:
             return self._result(runtime, check, model, "error", problem.message, 0, evidence)
         if check.runs_last:
             await self._others_finished(name)
+        if check.prepare is not None:
+            await warmup.ready(check.prepare)
         runs = [await self._once(runtime, check, model, index) for index in range(self._repeat)]
         if len(runs) == 1:
             run = runs[0]

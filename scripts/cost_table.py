@@ -10,7 +10,10 @@ and for an OpenAI model).  Each check's figures are its requests to the provider
 upstream's ``/__conformance/`` control plane is free and left out) and the tokens their
 ``usage`` reported; a request in the evidence of n checks (``share=True``) counts 1/n to each.
 ``fidelity`` and ``billing`` are taken from ``relayed``, every other family from
-``reference``.  With ``--check`` nothing is written: exit 1 when the file differs.
+``reference``.  Each check's chain is the number of requests in its evidence, shared ones
+whole (what it waits for one after another, at most): the engine starts the checks with the
+longest chains first (:class:`conformance.slots.Priority`).  With ``--check`` nothing is
+written: exit 1 when the file differs.
 """
 
 from __future__ import annotations
@@ -38,15 +41,18 @@ HEADER = '''"""Per-check cost of one run against the reference provider (generat
 
 Written by ``python scripts/cost_table.py`` from a reference run (see its docstring); read by
 :mod:`conformance.estimate`.  check id → (requests, tokens), a request shared by n checks
-counted 1/n to each.  ``tests/test_repeat.py`` fails when a check is missing here or the
-figures no longer match a run.
+counted 1/n to each; read by :mod:`conformance.engine`: CHAINS, check id → the requests in
+its evidence, shared ones whole (its chain of requests, at most).  ``tests/test_repeat.py``
+fails when a check is missing here or the figures no longer match a run.
 """
 
-COSTS: dict[str, tuple[float, float]] = {
 '''
 
 
-def measure() -> dict[str, tuple[float, float]]:
+Costs = dict[str, tuple[float, float, int]]
+
+
+def measure() -> Costs:
     key = "sk-costs-" + secrets.token_hex(8)
     with ReferenceServer(api_key=key) as server, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -70,33 +76,38 @@ def measure() -> dict[str, tuple[float, float]]:
     return per_check(data["results"])
 
 
-def per_check(results: list[dict[str, Any]]) -> dict[str, tuple[float, float]]:
-    """check id → (requests, tokens) from a run's results (module docstring)."""
+def per_check(results: list[dict[str, Any]]) -> Costs:
+    """check id → (requests, tokens, chain) from a run's results (module docstring)."""
     sharers: dict[tuple[str, str], int] = defaultdict(int)
     for result in results:
         for exchange in result["evidence"].get("exchanges", []):
             sharers[(result["provider"], exchange["id"])] += 1
-    costs: dict[str, tuple[float, float]] = {}
+    costs: Costs = {}
     for result in results:
         family = result["check"].split(".", 1)[0]
         wanted = "relayed" if family in RELAYED_FAMILIES else "reference"
         if result["provider"] != wanted:
             continue
         requests = spent = 0.0
+        chain = 0
         for exchange in result["evidence"].get("exchanges", []):
             if "/__conformance/" in str(exchange.get("request", {}).get("url", "")):
                 continue
             share = 1 / sharers[(result["provider"], exchange["id"])]
             usage = exchange.get("usage") or {}
             requests += share
+            chain += 1
             spent += share * (int(usage.get("prompt_tokens") or 0)
                               + int(usage.get("completion_tokens") or 0))
-        costs[result["check"]] = (round(requests, 3), round(spent, 1))
+        costs[result["check"]] = (round(requests, 3), round(spent, 1), chain)
     return costs
 
 
-def render(costs: dict[str, tuple[float, float]]) -> str:
-    lines = [f"    {check!r}: ({r!r}, {t!r})," for check, (r, t) in costs.items()]
+def render(costs: Costs) -> str:
+    lines = ["COSTS: dict[str, tuple[float, float]] = {"]
+    lines += [f"    {check!r}: ({r!r}, {t!r})," for check, (r, t, _) in costs.items()]
+    lines += ["}", "", "CHAINS: dict[str, int] = {"]
+    lines += [f"    {check!r}: {chain!r}," for check, (_, _, chain) in costs.items()]
     return HEADER + "\n".join(lines) + "\n}\n"
 
 

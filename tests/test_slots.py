@@ -21,7 +21,7 @@ from conformance.checks.registry import Check
 from conformance.config import Timeouts
 from conformance.engine import Engine
 from conformance.reference.server import ThreadedServer
-from conformance.slots import PRIORITY, Priority, Slots
+from conformance.slots import PRIORITY, SHARED_HOPS, Priority, Slots
 from conformance.transport import ProviderClient
 from tests.conftest import provider_config
 
@@ -111,6 +111,66 @@ def test_a_free_slot_goes_to_the_check_that_started_first() -> None:
 
     asyncio.run(go())
     assert order == [1, 3, 5, 7, 9]
+
+
+def test_the_longest_chain_still_to_send_goes_first() -> None:
+    """A shared request first; then the most requests still to send (a check of five
+    dependent requests before single-request ones, whatever their submission order); then the
+    most already sent (a chain under way is finished); then submission order."""
+    order: list[str] = []
+
+    async def go() -> None:
+        slots = Slots(1)
+        await slots.acquire()
+
+        async def waiter(name: str, priority: Priority) -> None:
+            PRIORITY.set(priority)
+            async with slots.slot():
+                order.append(name)
+                await asyncio.sleep(0)
+
+        waiting = {
+            "fresh single, submitted first": Priority(0, expected=1),
+            "fresh single, submitted later": Priority(7, expected=1),
+            "single under way (2 sent)": Priority(5, hops=2, expected=1),
+            "fresh chain of 5": Priority(9, expected=5),
+            "chain of 5, 3 sent (2 left)": Priority(3, hops=3, expected=5),
+            "fresh chain of 3": Priority(8, expected=3),
+            "shared": Priority(-1, SHARED_HOPS),
+        }
+        tasks = [asyncio.ensure_future(waiter(n, p)) for n, p in waiting.items()]
+        await asyncio.sleep(0.01)
+        slots.release()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(go())
+    assert order == ["shared", "fresh chain of 5", "fresh chain of 3",
+                     "chain of 5, 3 sent (2 left)", "single under way (2 sent)",
+                     "fresh single, submitted first", "fresh single, submitted later"]
+
+
+def test_checks_starting_together_all_queue_before_free_slots_are_handed_out() -> None:
+    """Two free slots, six checks starting at once: the two of highest priority get them,
+    even though they reach the queue several loop iterations after the others (a shared
+    request created by one check, a check that awaits a probe first)."""
+    got: list[int] = []
+
+    async def go() -> None:
+        slots = Slots(2)
+
+        async def check(priority: int, late: int) -> None:
+            PRIORITY.set(Priority(priority))
+            for _ in range(late):
+                await asyncio.sleep(0)
+            async with slots.slot():
+                got.append(priority)
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(*(check(p, late) for p, late in
+                               ((5, 0), (6, 0), (7, 0), (8, 0), (1, 3), (2, 4))))
+
+    asyncio.run(go())
+    assert got[:2] == [1, 2], got
 
 
 def test_a_cancelled_waiter_passes_its_slot_on() -> None:

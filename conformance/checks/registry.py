@@ -47,6 +47,9 @@ class Check:
     still run when the configured key is rejected."""
     runs_last: bool = False
     """Judged after the provider's other checks (it reads what they observed)."""
+    prepare: Callable[[], None] | None = None
+    """Work done once per process before the check runs, off the event loop (importing a
+    heavy library: :mod:`conformance.warmup`)."""
 
     def catalogue_entry(self) -> dict[str, str]:
         """The ``checks[]`` entry of results.json (docs/CONTRACT.md)."""
@@ -65,7 +68,7 @@ REGISTRY: dict[str, Check] = {}
 
 def check(
     id: str, *, severity: Severity, title: str, spec: str, proves: str,
-    needs_key: bool = True, runs_last: bool = False,
+    needs_key: bool = True, runs_last: bool = False, prepare: Callable[[], None] | None = None,
 ) -> Callable[[CheckFunc], CheckFunc]:
     """Register an async check function under ``id`` (its family is the id's prefix) with the
     ``severity`` of its ``fail`` (:data:`SEVERITIES`).
@@ -73,6 +76,7 @@ def check(
     The function receives a :class:`~conformance.checks.context.CheckContext`, returns an
     optional one-line pass message, and raises :class:`~conformance.errors.Failure`,
     :class:`~conformance.errors.Unsupported` or :class:`~conformance.errors.NotApplicable`.
+    ``prepare``: what must be loaded before it runs (:mod:`conformance.warmup`).
     """
     if not _ID.match(id):
         raise ValueError(f"check id {id!r} must look like 'family.name'")
@@ -87,7 +91,7 @@ def check(
             raise ValueError(f"duplicate check id {id!r}")
         module = func.__module__.rsplit(".", 1)[-1]
         REGISTRY[id] = Check(id, title, behavior, spec, " ".join(proves.split()), func, module,
-                             severity, needs_key, runs_last)
+                             severity, needs_key, runs_last, prepare)
         return func
 
     return register

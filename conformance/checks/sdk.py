@@ -63,6 +63,24 @@ _RATE_LIMITED = re.compile(r"rate.?limit|too many requests", re.I)
 _OURS = (Finding, SuiteError)
 
 
+def load_openai() -> None:
+    """Import the SDK and build the pydantic models of the answers these checks read (chat
+    completions, chunks, models, Responses and their stream events): ~0.8 s of CPU, done
+    once per process off the event loop (:mod:`conformance.warmup`: every check here names it
+    as its ``prepare``)."""
+    import openai.types
+    import openai.types.chat
+    import openai.types.responses
+    from pydantic import BaseModel
+
+    for module in (openai.types.chat, openai.types.responses):
+        for name in dir(module):
+            model = getattr(module, name)
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                model.model_rebuild()
+    openai.types.Model.model_rebuild()
+
+
 @asynccontextmanager
 async def _sdk(ctx: CheckContext, api_key: str | None = None) -> AsyncIterator[openai.AsyncOpenAI]:
     """An ``AsyncOpenAI`` client on this provider, recording into ``ctx.exchanges``."""
@@ -151,6 +169,7 @@ def _unparsable(exc: BaseException, exchange: Exchange, what: str, schema: str) 
 
 @check(
     "sdk.completion",
+    prepare=load_openai,
     severity="breaks-clients",
     title="The openai SDK parses a completion",
     spec="openai-python: chat.completions.create() → ChatCompletion",
@@ -191,6 +210,7 @@ async def completion(ctx: CheckContext) -> str:
 
 @check(
     "sdk.stream",
+    prepare=load_openai,
     severity="breaks-clients",
     title="The openai SDK iterates a stream to the end",
     spec="openai-python: chat.completions.create(stream=True) → AsyncStream[ChatCompletionChunk]",
@@ -241,6 +261,7 @@ async def stream(ctx: CheckContext) -> str:
 
 @check(
     "sdk.models",
+    prepare=load_openai,
     severity="breaks-clients",
     title="The openai SDK lists the models",
     spec="openai-python: models.list() → AsyncPage[Model]",
@@ -308,6 +329,7 @@ def _mapped(exc: openai.APIStatusError, what: str, expected: str, *legal: type[E
 
 @check(
     "sdk.auth_error",
+    prepare=load_openai,
     severity="security",
     needs_key=False,
     title="A wrong key raises openai.AuthenticationError",
@@ -329,6 +351,7 @@ async def auth_error(ctx: CheckContext) -> str:
 
 @check(
     "sdk.not_found",
+    prepare=load_openai,
     severity="degrades",
     title="An unknown model raises openai.NotFoundError",
     spec="openai-python: 404 → NotFoundError (model_not_found)",
@@ -350,6 +373,7 @@ async def not_found(ctx: CheckContext) -> str:
 
 @check(
     "sdk.bad_request",
+    prepare=load_openai,
     severity="degrades",
     title="A malformed request raises openai.BadRequestError",
     spec="openai-python: 400 → BadRequestError, 422 → UnprocessableEntityError",
@@ -379,6 +403,7 @@ def _rate_limit_message(exchange: Exchange) -> str | None:
 
 @check(
     "sdk.rate_limit",
+    prepare=load_openai,
     severity="degrades",
     runs_last=True,
     title="Rate limiting raises openai.RateLimitError",

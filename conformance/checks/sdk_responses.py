@@ -16,7 +16,7 @@ from conformance.checks.expect import cut_finding, raise_for_status, snippet
 from conformance.checks.registry import check
 from conformance.checks.responses_api import SHORT, raise_route, text_of
 from conformance.checks.responses_stream import STREAM_CAP, ended
-from conformance.checks.sdk import _OURS, _call, _last, _sdk, _unparsable
+from conformance.checks.sdk import _OURS, _call, _last, _sdk, _unparsable, load_openai
 from conformance.errors import Failure
 from conformance.transport import Exchange
 
@@ -40,6 +40,7 @@ def _status_verdict(exchange: Exchange) -> None:
 
 @check(
     "sdk.responses_create",
+    prepare=load_openai,
     severity="breaks-clients",
     title="The openai SDK parses a Response",
     spec="openai-python: responses.create() → Response",
@@ -80,6 +81,7 @@ async def responses_create(ctx: CheckContext) -> str:
 
 @check(
     "sdk.responses_stream",
+    prepare=load_openai,
     severity="breaks-clients",
     title="The openai SDK reads a Response stream to its end",
     spec="openai-python: responses.stream() → ResponseStreamEvent…, get_final_response()",

@@ -1,0 +1,133 @@
+"""A check's ``prepare`` (conformance/warmup.py): heavy work such as importing the openai SDK
+runs once per process in a thread of its own, begins when the check is submitted, never holds
+the engine's event loop (other checks are judged meanwhile), and what it raises is that
+check's ``error``, not the end of the run."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+from conformance import warmup
+from conformance.checks.registry import REGISTRY, Check
+from conformance.engine import Engine
+from conformance.reference.server import ReferenceServer
+from tests.conftest import provider_config
+
+KEY = "sk-warmup-unit-0123456789"
+
+
+class Prepared:
+    """A prepare function taking ``seconds`` of its thread's time; remembers its calls."""
+
+    def __init__(self, seconds: float, fail: bool = False) -> None:
+        self.seconds = seconds
+        self.fail = fail
+        self.calls: list[str] = []
+        self.done_at = 0.0
+
+    def __call__(self) -> None:
+        self.calls.append(threading.current_thread().name)
+        time.sleep(self.seconds)
+        self.done_at = time.perf_counter()
+        if self.fail:
+            raise RuntimeError("the library would not load")
+
+
+def _check(name: str, prepare: Any = None) -> Check:
+    async def one_request(ctx: Any) -> str:
+        exchange = await ctx.chat(messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+        if exchange.status != 200:
+            raise AssertionError(exchange.status)
+        return "answered"
+
+    return Check(id=f"warmup.{name}", title=name, behavior="chat", spec="-", proves="-",
+                 func=one_request, module="tests", prepare=prepare)
+
+
+def test_prepare_runs_once_off_the_loop_while_other_checks_are_judged(
+        reference_server: ReferenceServer) -> None:
+    prepare = Prepared(1.0)
+    prepare.__name__ = "slow_library"  # type: ignore[attr-defined]
+    heavy = _check("heavy", prepare)
+    light = _check("light")
+    engine = Engine([provider_config(reference_server.base_url, reference_server.api_key,
+                                     name="a", model="ref-1"),
+                     provider_config(reference_server.base_url, reference_server.api_key,
+                                     name="b", model="ref-1")])
+    try:
+        started = time.perf_counter()
+        heavy_futures = [engine.submit(heavy, p) for p in ("a", "b")]
+        light_result = engine.submit(light, "a").result(timeout=30)
+        light_done = time.perf_counter()
+        heavy_results = [f.result(timeout=30) for f in heavy_futures]
+    finally:
+        engine.close()
+    assert light_result.outcome == "pass", light_result.message
+    # the light check was judged while prepare still ran: the loop was not held
+    assert light_done < prepare.done_at, (light_done - started, prepare.done_at - started)
+    assert [r.outcome for r in heavy_results] == ["pass", "pass"]
+    # once for both providers, in its own thread, not the engine's loop thread
+    assert prepare.calls == ["conformance-prepare-slow_library"]
+    assert min(r.duration_ms for r in heavy_results) < 900  # its wait is not its own time
+
+
+def test_a_failing_prepare_is_that_checks_error(reference_server: ReferenceServer) -> None:
+    prepare = Prepared(0.0, fail=True)
+    prepare.__name__ = "broken_library"  # type: ignore[attr-defined]
+    engine = Engine([provider_config(reference_server.base_url, reference_server.api_key,
+                                     name="a", model="ref-1")])
+    try:
+        broken = engine.submit(_check("broken", prepare), "a").result(timeout=30)
+        fine = engine.submit(_check("fine"), "a").result(timeout=30)
+    finally:
+        engine.close()
+    assert broken.outcome == "error"
+    assert "suite fault" in broken.message and "would not load" in broken.message
+    assert fine.outcome == "pass"
+
+
+def test_a_skipped_provider_starts_no_prepare() -> None:
+    prepare = Prepared(0.0)
+    prepare.__name__ = "unused_library"  # type: ignore[attr-defined]
+    config = provider_config("http://127.0.0.1:9/v1", KEY, name="nokey",
+                             skip_reason="set CONFORMANCE_UNSET_KEY")
+    engine = Engine([config])
+    try:
+        result = engine.submit(_check("skipped", prepare), "nokey").result(timeout=30)
+    finally:
+        engine.close()
+    assert result.outcome == "skip"
+    assert prepare.calls == []
+
+
+def test_the_sdk_checks_load_the_openai_sdk_as_their_prepare() -> None:
+    """Every sdk check names it, so no check imports the SDK on the event loop."""
+    from conformance.checks.registry import load_checks
+    from conformance.checks.sdk import load_openai
+
+    load_checks()
+    sdk = [c for c in REGISTRY.values() if c.behavior == "sdk"]
+    assert sdk and all(c.prepare is load_openai for c in sdk)
+    assert all(c.prepare is None for c in REGISTRY.values() if c.behavior != "sdk")
+
+
+def test_a_cancelled_waiter_leaves_the_work_and_other_waiters_alone() -> None:
+    """An interrupted run cancels the checks waiting for a prepare: the prepare still ends
+    normally (its thread raises nothing) and a later waiter gets it."""
+    prepare = Prepared(0.3)
+    prepare.__name__ = "interrupted_library"  # type: ignore[attr-defined]
+
+    async def go() -> None:
+        waiter = asyncio.ensure_future(warmup.ready(prepare))
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        await asyncio.wait_for(warmup.ready(prepare), 5)
+
+    asyncio.run(go())
+    future = warmup.start(prepare)
+    assert future.done() and not future.cancelled() and future.result() is None
+    assert len(prepare.calls) == 1
