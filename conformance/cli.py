@@ -117,25 +117,27 @@ def cmd_run(args: argparse.Namespace, pytest_args: list[str]) -> int:
         argv += ["--model", args.model]
     argv += pytest_args
     watch = RunWatch()
+    results = report_dir / "results.json"
+    earlier = _stamp(results)  # an earlier run's (--collect-only leaves it in place)
     with _noting_sigint() as sigint:
         code = pytest.main(argv, plugins=[watch])
     if sigint.seen:
         return _die(watch.interrupted_line(), EXIT_INTERRUPTED)
-    results = report_dir / "results.json"
-    if not results.exists():
+    written = results.exists() and _stamp(results) != earlier
+    if not written:
         print(_("report: no check ran, nothing written"))
     if code in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         exit_code = EXIT_OK
-        if args.strict and results.exists():
+        if args.strict and written:
             data = json.loads(results.read_text(encoding="utf-8"))
             if any(r["outcome"] == "fail" for r in data["results"]):
                 exit_code = EXIT_FINDINGS
-        if results.exists():
+        if written:
             if baseline is not None or args.history:
                 if _compare(report_dir, baseline, _history(args.history),
                             flaky_is_regression=args.flaky_is_regression):
                     exit_code = EXIT_FINDINGS
-            else:
+            elif _in_github_actions():  # the run read back only to annotate it
                 _annotate(None, _load_run_dir(str(report_dir)))
         return exit_code
     if code == pytest.ExitCode.NO_TESTS_COLLECTED:
@@ -230,6 +232,21 @@ def _history(paths: list[str] | None) -> list[RunData]:
     for problem in problems:
         print(f"conformance: {problem}", file=sys.stderr)
     return runs
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells one version of a file from another (None when there is none)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def _in_github_actions() -> bool:
+    from conformance.report.ci import in_github_actions
+
+    return in_github_actions(os.environ)
 
 
 def _annotate(diff: RunDiff | None, data: RunData | None) -> None:

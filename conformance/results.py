@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 FORMAT = "conformance-results/1"
 Outcome = Literal["pass", "fail", "unsupported", "skip", "error"]
@@ -220,36 +220,41 @@ class ResultLog:
         self._lock = threading.Lock()
         self._synced = time.monotonic()
         self._unsynced = False
+        self._file: TextIO | None = None
 
     def append(self, result: Result) -> None:
         """Append one line.  A result whose evidence cannot be written is recorded without
         it (the message says why), so one provider's data never costs a result."""
         try:
-            line = json.dumps(result.to_json(), ensure_ascii=False, sort_keys=True)
+            line = json.dumps(result.to_json(), ensure_ascii=False)
             line.encode("utf-8")
         except (ValueError, TypeError, RecursionError) as exc:
             bare = {**result.to_json(), "evidence": {
                 "unrecorded": printable(f"evidence could not be recorded: {exc}")[:300]}}
-            line = json.dumps(safe_json(bare), ensure_ascii=False, sort_keys=True)
+            line = json.dumps(safe_json(bare), ensure_ascii=False)
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line + "\n")
-                fh.flush()
-                now = time.monotonic()
-                if now - self._synced >= self.SYNC_EVERY:
-                    os.fsync(fh.fileno())
-                    self._synced, self._unsynced = now, False
-                else:
-                    self._unsynced = True
+            if self._file is None:  # opened once: an open per result cost ~0.1 ms
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write(line + "\n")
+            self._file.flush()
+            now = time.monotonic()
+            if now - self._synced >= self.SYNC_EVERY:
+                os.fsync(self._file.fileno())
+                self._synced, self._unsynced = now, False
+            else:
+                self._unsynced = True
 
     def close(self) -> None:
-        """Sync what was appended since the last ``fsync``."""
+        """Sync what was appended since the last ``fsync`` and close the file (a later
+        :meth:`append` opens it again)."""
         with self._lock:
-            if self._unsynced and self.path.exists():
-                with self.path.open("a", encoding="utf-8") as fh:
-                    os.fsync(fh.fileno())
-                self._unsynced = False
+            if self._file is not None:
+                if self._unsynced:
+                    os.fsync(self._file.fileno())
+                    self._unsynced = False
+                self._file.close()
+                self._file = None
 
 
 def read_jsonl(path: Path) -> list[Result]:
@@ -356,6 +361,11 @@ class RunData:
         return len(planned) - len(self.not_run), len(planned)
 
     def to_json(self) -> dict[str, Any]:
+        head, ordered = self.json_parts()
+        return {**head, "results": [r.to_json() for r in ordered]}
+
+    def json_parts(self) -> tuple[dict[str, Any], list[Result]]:
+        """results.json without its ``results``, and the results in their order there."""
         ordered = sorted(self.results, key=_result_order(self.providers, self.checks))
         run = dict(self.run)
         run["outcomes"] = outcome_counts(ordered)
@@ -367,13 +377,8 @@ class RunData:
             finished, planned = self.progress()
             run["incomplete"] = {"planned": planned, "finished": finished,
                                  "not_run": [list(pair) for pair in self.not_run]}
-        return {
-            "format": FORMAT,
-            "run": run,
-            "providers": self.providers,
-            "checks": self.checks,
-            "results": [r.to_json() for r in ordered],
-        }
+        return {"format": FORMAT, "run": run, "providers": self.providers,
+                "checks": self.checks}, ordered
 
 
 def _result_order(
@@ -402,6 +407,34 @@ def write_json(path: Path, data: Any) -> None:
                       fh, ensure_ascii=False, indent=1)
             fh.write("\n")
     tmp.replace(path)
+
+
+def write_results_json(path: Path, data: RunData) -> None:
+    """Write results.json (:meth:`RunData.to_json`) atomically, one result per line, each
+    encoded as it is written: the C encoder, one result in memory at a time (``json.dump``
+    with an indent is pure Python and was given every result's dict at once).  A result too
+    deep to encode or holding lone surrogates is written as :func:`safe_json` makes it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    head, ordered = data.json_parts()
+    with tmp.open("wb") as fh:
+        fh.write(b"{\n")
+        for key, value in head.items():
+            fh.write(b" " + _encoded(key) + b": " + _encoded(value, indent=1).replace(
+                b"\n", b"\n ") + b",\n")
+        fh.write(b' "results": [')
+        for number, result in enumerate(ordered):
+            fh.write((b",\n  " if number else b"\n  ") + _encoded(result.to_json()))
+        fh.write(b"\n ]\n}\n")
+    tmp.replace(path)
+
+
+def _encoded(value: Any, indent: int | None = None) -> bytes:
+    try:
+        return json.dumps(value, ensure_ascii=False, indent=indent).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError, ValueError):
+        made_safe = safe_json(value, max_depth=min(MAX_DEPTH * 4, sys.getrecursionlimit() // 4))
+        return json.dumps(made_safe, ensure_ascii=False, indent=indent).encode("utf-8")
 
 
 #: What a run writes into its report dir (``baseline.json`` aside, see :func:`clear_run_files`).

@@ -423,3 +423,22 @@ def test_ctrl_c_under_plain_pytest_keeps_pytests_handling(tmp_path: Path) -> Non
     assert proc.stderr == ""  # no server traceback (uvicorn logged ClientDisconnect)
     data = json.loads((report / "results.json").read_text())
     assert len(_jsonl(report)) == len(data["results"]) >= 5
+
+
+def test_collect_only_never_reads_an_earlier_runs_results(tmp_path: Path) -> None:
+    """``--collect-only`` into a report dir that holds an earlier run with a ``fail``: nothing
+    ran, so it says so, ``--strict`` finds nothing to fail on, and the earlier files stay."""
+    providers = _builtin(tmp_path)
+    report = tmp_path / "r"
+    report.mkdir()
+    earlier = {"format": "conformance-results/1", "run": {"id": "earlier"}, "providers": [],
+               "checks": [], "results": [{"provider": "reference", "model": "m",
+                                          "check": "chat.basic", "behavior": "chat",
+                                          "outcome": "fail", "message": "earlier",
+                                          "duration_ms": 1, "evidence": {}}]}
+    (report / "results.json").write_text(json.dumps(earlier), encoding="utf-8")
+    proc = run_cli(["run", "--providers", str(providers), "--report-dir", str(report),
+                    "--strict", "--collect-only", "-q", "-p", "no:cacheprovider"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "no check ran, nothing written" in proc.stdout
+    assert json.loads((report / "results.json").read_text(encoding="utf-8")) == earlier

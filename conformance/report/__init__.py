@@ -19,7 +19,7 @@ from conformance.report.diff import RunDiff, Snapshot, diff_runs, save_baseline
 from conformance.report.history import sparklines
 from conformance.report.junit import render_junit
 from conformance.report.summary import render_summary_md
-from conformance.results import RunData, printable, write_json
+from conformance.results import RunData, printable, write_results_json
 
 
 def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = None,
@@ -46,7 +46,7 @@ def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = No
         except Exception as exc:  # the reports are written without the marks
             _said(_("baseline.json and the changes since the baseline"), exc)
     renderers: list[tuple[str, Callable[[Path], None]]] = [
-        ("results.json", lambda path: write_json(path, data.to_json())),
+        ("results.json", lambda path: write_results_json(path, data)),
         ("junit.xml", lambda path: _write(path, render_junit(data))),
         ("matrix.html", lambda path: _write(path, _matrix(
             data, diff, sparklines(data, history)))),
