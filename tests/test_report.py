@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -560,3 +561,24 @@ def test_junit_has_one_suite_per_provider_and_maps_outcomes() -> None:
                 assert skipped is not None
                 assert skipped.get("message", "").startswith("unsupported: ")
     assert int(root.get("failures", "0")) == sum(r.outcome == "fail" for r in data.results)
+
+
+def test_the_matrix_is_written_as_it_is_encoded() -> None:
+    """matrix.html comes in parts (matrix_parts): the embedded data is encoded member by
+    member, never as one string (100 providers: ~180 MB of the encoder's pieces for 25 MB of
+    text), and the page is the same as render_matrix's, its data what build() made, with
+    strings that look like a script end escaped."""
+    from conformance.report.matrix import build, matrix_parts, render_matrix
+
+    data = synthetic_run(6, 30)
+    data.results[0] = replace(data.results[0], message="</script><!-- & \u2028")
+    parts = list(matrix_parts(data))
+    page = "".join(parts)
+    embedded = payload(page)
+    assert len(embedded["results"]) == len(data.results)
+    assert max(len(p) for p in parts) < len(page) // 4  # no part holds the data block
+    assert embedded == payload(render_matrix(data))
+    assert embedded["results"][0]["m"] == "</script><!-- & \u2028"
+    assert "</script><!--" not in page.split('id="conformance-data">', 1)[1].split(
+        "</script>", 1)[0]
+    assert json.loads(json.dumps(build(data)["payload"].value)) == embedded

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from markupsafe import Markup
@@ -65,18 +65,28 @@ def write_reports(directory: Path, data: RunData, baseline: Snapshot | None = No
     return written
 
 
-def _matrix(data: RunData, diff: RunDiff | None, trends: Mapping[str, Markup]) -> str:
+def _matrix(data: RunData, diff: RunDiff | None, trends: Mapping[str, Markup]
+            ) -> Iterable[str]:
     # jinja2 is imported when a matrix is written, not by every process that imports this
     # package (xdist workers write no report).
-    from conformance.report.matrix import render_matrix
+    from conformance.report.matrix import matrix_parts
 
-    return render_matrix(data, diff, trends=trends)
+    return matrix_parts(data, diff, trends=trends)
 
 
-def _write(path: Path, text: str) -> None:
-    """Write ``text`` atomically, so a failed render never leaves half a file."""
+def _write(path: Path, text: str | Iterable[str]) -> None:
+    """Write ``text`` (or its parts, as they come) atomically, so a failed render never
+    leaves half a file."""
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                fh.writelines(text)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(path)
 
 
