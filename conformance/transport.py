@@ -31,7 +31,7 @@ from conformance.bodies import (
     marker,
     size_text,
 )
-from conformance.clientsetup import context_for
+from conformance.clientsetup import context_for, quick_readable
 from conformance.config import Limits, ProviderConfig
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
 from conformance.loopwatch import LoopWatch, Stall
@@ -363,6 +363,7 @@ class ProviderClient:
             follow_redirects=False,
             verify=context_for(self.base_url),  # one per process, not a CA load per provider
         )
+        quick_readable(self._client)  # the pool's check of idle connections, without anyio's
         #: At most ``concurrency`` requests in flight (:mod:`conformance.slots`).
         self.slots = Slots(provider.concurrency)
         #: A copy of the last 429 this client received (retried or not), for the checks that

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import Iterator
 from types import MappingProxyType
 
@@ -240,3 +241,65 @@ def test_redactor_masks_data_nested_deeper_than_the_recursion_limit() -> None:
     for _ in range(100_000):
         node = node[0]
     assert node == {"key": "***"} and masked["t"] == ["***"]
+
+
+class ClosingServer:
+    """Answers each request on a connection, then closes it without saying so (no
+    ``Connection: close``): the client's pool must notice the idle connection is dead (its
+    socket reads as readable: the end) and open a new one for the next request."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+                body = b'{"object": "list", "data": []}'
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def test_the_pool_drops_a_connection_the_server_closed() -> None:
+    """The provider client's pools use the quick readability test
+    (conformance.clientsetup.quick_readable), and it tells a closed connection: each request
+    after the server hung up goes out on a new connection and is answered."""
+    from conformance.clientsetup import QuickReadable
+
+    server = ClosingServer()
+    client = ProviderClient(provider_config(server.base_url, KEY))
+    pool = client._client._transport._pool  # type: ignore[attr-defined]
+    assert isinstance(pool._network_backend, QuickReadable)
+
+    async def go() -> list[int | None]:
+        statuses = []
+        for _ in range(3):
+            exchange = await client.request("GET", "/models", retries=0)
+            statuses.append(exchange.status)
+            await asyncio.sleep(0.05)  # the server has closed its end by now
+        await client.aclose()
+        return statuses
+
+    try:
+        assert asyncio.run(go()) == [200, 200, 200]
+        assert server.connections == 3
+    finally:
+        server.sock.close()
