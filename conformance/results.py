@@ -71,11 +71,19 @@ class Sanitized(dict):  # type: ignore[type-arg]
     (an exchange's evidence record, shared by the results of every check that used it):
     later walks that meet it there keep it as it is instead of copying it again."""
 
-    __slots__ = ("at",)
+    __slots__ = ("_text", "at")
 
     def __init__(self, data: Mapping[str, Any], at: int) -> None:
         super().__init__(data)
         self.at = at
+        self._text: str | None = None
+
+    def json_text(self) -> str:
+        """Its compact JSON text, encoded once however many results and files hold it (the
+        record is never changed once made)."""
+        if self._text is None:
+            self._text = json.dumps(self, ensure_ascii=False, separators=(",", ":"))
+        return self._text
 
 
 def sanitized(value: Mapping[str, Any], at: int) -> Sanitized:
@@ -179,6 +187,21 @@ class Result:
                        flaky=self.flaky, runs=[dict(r) for r in self.runs])
         return out
 
+    def json_text(self) -> str:
+        """The ``results[]`` entry as compact JSON text (:meth:`to_json`), each shared exchange
+        record's text encoded once (:meth:`Sanitized.json_text`)."""
+        out = self.to_json()
+        evidence = out.pop("evidence")
+        exchanges = evidence.get("exchanges") if isinstance(evidence, dict) else None
+        if not isinstance(exchanges, list) or not any(isinstance(x, Sanitized)
+                                                      for x in exchanges):
+            return _compact({**out, "evidence": evidence})
+        rest = {k: v for k, v in evidence.items() if k != "exchanges"}
+        records = ",".join(x.json_text() if isinstance(x, Sanitized) else _compact(x)
+                           for x in exchanges)
+        tail = "," + _compact(rest)[1:] if rest else "}"
+        return f'{_compact(out)[:-1]},"evidence":{{"exchanges":[{records}]{tail}}}'
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any], *, made_safe: bool = False) -> Result:
         """Raises ValueError for an outcome this version does not know.  ``made_safe``: the
@@ -226,7 +249,7 @@ class ResultLog:
         """Append one line.  A result whose evidence cannot be written is recorded without
         it (the message says why), so one provider's data never costs a result."""
         try:
-            line = json.dumps(result.to_json(), ensure_ascii=False)
+            line = result.json_text()
             line.encode("utf-8")
         except (ValueError, TypeError, RecursionError) as exc:
             bare = {**result.to_json(), "evidence": {
@@ -409,6 +432,10 @@ def write_json(path: Path, data: Any) -> None:
     tmp.replace(path)
 
 
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def write_results_json(path: Path, data: RunData) -> None:
     """Write results.json (:meth:`RunData.to_json`) atomically, one result per line, each
     encoded as it is written: the C encoder, one result in memory at a time (``json.dump``
@@ -424,7 +451,11 @@ def write_results_json(path: Path, data: RunData) -> None:
                 b"\n", b"\n ") + b",\n")
         fh.write(b' "results": [')
         for number, result in enumerate(ordered):
-            fh.write((b",\n  " if number else b"\n  ") + _encoded(result.to_json()))
+            try:
+                line = result.json_text().encode("utf-8")
+            except (UnicodeEncodeError, RecursionError, ValueError, TypeError):
+                line = _encoded(result.to_json())
+            fh.write((b",\n  " if number else b"\n  ") + line)
         fh.write(b"\n ]\n}\n")
     tmp.replace(path)
 

@@ -582,3 +582,25 @@ def test_the_matrix_is_written_as_it_is_encoded() -> None:
     assert "</script><!--" not in page.split('id="conformance-data">', 1)[1].split(
         "</script>", 1)[0]
     assert json.loads(json.dumps(build(data)["payload"].value)) == embedded
+
+
+def test_a_results_json_text_is_its_entry_with_shared_records_encoded_once() -> None:
+    """Result.json_text() is the results[] entry (the same JSON as to_json()), the text of a
+    shared exchange record made once (Sanitized.json_text) and reused by every result."""
+    from conformance.results import Sanitized, sanitized
+    from conformance.transport import RECORD_DEPTH
+
+    record = sanitized(exchange("shared-1", stream=True), RECORD_DEPTH)
+    assert isinstance(record, Sanitized)
+    first = Result("p", "m", "streaming.a", "streaming", "fail", "cut \ud800 short", 5,
+                   {"exchanges": [record, exchange("own-1")], "event": {"exchange": 0,
+                                                                        "index": 2}})
+    second = replace(first, check="streaming.b", evidence={"exchanges": [record]},
+                     runs=({"outcome": "pass", "message": "ok", "duration_ms": 1},),
+                     flaky=False)
+    bare = replace(first, check="chat.c", evidence={})
+    for result in (first, second, bare):
+        assert json.loads(result.json_text()) == json.loads(json.dumps(result.to_json()))
+        result.json_text().encode("utf-8")  # no lone surrogate left
+    shared = [x for x in second.evidence["exchanges"] if isinstance(x, Sanitized)]
+    assert shared and shared[0].json_text() is shared[0].json_text()  # made once

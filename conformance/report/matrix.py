@@ -59,7 +59,14 @@ from conformance.report.diff import MARK_MEANINGS, MARKS, Change, RunDiff
 from conformance.report.flaky import MEANING as FLAKY_MEANING
 from conformance.report.flaky import score_of
 from conformance.report.speed import SPEED_EXPLAINED, Speed, ms, rate, speeds
-from conformance.results import OUTCOMES, Result, RunData, outcome_counts, token_totals
+from conformance.results import (
+    OUTCOMES,
+    Result,
+    RunData,
+    Sanitized,
+    outcome_counts,
+    token_totals,
+)
 from conformance.stability import label
 
 __all__ = ["SYMBOLS", "render_matrix", "score", "script_json"]
@@ -181,7 +188,8 @@ class Payload:
 
 
 def _script_text(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = value.json_text() if isinstance(value, Sanitized) else json.dumps(
+        value, ensure_ascii=False, separators=(",", ":"))
     for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         if char in text:
