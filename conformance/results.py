@@ -244,6 +244,8 @@ class ResultLog:
         self._synced = time.monotonic()
         self._unsynced = False
         self._file: TextIO | None = None
+        #: Lines written so far.
+        self.written = 0
 
     def append(self, result: Result) -> None:
         """Append one line.  A result whose evidence cannot be written is recorded without
@@ -261,6 +263,7 @@ class ResultLog:
                 self._file = self.path.open("a", encoding="utf-8")
             self._file.write(line + "\n")
             self._file.flush()
+            self.written += 1
             now = time.monotonic()
             if now - self._synced >= self.SYNC_EVERY:
                 os.fsync(self._file.fileno())
@@ -280,14 +283,15 @@ class ResultLog:
                 self._file = None
 
 
-def read_jsonl(path: Path) -> list[Result]:
-    """Results of one JSON Lines file; a torn last line (killed writer) is ignored."""
+def read_jsonl(path: Path, *, made_safe: bool = False) -> list[Result]:
+    """Results of one JSON Lines file; a torn last line (killed writer) is ignored.
+    ``made_safe``: this suite wrote the file (see :meth:`Result.from_json`)."""
     out: list[Result] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.strip():
             continue
         try:
-            out.append(Result.from_json(json.loads(line)))
+            out.append(Result.from_json(json.loads(line), made_safe=made_safe))
         except (ValueError, KeyError, TypeError):
             continue
     return out

@@ -113,6 +113,21 @@ def test_xdist_gives_the_same_results_as_a_serial_run(reference_server: Referenc
     assert not list((tmp_path / "parallel").glob("results.gw*.jsonl"))  # merged
     lines = (tmp_path / "parallel" / "results.jsonl").read_text().splitlines()
     assert len(lines) == len(parallel.data["results"])
+    # Workers on another host than the controller's send their results inline (here the
+    # controller is told its host is another): the same results, evidence included.
+    inline = run_suite(providers, tmp_path / "inline", "-n", "2",
+                       "-p", "tests.other_host_plugin")
+    assert inline.returncode == 0, inline.stdout[-3000:]
+    assert verdicts(inline) == verdicts(serial)
+    assert spent(inline) == spent(serial)
+    def exchanges(out: RunOutput) -> dict[tuple[str, str], list[tuple[str, object]]]:
+        return {(r["check"], r["provider"]): [
+            (x["request"]["method"], x["response"].get("status"))
+            for x in r["evidence"].get("exchanges", [])]
+            for r in out.data["results"] if r["check"] != "streaming.real_time"}
+
+    assert exchanges(inline) == exchanges(parallel)
+    assert sum(map(len, exchanges(inline).values())) > len(inline.data["results"]) // 2
 
 
 def test_last_failed_reruns_only_the_failed_checks(reference_server: ReferenceServer,
