@@ -20,7 +20,7 @@ import pytest
 
 from conformance.checks.registry import all_checks
 from conformance.config import load_providers
-from conformance.cost_table import COSTS
+from conformance.cost_table import CHAINS, COSTS
 from conformance.estimate import cost_line, estimate
 from conformance.reference.faults import FAULTS, UNSTABLE
 from conformance.reference.recording import MAX_RECORDS
@@ -148,8 +148,10 @@ def test_diff_a_flake_is_a_change_unless_asked() -> None:
 
 
 def test_cost_table_covers_the_registry() -> None:
-    """Every check has figures (``python scripts/cost_table.py`` writes them)."""
-    assert set(COSTS) == {c.id for c in all_checks()}
+    """Every check has figures (``python scripts/cost_table.py`` writes them), its chain of
+    requests among them (the engine starts the longest first)."""
+    assert set(COSTS) == set(CHAINS) == {c.id for c in all_checks()}
+    assert CHAINS["responses_api.store_false"] == max(CHAINS.values())  # 5 in a row
 
 
 def test_cost_table_adds_up_to_the_readme() -> None:
