@@ -9,7 +9,6 @@ import gzip
 import json
 import socket
 import struct
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -25,6 +24,7 @@ from conformance.config import ProviderConfig, Timeouts
 from conformance.reference.server import ThreadedServer
 from conformance.transport import Exchange, ProviderClient
 from tests.conftest import provider_config
+from tests.rawserver import RawServer
 
 KEY = "sk-sdk-transport-test-8d1e77c2"
 T = TypeVar("T")
@@ -158,39 +158,21 @@ def test_a_429_is_remembered_by_the_provider_client(base_url: str) -> None:
     assert seen is not None and seen.status == 429 and seen.headers["retry-after"] == "0"
 
 
-class ResetOnce:
-    """A raw HTTP server that resets the first connection after reading its request (as a
-    server closing a kept-alive connection does) and answers later ones."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                conn.recv(65536)
-                if self.connections == 1:
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    continue
-                body = json.dumps(COMPLETION).encode()
-                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                             b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
-                             % (len(body), body))
+def _reset_the_first(conn: socket.socket, number: int) -> None:
+    """Reset the first connection after reading its request (as a server closing a
+    kept-alive connection does); answer later ones."""
+    conn.recv(65536)
+    if number == 1:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return
+    body = json.dumps(COMPLETION).encode()
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                 b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
 
 
 @pytest.mark.parametrize("via", ["request", "sdk"])
 def test_a_reset_before_the_answer_is_retried(via: str) -> None:
-    server = ResetOnce()
+    server = RawServer(_reset_the_first)
     config = provider(f"http://127.0.0.1:{server.port}/v1")
 
     async def use(sdk: openai.AsyncOpenAI, client: ProviderClient) -> int:
@@ -214,4 +196,4 @@ def test_a_reset_before_the_answer_is_retried(via: str) -> None:
     try:
         assert asyncio.run(go()) == 1 and server.connections == 2
     finally:
-        server.sock.close()
+        server.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 from collections.abc import Iterator
 from types import MappingProxyType
 
@@ -22,6 +21,7 @@ from conformance.reference.server import ThreadedServer
 from conformance.reference.streaming import CutStream
 from conformance.transport import Exchange, ProviderClient
 from tests.conftest import provider_config
+from tests.rawserver import RawServer, read_request_head
 
 KEY = "sk-transport-test-5f0c2e9a7b"
 HEADER_SECRET = "hdr-secret-31415926"
@@ -243,39 +243,14 @@ def test_redactor_masks_data_nested_deeper_than_the_recursion_limit() -> None:
     assert node == {"key": "***"} and masked["t"] == ["***"]
 
 
-class ClosingServer:
-    """Answers each request on a connection, then closes it without saying so (no
+def _answer_then_hang_up(conn: socket.socket, number: int) -> None:
+    """Answer one request, then close the connection without saying so (no
     ``Connection: close``): the client's pool must notice the idle connection is dead (its
     socket reads as readable: the end) and open a new one for the next request."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.connections = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        break
-                    data += chunk
-                body = b'{"object": "list", "data": []}'
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    read_request_head(conn)
+    body = b'{"object": "list", "data": []}'
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
 def test_the_pool_drops_a_connection_the_server_closed() -> None:
@@ -284,7 +259,7 @@ def test_the_pool_drops_a_connection_the_server_closed() -> None:
     after the server hung up goes out on a new connection and is answered."""
     from conformance.clientsetup import QuickReadable
 
-    server = ClosingServer()
+    server = RawServer(_answer_then_hang_up)
     client = ProviderClient(provider_config(server.base_url, KEY))
     pool = client._client._transport._pool  # type: ignore[attr-defined]
     assert isinstance(pool._network_backend, QuickReadable)
@@ -302,4 +277,4 @@ def test_the_pool_drops_a_connection_the_server_closed() -> None:
         assert asyncio.run(go()) == [200, 200, 200]
         assert server.connections == 3
     finally:
-        server.sock.close()
+        server.close()
