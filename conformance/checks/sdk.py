@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -103,6 +103,32 @@ async def _sdk(ctx: CheckContext, api_key: str | None = None) -> AsyncIterator[o
         await client.close()
 
 
+@asynccontextmanager
+async def _reading(ctx: CheckContext, what: str, schema: str,
+                   on_status: Callable[[Exchange], object],
+                   cut: Callable[[Exchange], Failure | None] | None = None
+                   ) -> AsyncIterator[None]:
+    """Around the SDK reading an answer: the SDK's status error is judged by ``on_status``
+    on the exchange it raised for (which raises the verdict; else the SDK's error goes on),
+    the suite's own verdicts and faults pass through, and anything else the SDK raised (it
+    could not read the answer) is a ``fail`` naming ``what`` and the spec's ``schema`` — or,
+    when ``cut`` finds the provider cut the answer short, that finding."""
+    import openai
+
+    try:
+        yield
+    except openai.APIStatusError:
+        on_status(_last(ctx))
+        raise
+    except _OURS:
+        raise
+    except Exception as exc:
+        found = cut(_last(ctx)) if cut is not None else None
+        if found is not None:
+            raise found from None
+        raise _unparsable(exc, _last(ctx), what, schema) from None
+
+
 async def _call(ctx: CheckContext, awaitable: Awaitable[T]) -> T:
     """Await an SDK call within the provider's total timeout; the SDK's own transport
     failures become the suite's (no verdict), everything else propagates."""
@@ -178,21 +204,14 @@ def _unparsable(exc: BaseException, exchange: Exchange, what: str, schema: str) 
     "(content type, JSON, field types) without error.",
 )
 async def completion(ctx: CheckContext) -> str:
-    import openai
     from openai.types.chat import ChatCompletion
 
-    async with _sdk(ctx) as client:
-        try:
-            result: Any = await _call(ctx, client.chat.completions.create(
-                model=ctx.model, messages=prompts.CAPITAL,  # type: ignore[arg-type]
-                max_tokens=prompts.SHORT, extra_body=_defaults(ctx)))
-        except openai.APIStatusError:
-            expect_completion(_last(ctx))  # the verdict on a non-200, as for raw requests
-            raise
-        except _OURS:
-            raise
-        except Exception as exc:
-            raise _unparsable(exc, _last(ctx), "the completion", "chat.completion") from None
+    # A non-200 is judged as for raw requests (expect_completion).
+    async with _sdk(ctx) as client, _reading(ctx, "the completion", "chat.completion",
+                                             expect_completion):
+        result: Any = await _call(ctx, client.chat.completions.create(
+            model=ctx.model, messages=prompts.CAPITAL,  # type: ignore[arg-type]
+            max_tokens=prompts.SHORT, extra_body=_defaults(ctx)))
     if not isinstance(result, ChatCompletion):
         raise Failure(f"the openai SDK returned {type(result).__name__}, not a ChatCompletion "
                       f"(Content-Type {_last(ctx).content_type or 'missing'!r}): "
@@ -219,39 +238,28 @@ async def completion(ctx: CheckContext) -> str:
     "(a count to 5); our lenient SSE decoder accepting the stream is not enough.",
 )
 async def stream(ctx: CheckContext) -> str:
-    import openai
     from openai.types.chat import ChatCompletionChunk
 
     text = ""
     count = 0
-    async with _sdk(ctx) as client:
-        try:
-            events: Any = await _call(ctx, client.chat.completions.create(
-                model=ctx.model, messages=prompts.COUNT_TO_5,  # type: ignore[arg-type]
-                max_tokens=STREAM_CAP, stream=True, extra_body=_defaults(ctx)))
+    async with _sdk(ctx) as client, _reading(ctx, "the stream", "chat.completion.chunk",
+                                             expect_completion, cut=cut_finding):
+        events: Any = await _call(ctx, client.chat.completions.create(
+            model=ctx.model, messages=prompts.COUNT_TO_5,  # type: ignore[arg-type]
+            max_tokens=STREAM_CAP, stream=True, extra_body=_defaults(ctx)))
 
-            async def read() -> None:
-                nonlocal text, count
-                async for chunk in events:
-                    if not isinstance(chunk, ChatCompletionChunk):
-                        raise Failure(f"the openai SDK yielded {type(chunk).__name__}, not a "
-                                      f"ChatCompletionChunk: {snippet(str(chunk), 60)}")
-                    count += 1
-                    for choice in chunk.choices or []:
-                        if choice.index == 0 and choice.delta and choice.delta.content:
-                            text += choice.delta.content
+        async def read() -> None:
+            nonlocal text, count
+            async for chunk in events:
+                if not isinstance(chunk, ChatCompletionChunk):
+                    raise Failure(f"the openai SDK yielded {type(chunk).__name__}, not a "
+                                  f"ChatCompletionChunk: {snippet(str(chunk), 60)}")
+                count += 1
+                for choice in chunk.choices or []:
+                    if choice.index == 0 and choice.delta and choice.delta.content:
+                        text += choice.delta.content
 
-            await _call(ctx, read())
-        except openai.APIStatusError:
-            expect_completion(_last(ctx))
-            raise
-        except _OURS:
-            raise
-        except Exception as exc:
-            cut = cut_finding(_last(ctx))
-            if cut is not None:
-                raise cut from None
-            raise _unparsable(exc, _last(ctx), "the stream", "chat.completion.chunk") from None
+        await _call(ctx, read())
     if not text:
         raise Failure(f"the {count} chunks the openai SDK read carry no delta.content")
     if "5" not in text:

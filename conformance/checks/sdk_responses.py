@@ -16,7 +16,7 @@ from conformance.checks.expect import cut_finding, raise_for_status, snippet
 from conformance.checks.registry import check
 from conformance.checks.responses_api import SHORT, raise_route, text_of
 from conformance.checks.responses_stream import STREAM_CAP, ended
-from conformance.checks.sdk import _OURS, _call, _last, _sdk, _unparsable, load_openai
+from conformance.checks.sdk import _call, _last, _reading, _sdk, load_openai
 from conformance.errors import Failure
 from conformance.transport import Exchange
 
@@ -27,6 +27,11 @@ def _extra(ctx: CheckContext) -> dict[str, Any]:
     if isinstance(temperature, (int, float)) and not isinstance(temperature, bool):
         return {"temperature": temperature}
     return {}
+
+
+def _cut(exchange: Exchange) -> Failure | None:
+    """The finding on a Response stream the provider cut short, if it did."""
+    return cut_finding(exchange, end=("response.completed", ended))
 
 
 def _status_verdict(exchange: Exchange) -> None:
@@ -49,21 +54,12 @@ def _status_verdict(exchange: Exchange) -> None:
     "the provider's Response object without error.",
 )
 async def responses_create(ctx: CheckContext) -> str:
-    import openai
     from openai.types.responses import Response
 
-    async with _sdk(ctx) as client:
-        try:
-            result: Any = await _call(ctx, client.responses.create(
-                model=ctx.model, input=text_of(prompts.CAPITAL), max_output_tokens=SHORT,
-                extra_body=_extra(ctx)))
-        except openai.APIStatusError:
-            _status_verdict(_last(ctx))
-            raise
-        except _OURS:
-            raise
-        except Exception as exc:
-            raise _unparsable(exc, _last(ctx), "the Response", "response") from None
+    async with _sdk(ctx) as client, _reading(ctx, "the Response", "response", _status_verdict):
+        result: Any = await _call(ctx, client.responses.create(
+            model=ctx.model, input=text_of(prompts.CAPITAL), max_output_tokens=SHORT,
+            extra_body=_extra(ctx)))
     if not isinstance(result, Response):
         raise Failure(f"the openai SDK returned {type(result).__name__}, not a Response "
                       f"(Content-Type {_last(ctx).content_type or 'missing'!r}): "
@@ -107,25 +103,15 @@ async def responses_stream(ctx: CheckContext) -> str:
                         if event.type == "response.output_text.delta":
                             text += event.delta
                 except openai.APIConnectionError:
-                    cut = cut_finding(_last(ctx), end=("response.completed", ended))
+                    cut = _cut(_last(ctx))
                     if cut is not None:  # the provider cut it: a finding
                         raise cut from None
                     raise
                 final = await stream.get_final_response()
 
-        try:
+        async with _reading(ctx, "the Response stream", "response.event", _status_verdict,
+                            cut=_cut):
             await _call(ctx, read())
-        except openai.APIStatusError:
-            _status_verdict(_last(ctx))
-            raise
-        except _OURS:
-            raise
-        except Exception as exc:
-            cut = cut_finding(_last(ctx), end=("response.completed", ended))
-            if cut is not None:
-                raise cut from None
-            raise _unparsable(exc, _last(ctx), "the Response stream", "response.event") \
-                from None
     if not text:
         raise Failure(f"the {count} events the openai SDK read carry no output_text delta")
     if "5" not in text:
