@@ -259,6 +259,32 @@ def named_stream_events(exchange: Exchange, end: tuple[str, Callable[[Exchange],
     return events
 
 
+def named_event_payloads(events: list[TimedEvent], chunks: str
+                         ) -> tuple[list[tuple[str | None, dict[str, Any]]], bool]:
+    """The (event name, JSON payload) pairs of a stream of named events
+    (:func:`named_stream_events`), and whether a ``[DONE]`` came (it is no event of theirs).
+    A payload that is not a JSON object, an OpenAI chat chunk (the fail says ``streamed
+    {chunks}``) or an ``error`` event is a ``fail``."""
+    out: list[tuple[str | None, dict[str, Any]]] = []
+    done = False
+    for event in events:
+        if event.data.strip() == "[DONE]":
+            done = True
+            continue
+        try:
+            payload = json.loads(event.data)
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            raise Failure(f"a stream event is not a JSON object: {snippet(event.data, 80)}")
+        if payload.get("object") == "chat.completion.chunk" or "choices" in payload:
+            raise Failure(f"streamed {chunks}: {snippet(payload, 80)}")
+        if payload.get("type") == "error":
+            raise Failure(f"the stream reported an error: {snippet(payload, 120)}")
+        out.append((event.event, payload))
+    return out, done
+
+
 def _saw_done(exchange: Exchange) -> bool:
     return any(e.data.strip() == "[DONE]" for e in exchange.data_events())
 

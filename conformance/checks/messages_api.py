@@ -13,7 +13,6 @@ Set the model with ``models: {messages_api: <a Claude model>}`` in providers.yam
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +24,7 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     describe,
     expect_client_error,
+    named_event_payloads,
     named_stream_events,
     raise_for_status,
     snippet,
@@ -198,22 +198,9 @@ class _Stream:
 
     def __init__(self, exchange: Exchange) -> None:
         _raise_for_status(exchange)
-        events = named_stream_events(exchange, end=("message_stop", _saw_message_stop))
-        self.events: list[tuple[str | None, dict[str, Any]]] = []
-        self.done = False
-        for event in events:
-            if event.data.strip() == "[DONE]":
-                self.done = True
-                continue
-            payload = _json(event.data)
-            if not isinstance(payload, dict):
-                raise Failure(f"a stream event is not a JSON object: {snippet(event.data, 80)}")
-            if payload.get("object") == "chat.completion.chunk" or "choices" in payload:
-                raise Failure("streamed OpenAI chat.completion.chunk events, not Anthropic "
-                              f"message events: {snippet(payload, 80)}")
-            if payload.get("type") == "error":
-                raise Failure(f"the stream reported an error: {snippet(payload, 120)}")
-            self.events.append((event.event, payload))
+        self.events, self.done = named_event_payloads(
+            named_stream_events(exchange, end=("message_stop", _saw_message_stop)),
+            "OpenAI chat.completion.chunk events, not Anthropic message events")
         self.types = [p.get("type") for _, p in self.events if p.get("type") != "ping"]
 
     def text(self) -> str:
@@ -227,13 +214,6 @@ class _Stream:
         if not found:
             raise Failure(f"no {kind} event in the stream (got {', '.join(map(str, self.types))})")
         return found[-1]
-
-
-def _json(data: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
 
 
 async def _stream(ctx: CheckContext) -> _Stream:

@@ -11,12 +11,11 @@ checks judge one shared stream; the function-call stream has its own.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
-from conformance.checks.expect import named_stream_events, snippet
+from conformance.checks.expect import named_event_payloads, named_stream_events, snippet
 from conformance.checks.registry import check
 from conformance.checks.responses_api import (
     DOCS,
@@ -52,20 +51,9 @@ class ResponseStream:
 
     def __init__(self, exchange: Exchange) -> None:
         raise_route(exchange)
-        events = named_stream_events(exchange, end=("response.completed", ended))
-        self.events: list[tuple[str | None, dict[str, Any]]] = []
-        for event in events:
-            payload = exchange_json(event.data)
-            if event.data.strip() == "[DONE]":
-                continue
-            if not isinstance(payload, dict):
-                raise Failure(f"a stream event is not a JSON object: {snippet(event.data, 80)}")
-            if payload.get("object") == "chat.completion.chunk" or "choices" in payload:
-                raise Failure("streamed chat.completion.chunk events, not Responses events: "
-                              f"{snippet(payload, 80)}")
-            if payload.get("type") == "error":
-                raise Failure(f"the stream reported an error: {snippet(payload, 120)}")
-            self.events.append((event.event, payload))
+        self.events, _ = named_event_payloads(
+            named_stream_events(exchange, end=("response.completed", ended)),
+            "chat.completion.chunk events, not Responses events")
         self.types = [str(p.get("type")) for _, p in self.events]
 
     def of(self, kind: str) -> list[dict[str, Any]]:
@@ -83,13 +71,6 @@ class ResponseStream:
         if not isinstance(response, dict):
             raise Failure(f"{self.types[-1]} carries no response object")
         return response
-
-
-def exchange_json(data: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
 
 
 async def _text_stream(ctx: CheckContext) -> ResponseStream:
