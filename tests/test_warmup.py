@@ -131,3 +131,53 @@ def test_a_cancelled_waiter_leaves_the_work_and_other_waiters_alone() -> None:
     future = warmup.start(prepare)
     assert future.done() and not future.cancelled() and future.result() is None
     assert len(prepare.calls) == 1
+
+
+_BUILT_ON_FIRST_USE = r'''
+import json, sys
+import pydantic
+from conformance.checks.registry import all_checks
+from conformance.checks.sdk import load_openai
+from conformance.engine import Engine
+from conformance.reference.server import ReferenceServer
+from tests.conftest import provider_config
+
+def models():
+    found, stack = {}, [pydantic.BaseModel]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in found:
+                found[sub] = bool(getattr(sub, "__pydantic_complete__", False))
+                stack.append(sub)
+    return found
+
+load_openai()
+before = models()
+with ReferenceServer(api_key="sk-warmup-models-0123456789") as server:
+    engine = Engine([provider_config(server.base_url, "sk-warmup-models-0123456789",
+                                     model="ref-1", name="p")])
+    futures = [engine.submit(c, "p") for c in all_checks() if c.behavior == "sdk"]
+    outcomes = [f.result(timeout=120).outcome for f in futures]
+    engine.close()
+built = [f"{c.__module__}.{c.__qualname__}" for c, done in models().items()
+         if done and not before.get(c) and c.__module__.startswith("openai.types")]
+print(json.dumps({"outcomes": outcomes, "built": built}))
+'''
+
+
+def test_the_sdk_prepare_builds_the_models_the_checks_read() -> None:
+    """After load_openai, judging every sdk check against the reference provider builds no
+    model of ``openai.types`` on first use (on the event loop): each one the SDK reads is in
+    ``sdk._MODELS``.  A new SDK version that reads other models fails here: add them."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, child_env
+
+    proc = subprocess.run([sys.executable, "-c", _BUILT_ON_FIRST_USE], cwd=REPO,
+                          env=child_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["outcomes"] and set(found["outcomes"]) == {"pass"}, found
+    assert found["built"] == [], found["built"]
