@@ -291,3 +291,42 @@ def test_a_run_of_the_reference_alone_says_so() -> None:
     text = render_summary_md(data)
     assert "only the builtin reference was run" in text
     assert "| reference (reference, for comparison) | m | 100% | 100% |" in text
+
+
+def test_named_event_stream_failures_name_the_event_they_are_about(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """The Messages and Responses stream checks name the event their fail is about, as the
+    streaming family does: an OpenAI chunk in a named-event stream, an event whose SSE name is
+    not its type, a sequence_number that goes back, an event invalid for its type."""
+    variants = ["messages_stream_openai_chunks", "messages_stream_no_event_names",
+                "responses_stream_chat_chunks", "responses_stream_no_event_names",
+                "responses_stream_sequence_reset", "responses_stream_invalid_event"]
+    path = write_providers(tmp_path / "providers.yaml", [
+        external(v, reference_server.variant_url([v])) for v in variants])
+    out = run_suite(path, tmp_path / "r", "-m", "messages_api or responses_api")
+    assert out.returncode == 0, out.stderr[-2000:]
+    results = {(r["provider"], r["check"]): r for r in out.data["results"]}
+
+    def about(provider: str, check: str) -> tuple[list[dict[str, Any]], int]:
+        result = results[(provider, check)]
+        assert result["outcome"] == "fail", result
+        where = result["evidence"]["event"]
+        exchange = result["evidence"]["exchanges"][where["exchange"]]
+        return exchange["response"]["events"], where["index"]
+
+    for provider, check in (("messages_stream_openai_chunks", "messages_api.stream"),
+                            ("responses_stream_chat_chunks", "responses_api.stream")):
+        events, n = about(provider, check)
+        assert "choices" in json.loads(events[n]["data"])
+    for provider, check in (("messages_stream_no_event_names",
+                             "messages_api.stream_event_names"),
+                            ("responses_stream_no_event_names", "responses_api.stream_events")):
+        events, n = about(provider, check)
+        assert events[n].get("event") != json.loads(events[n]["data"])["type"]
+    events, n = about("responses_stream_sequence_reset", "responses_api.stream_events")
+    numbers = [json.loads(e["data"]).get("sequence_number") for e in events[:n + 1]
+               if e["data"].startswith("{")]
+    assert numbers[-1] <= max(numbers[:-1])
+    events, n = about("responses_stream_invalid_event", "responses_api.stream_schema")
+    invalid = json.loads(events[n]["data"])
+    assert invalid["type"] == "response.output_text.delta" and "item_id" not in invalid

@@ -259,13 +259,16 @@ def named_stream_events(exchange: Exchange, end: tuple[str, Callable[[Exchange],
     return events
 
 
-def named_event_payloads(events: list[TimedEvent], chunks: str
-                         ) -> tuple[list[tuple[str | None, dict[str, Any]]], bool]:
+def named_event_payloads(exchange: Exchange, events: list[TimedEvent], chunks: str
+                         ) -> tuple[list[tuple[str | None, dict[str, Any]]], list[TimedEvent],
+                                    bool]:
     """The (event name, JSON payload) pairs of a stream of named events
-    (:func:`named_stream_events`), and whether a ``[DONE]`` came (it is no event of theirs).
-    A payload that is not a JSON object, an OpenAI chat chunk (the fail says ``streamed
-    {chunks}``) or an ``error`` event is a ``fail``."""
-    out: list[tuple[str | None, dict[str, Any]]] = []
+    (:func:`named_stream_events` of ``exchange``), the event each pair came from, and whether
+    a ``[DONE]`` came (it is no event of theirs).  A payload that is not a JSON object, an
+    OpenAI chat chunk (the fail says ``streamed {chunks}``) or an ``error`` event is a
+    ``fail`` about that event."""
+    pairs: list[tuple[str | None, dict[str, Any]]] = []
+    timed: list[TimedEvent] = []
     done = False
     for event in events:
         if event.data.strip() == "[DONE]":
@@ -275,14 +278,17 @@ def named_event_payloads(events: list[TimedEvent], chunks: str
             payload = json.loads(event.data)
         except ValueError:
             payload = None
+        about = at_event(exchange, event)
         if not isinstance(payload, dict):
-            raise Failure(f"a stream event is not a JSON object: {snippet(event.data, 80)}")
+            raise Failure(f"a stream event is not a JSON object: {snippet(event.data, 80)}",
+                          event=about)
         if payload.get("object") == "chat.completion.chunk" or "choices" in payload:
-            raise Failure(f"streamed {chunks}: {snippet(payload, 80)}")
+            raise Failure(f"streamed {chunks}: {snippet(payload, 80)}", event=about)
         if payload.get("type") == "error":
-            raise Failure(f"the stream reported an error: {snippet(payload, 120)}")
-        out.append((event.event, payload))
-    return out, done
+            raise Failure(f"the stream reported an error: {snippet(payload, 120)}", event=about)
+        pairs.append((event.event, payload))
+        timed.append(event)
+    return pairs, timed, done
 
 
 def _saw_done(exchange: Exchange) -> bool:

@@ -22,6 +22,7 @@ from conformance.checks import prompts
 from conformance.checks.auth import WRONG_KEY, expect_refused, require_key
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
+    at_event,
     describe,
     expect_client_error,
     named_event_payloads,
@@ -198,10 +199,15 @@ class _Stream:
 
     def __init__(self, exchange: Exchange) -> None:
         _raise_for_status(exchange)
-        self.events, self.done = named_event_payloads(
-            named_stream_events(exchange, end=("message_stop", _saw_message_stop)),
+        self.exchange = exchange
+        self.events, self.timed, self.done = named_event_payloads(
+            exchange, named_stream_events(exchange, end=("message_stop", _saw_message_stop)),
             "OpenAI chat.completion.chunk events, not Anthropic message events")
         self.types = [p.get("type") for _, p in self.events if p.get("type") != "ping"]
+
+    def about(self, index: int) -> tuple[str, int] | None:
+        """Where the ``index``-th of :attr:`events` is in the evidence (``Failure(event=)``)."""
+        return at_event(self.exchange, self.timed[index])
 
     def text(self) -> str:
         return "".join(
@@ -275,10 +281,10 @@ async def stream(ctx: CheckContext) -> str:
 )
 async def stream_event_names(ctx: CheckContext) -> str:
     parsed = await _stream(ctx)
-    for name, payload in parsed.events:
+    for index, (name, payload) in enumerate(parsed.events):
         if name != payload.get("type"):
             raise Failure(f"a {payload.get('type')} event has event name {name!r}; the SDKs "
-                          "skip events whose name is not their type")
+                          "skip events whose name is not their type", event=parsed.about(index))
     return f"{len(parsed.events)} events, all named"
 
 

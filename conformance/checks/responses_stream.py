@@ -15,7 +15,12 @@ from typing import Any
 
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
-from conformance.checks.expect import named_event_payloads, named_stream_events, snippet
+from conformance.checks.expect import (
+    at_event,
+    named_event_payloads,
+    named_stream_events,
+    snippet,
+)
 from conformance.checks.registry import check
 from conformance.checks.responses_api import (
     DOCS,
@@ -51,10 +56,15 @@ class ResponseStream:
 
     def __init__(self, exchange: Exchange) -> None:
         raise_route(exchange)
-        self.events, _ = named_event_payloads(
-            named_stream_events(exchange, end=("response.completed", ended)),
+        self.exchange = exchange
+        self.events, self.timed, _ = named_event_payloads(
+            exchange, named_stream_events(exchange, end=("response.completed", ended)),
             "chat.completion.chunk events, not Responses events")
         self.types = [str(p.get("type")) for _, p in self.events]
+
+    def about(self, index: int) -> tuple[str, int] | None:
+        """Where the ``index``-th of :attr:`events` is in the evidence (``Failure(event=)``)."""
+        return at_event(self.exchange, self.timed[index])
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [p for _, p in self.events if p.get("type") == kind]
@@ -124,7 +134,8 @@ async def stream_schema(ctx: CheckContext) -> str:
         found = stream_event_violations(without_nulls(payload), absent_as_null=True)
         if found:
             raise Failure(f"event {number} ({payload.get('type')}) is not a valid "
-                          f"{payload.get('type')} event at {found[0]}")
+                          f"{payload.get('type')} event at {found[0]}",
+                          event=parsed.about(number))
     final = parsed.final()
     problems = schema_problems("response", final)
     if problems:
@@ -145,17 +156,17 @@ async def stream_schema(ctx: CheckContext) -> str:
 async def stream_events(ctx: CheckContext) -> str:
     parsed = await _text_stream(ctx)
     previous: int | None = None
-    for name, payload in parsed.events:
+    for index, (name, payload) in enumerate(parsed.events):
         if name != payload.get("type"):
             raise Failure(f"a {payload.get('type')} event has event name {name!r}; expected its "
-                          "type")
+                          "type", event=parsed.about(index))
         number = payload.get("sequence_number")
         if isinstance(number, bool) or not isinstance(number, int):
             raise Failure(f"a {payload.get('type')} event has sequence_number "
-                          f"{snippet(number)}")
+                          f"{snippet(number)}", event=parsed.about(index))
         if previous is not None and number <= previous:
             raise Failure(f"sequence_number does not increase: {number} after {previous} "
-                          f"({payload.get('type')})")
+                          f"({payload.get('type')})", event=parsed.about(index))
         previous = number
     return f"{len(parsed.events)} events named, sequence 0…{previous}"
 
