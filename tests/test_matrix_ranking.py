@@ -9,6 +9,7 @@ runs the streaming family against real reference fault variants.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from pathlib import Path
@@ -247,22 +248,38 @@ def test_a_hundred_providers_by_a_hundred_checks_render_in_one_pass() -> None:
 
 # -- the event a verdict is about --------------------------------------------------------------
 
+Results = dict[tuple[str, str], dict[str, Any]]
+
+
+def variant_results(server: ReferenceServer, tmp_path: Path, variants: list[str],
+                    marker: str) -> tuple[Results, list[dict[str, Any]]]:
+    """The results (and providers) of a run of the checks marked ``marker`` against one
+    provider per variant of the reference (named after it)."""
+    path = write_providers(tmp_path / "providers.yaml", [
+        external(v, server.variant_url([v])) for v in variants])
+    out = run_suite(path, tmp_path / "r", "-m", marker)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return ({(r["provider"], r["check"]): r for r in out.data["results"]},
+            out.data["providers"])
+
+
+def event_about(results: Results, provider: str, check: str
+                ) -> tuple[list[dict[str, Any]], int]:
+    """The events of the exchange a failed result's ``evidence.event`` points into, and the
+    index it names."""
+    result = results[(provider, check)]
+    assert result["outcome"] == "fail", result
+    where = result["evidence"]["event"]
+    exchange = result["evidence"]["exchanges"][where["exchange"]]
+    return exchange["response"]["events"], where["index"]
+
+
 def test_streaming_failures_name_the_event_they_are_about(
         reference_server: ReferenceServer, tmp_path: Path) -> None:
-    variants = ["chunk_wrong_object", "chunk_ids_vary", "events_after_done", "no_done",
-                "no_role_chunk"]
-    path = write_providers(tmp_path / "providers.yaml", [
-        external(v, reference_server.variant_url([v])) for v in variants])
-    out = run_suite(path, tmp_path / "r", "-m", "streaming")
-    assert out.returncode == 0, out.stderr[-2000:]
-    results = {(r["provider"], r["check"]): r for r in out.data["results"]}
-
-    def about(provider: str, check: str) -> tuple[list[dict[str, Any]], int]:
-        result = results[(provider, check)]
-        assert result["outcome"] == "fail", result
-        where = result["evidence"]["event"]
-        exchange = result["evidence"]["exchanges"][where["exchange"]]
-        return exchange["response"]["events"], where["index"]
+    results, providers = variant_results(reference_server, tmp_path, [
+        "chunk_wrong_object", "chunk_ids_vary", "events_after_done", "no_done",
+        "no_role_chunk"], "streaming")
+    about = functools.partial(event_about, results)
 
     events, n = about("chunk_wrong_object", "streaming.chunk_schema")
     assert json.loads(events[n]["data"])["object"] != "chat.completion.chunk"
@@ -280,7 +297,7 @@ def test_streaming_failures_name_the_event_they_are_about(
     # A verdict about the stream as a whole names no event; a pass never does.
     assert "event" not in results[("no_done", "streaming.chunk_schema")]["evidence"]
     # The results carry the key's variable name for "Copy as curl", never a value.
-    assert {p["api_key_env"] for p in out.data["providers"]} == {"CONFORMANCE_SELFTEST_KEY"}
+    assert {p["api_key_env"] for p in providers} == {"CONFORMANCE_SELFTEST_KEY"}
 
 
 def test_a_run_of_the_reference_alone_says_so() -> None:
@@ -298,21 +315,12 @@ def test_named_event_stream_failures_name_the_event_they_are_about(
     """The Messages and Responses stream checks name the event their fail is about, as the
     streaming family does: an OpenAI chunk in a named-event stream, an event whose SSE name is
     not its type, a sequence_number that goes back, an event invalid for its type."""
-    variants = ["messages_stream_openai_chunks", "messages_stream_no_event_names",
-                "responses_stream_chat_chunks", "responses_stream_no_event_names",
-                "responses_stream_sequence_reset", "responses_stream_invalid_event"]
-    path = write_providers(tmp_path / "providers.yaml", [
-        external(v, reference_server.variant_url([v])) for v in variants])
-    out = run_suite(path, tmp_path / "r", "-m", "messages_api or responses_api")
-    assert out.returncode == 0, out.stderr[-2000:]
-    results = {(r["provider"], r["check"]): r for r in out.data["results"]}
-
-    def about(provider: str, check: str) -> tuple[list[dict[str, Any]], int]:
-        result = results[(provider, check)]
-        assert result["outcome"] == "fail", result
-        where = result["evidence"]["event"]
-        exchange = result["evidence"]["exchanges"][where["exchange"]]
-        return exchange["response"]["events"], where["index"]
+    results, _ = variant_results(reference_server, tmp_path, [
+        "messages_stream_openai_chunks", "messages_stream_no_event_names",
+        "responses_stream_chat_chunks", "responses_stream_no_event_names",
+        "responses_stream_sequence_reset", "responses_stream_invalid_event"],
+        "messages_api or responses_api")
+    about = functools.partial(event_about, results)
 
     for provider, check in (("messages_stream_openai_chunks", "messages_api.stream"),
                             ("responses_stream_chat_chunks", "responses_api.stream")):
