@@ -418,21 +418,11 @@ def _result_order(
 
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temp file + rename).  Data too deep for ``json.dumps`` or
-    holding lone surrogates is written as :func:`safe_json` makes it."""
+    holding lone surrogates is written as :func:`safe_json` makes it (:func:`_encoded`).
+    results.json has a writer of its own, one result at a time (:func:`write_results_json`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    # Written as it is encoded: a run of many providers never holds its whole results.json
-    # as one string (and a second time as bytes) in memory.
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-            fh.write("\n")
-    except (UnicodeEncodeError, RecursionError):
-        with tmp.open("w", encoding="utf-8") as fh:
-            json.dump(safe_json(data, max_depth=min(MAX_DEPTH * 4,
-                                                    sys.getrecursionlimit() // 4)),
-                      fh, ensure_ascii=False, indent=1)
-            fh.write("\n")
+    tmp.write_bytes(_encoded(data, indent=1) + b"\n")
     tmp.replace(path)
 
 
@@ -465,6 +455,8 @@ def write_results_json(path: Path, data: RunData) -> None:
 
 
 def _encoded(value: Any, indent: int | None = None) -> bytes:
+    """``value`` as UTF-8 JSON; as :func:`safe_json` makes it when it is too deep, circular
+    or holds lone surrogates."""
     try:
         return json.dumps(value, ensure_ascii=False, indent=indent).encode("utf-8")
     except (UnicodeEncodeError, RecursionError, ValueError):

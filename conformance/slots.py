@@ -79,6 +79,8 @@ class Priority:
 #: inherit it) and its wait accumulator.
 PRIORITY: contextvars.ContextVar[Priority | None] = contextvars.ContextVar(
     "conformance_priority", default=None)
+WAITING: contextvars.ContextVar[Waiting | None] = contextvars.ContextVar("conformance_waiting",
+                                                                         default=None)
 #: The hops of a request several checks share (a probe, a control): before any check's.
 SHARED_HOPS = 1 << 30
 #: How long free slots may wait for the checks starting together to queue their requests.
@@ -95,8 +97,6 @@ def add_hop() -> None:
     priority = PRIORITY.get()
     if priority is not None:
         priority.hops += 1
-WAITING: contextvars.ContextVar[Waiting | None] = contextvars.ContextVar("conformance_waiting",
-                                                                         default=None)
 
 
 class Slots:
