@@ -32,7 +32,7 @@ from contextlib import contextmanager
 TICK_S = 0.01
 #: Loop turns the heartbeat waits after each wake-up.  Bytes that arrived before it woke are
 #: read from the socket in the next turn at the latest, and the stream reader stamps them
-#: three turns after that (the read returns through httpcore, ``wait_for`` hands it over, the
+#: three turns after that (the read returns through the transport, ``wait_for`` hands it over, the
 #: reader stamps it): five turns, and one more to spare.
 TURNS = 6
 #: A period from one heartbeat's wake-up to the end of the next one's turns longer than this

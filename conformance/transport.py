@@ -33,6 +33,7 @@ from conformance.bodies import (
 )
 from conformance.clientsetup import context_for, quick_readable
 from conformance.config import Limits, ProviderConfig
+from conformance.connections import ConnectionPool
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
 from conformance.loopwatch import LoopWatch, Stall
 from conformance.redact import Redactor
@@ -349,21 +350,25 @@ class ProviderClient:
         t = provider.timeouts
         self._timeouts = t
         self._limits = provider.limits
+        # As many connections as request slots (no more requests are ever in flight, see
+        # conformance.slots), every one kept alive (httpx keeps 20 by default) so a burst
+        # reuses them.
+        connections = max(2, provider.concurrency)
+        verify = context_for(self.base_url)  # one per process, not a CA load per provider
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
-            # As many connections as request slots (no more requests are ever in flight, see
-            # conformance.slots), every one kept alive (httpx keeps 20 by default) so a burst
-            # reuses them.  No more: httpcore checks every pooled connection each time it
-            # assigns a request (~20 % of the suite's CPU with twice as many).
-            limits=httpx.Limits(max_connections=max(2, provider.concurrency),
-                                max_keepalive_connections=max(2, provider.concurrency)),
+            limits=httpx.Limits(max_connections=connections,
+                                max_keepalive_connections=connections),
             headers={"user-agent": USER_AGENT, "accept-encoding": ACCEPT_ENCODING,
                      **dict(provider.headers)},
-            transport=transport,
+            # The suite's own HTTP/1.1 pool (conformance.connections); a URL the environment
+            # proxies goes through httpx's proxy transport instead (trust_env mounts).
+            transport=transport or ConnectionPool(verify, max_connections=connections,
+                                                  max_keepalive=connections),
             follow_redirects=False,
-            verify=context_for(self.base_url),  # one per process, not a CA load per provider
+            verify=verify,
         )
-        quick_readable(self._client)  # the pool's check of idle connections, without anyio's
+        quick_readable(self._client)  # the proxy pools' check of idle connections
         #: At most ``concurrency`` requests in flight (:mod:`conformance.slots`).
         self.slots = Slots(provider.concurrency)
         #: A copy of the last 429 this client received (retried or not), for the checks that

@@ -23,6 +23,7 @@ import pytest
 from conformance.checks import prompts
 from conformance.checks.registry import all_checks
 from conformance.checks.streaming import Pacing, decide_pacing, judge_pacing
+from conformance.connections import ConnectionPool
 from conformance.engine import Engine
 from conformance.errors import Failure, NotApplicable
 from conformance.loopwatch import STALL_MS, LoopWatch, blind_since
@@ -153,15 +154,20 @@ def test_a_stream_read_by_a_blocked_client_is_never_a_burst() -> None:
     every offset into the stream, the reading is streamed or stalled, never a burst."""
     kinds: Counter[str] = Counter()
 
-    async def block(after: float) -> None:
-        while not LoopWatch.of().active:  # the request has been sent: its stream is watched
-            await asyncio.sleep(0.001)
+    async def block(pool: ConnectionPool, after: float) -> None:
+        # The request is on the wire (the first chunk follows ~3 ms later) and its stream is
+        # watched; on a busy machine the block at offset 0 would otherwise come before the
+        # request was written, and nothing would be compressed.
+        while not (pool.sent and LoopWatch.of().active):
+            await asyncio.sleep(0)
         await asyncio.sleep(after)
         time.sleep(0.4)  # holds the whole loop: nothing is read meanwhile
 
     async def read(url: str, block_after: float) -> Pacing:
         client = ProviderClient(provider_config(url, SELFTEST_KEY, model="ref-1"))
-        blocker = asyncio.ensure_future(block(block_after))
+        pool = client._client._transport  # type: ignore[attr-defined]
+        assert isinstance(pool, ConnectionPool)
+        blocker = asyncio.ensure_future(block(pool, block_after))
         try:
             exchange = await client.request("POST", "/chat/completions", json_body=COUNT,
                                             stream=True)

@@ -254,15 +254,14 @@ def _answer_then_hang_up(conn: socket.socket, number: int) -> None:
 
 
 def test_the_pool_drops_a_connection_the_server_closed() -> None:
-    """The provider client's pools use the quick readability test
-    (conformance.clientsetup.quick_readable), and it tells a closed connection: each request
-    after the server hung up goes out on a new connection and is answered."""
-    from conformance.clientsetup import QuickReadable
+    """The provider client's own pool (conformance.connections) tells a connection the server
+    closed while it was idle: each request after the server hung up goes out on a new
+    connection and is answered."""
+    from conformance.connections import ConnectionPool
 
     server = RawServer(_answer_then_hang_up)
     client = ProviderClient(provider_config(server.base_url, KEY))
-    pool = client._client._transport._pool  # type: ignore[attr-defined]
-    assert isinstance(pool._network_backend, QuickReadable)
+    assert isinstance(client._client._transport, ConnectionPool)  # type: ignore[attr-defined]
 
     async def go() -> list[int | None]:
         statuses = []
@@ -272,6 +271,35 @@ def test_the_pool_drops_a_connection_the_server_closed() -> None:
             await asyncio.sleep(0.05)  # the server has closed its end by now
         await client.aclose()
         return statuses
+
+    try:
+        assert asyncio.run(go()) == [200, 200, 200]
+        assert server.connections == 3
+    finally:
+        server.close()
+
+
+def test_quick_readable_tells_a_closed_connection_to_httpcore() -> None:
+    """A proxied provider's requests go through httpcore's pools (httpx's proxy mounts), which
+    get the quick readability test (conformance.clientsetup.quick_readable): it tells a
+    connection the server closed, so each request goes out on a new one and is answered
+    (fails when the test always says "open": the second request meets a closed socket)."""
+    import httpx
+
+    from conformance.clientsetup import QuickReadable, quick_readable
+
+    server = RawServer(_answer_then_hang_up)
+
+    async def go() -> list[int]:
+        async with httpx.AsyncClient() as client:
+            quick_readable(client)
+            pool = client._transport._pool  # type: ignore[attr-defined]
+            assert isinstance(pool._network_backend, QuickReadable)
+            statuses = []
+            for _ in range(3):
+                statuses.append((await client.get(server.base_url + "/models")).status_code)
+                await asyncio.sleep(0.05)
+            return statuses
 
     try:
         assert asyncio.run(go()) == [200, 200, 200]
