@@ -34,22 +34,45 @@ MIN_SECRET_LENGTH = 6
 _MIN_FRAGMENT = 4
 
 
-def _char_pattern(char: str) -> str:
-    """Every way the suite can foresee ``char`` being written inside echoed text."""
-    options = [re.escape(char)]
+#: What matches an ASCII letter under ``re.IGNORECASE`` besides its two cases (Unicode simple
+#: case folding): dotted and dotless i, the Kelvin sign, long s.
+_FOLDS = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
+
+
+def _char_options(char: str) -> list[tuple[str, str]]:
+    """Every way the suite can foresee ``char`` being written inside echoed text, each as
+    (its first character, the regular expression of the rest, case-insensitive)."""
     code = ord(char)
+    options = [(char, "")]
     if code <= 0xFFFF:
-        options.append(rf"\\+u{code:04x}")
+        options.append(("\\", rf"\\*u{code:04x}"))
     if code < 0x100:
-        options.append(rf"\\+x{code:02x}")
+        options.append(("\\", rf"\\*x{code:02x}"))
     if char in "\"\\/":
-        options.append(r"\\+" + re.escape(char))
-    options.append("".join(f"%{byte:02x}" for byte in char.encode()))
+        options.append(("\\", r"\\*" + re.escape(char)))
+    options.append(("%", "".join(f"%{byte:02x}" for byte in char.encode())[1:]))
     if char == " ":
-        options.append(r"\+")
-    options.append(rf"&#0*{code};")
-    options.append(rf"&#x0*{code:x};")
-    return "(?:" + "|".join(options) + ")"
+        options.append(("+", ""))
+    options.append(("&", rf"#0*{code};"))
+    options.append(("&", rf"#x0*{code:x};"))
+    return options
+
+
+def _char_pattern(char: str) -> str:
+    """:func:`_char_options` as one regular expression (case-insensitive)."""
+    return "(?:" + "|".join(re.escape(first) + rest for first, rest in _char_options(char)) + ")"
+
+
+def _led_by_literal(first: str, rest: str) -> list[str]:
+    """``first`` (a character, matched case-insensitively) then ``rest`` (case-insensitive),
+    as branches that each begin with one literal character of exact case.  A pattern whose
+    branches all do lets the regex engine skip, in C, every position where none of those
+    characters stands (~10x faster on text holding no secret).  Empty for a non-ASCII
+    ``first``, whose case forms this does not list."""
+    if not first.isascii():
+        return []
+    cases = {first.lower(), first.upper(), *_FOLDS.get(first.lower(), "")}
+    return [re.escape(case) + (f"(?i:{rest})" if rest else "") for case in sorted(cases)]
 
 
 def _base64_cores(secret: bytes) -> list[str]:
@@ -66,9 +89,17 @@ def _base64_cores(secret: bytes) -> list[str]:
 
 
 def secret_patterns(secret: str) -> list[str]:
-    """Regular expressions (case-insensitive) matching ``secret`` in every foreseen encoding."""
+    """Regular expressions matching ``secret`` in every foreseen encoding: as text and in hex
+    case-insensitively, in base64 exactly.  Each begins with a literal character where it can
+    (:func:`_led_by_literal`)."""
     raw = secret.encode()
-    patterns = ["".join(_char_pattern(char) for char in secret), re.escape(raw.hex())]
+    rest = "".join(_char_pattern(char) for char in secret[1:])
+    patterns: list[str] = []
+    for first, tail in _char_options(secret[0]):
+        led = _led_by_literal(first, tail + rest)
+        patterns += led or [f"(?i:{re.escape(first)}{tail}{rest})"]
+    hexed = raw.hex()
+    patterns += _led_by_literal(hexed[0], re.escape(hexed[1:]))
     patterns += [re.escape(core) for core in _base64_cores(raw)]
     return patterns
 
@@ -86,7 +117,7 @@ class Redactor:
         # Longest first, so a secret that contains another is masked whole.
         self._secrets = tuple(sorted(found, key=lambda s: (-len(s), s)))
         patterns = [p for s in self._secrets for p in secret_patterns(s)]
-        self._pattern = re.compile("|".join(patterns), re.IGNORECASE) if patterns else None
+        self._pattern = re.compile("|".join(patterns)) if patterns else None
         #: No match is shorter than this: every character of a secret is written with at
         #: least one character, and so is its hex; its base64 cores are their own length.
         #: Shorter text (most JSON keys and values) is not searched.

@@ -204,6 +204,24 @@ def test_overlong_evidence_is_cut_in_the_page_only() -> None:
     assert len(body) < 70_000 and body.endswith("more characters in results.json]")
 
 
+def test_overlong_evidence_already_encoded_is_cut_too() -> None:
+    """A record whose JSON text is short is embedded without a walk (matrix._short); one
+    whose text is long is still walked and cut, strings and event lists alike."""
+    from conformance.report.matrix import MAX_EVENTS, _Exchanges
+    from conformance.results import sanitized
+
+    table = _Exchanges()
+    small = sanitized(exchange("small", body="ok"), 1)
+    big = sanitized(exchange("big", body="y" * 200_000), 1)
+    many = sanitized({"id": "many", "response": {"events": [{}] * (MAX_EVENTS + 5)}}, 1)
+    for record in (small, big, many):
+        table.add(record)
+    assert table.table["small"] is small
+    assert table.table["big"]["response"]["body"].endswith("more characters in results.json]")
+    assert len(table.table["many"]["response"]["events"]) == MAX_EVENTS
+    assert table.table["many"]["response"]["events_cut"] == 5
+
+
 def test_families_collapse_only_when_the_table_is_large() -> None:
     small = render_matrix(synthetic_run(1, 20))
     assert 'data-expanded="false"' not in small

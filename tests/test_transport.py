@@ -168,6 +168,21 @@ def test_stream_request_answered_with_json_keeps_the_body(base_url: str) -> None
     assert exchange.json == {"error": {"message": "streaming unsupported"}}
 
 
+def test_redactor_first_character_in_every_case_form() -> None:
+    """The redactor's patterns begin with an exact-case literal (for speed); a secret's first
+    letter is still matched in every form case-insensitive matching gives it: both cases, and
+    the Unicode folds of i, k and s (fails when those are left out of redact._FOLDS)."""
+    for secret, forms in (("sk-fold-123456", ["SK-FOLD-123456", "\u017fk-fold-123456"]),
+                          ("key-fold-123456", ["\u212aey-fold-123456", "KEY-FOLD-123456"]),
+                          ("id-fold-123456", ["\u0130d-fold-123456", "\u0131d-fold-123456"]),
+                          ("é-fold-123456", ["É-FOLD-123456"]),
+                          ("7-fold-123456", ["%37-fold-123456", "&#55;-FOLD-123456"])):
+        r = Redactor([secret])
+        for form in [secret, *forms]:
+            assert r.text(f"<{form}>") == "<***>", (secret, form)
+    assert Redactor(["sk-fold-123456"]).text("tk-fold-123456") == "tk-fold-123456"
+
+
 def test_redactor_masks_json_escaped_and_header_forms() -> None:
     r = Redactor(["sk-a/b\"c", "short"])
     assert r.text('{"k": "sk-a/b\\"c"}') == '{"k": "***"}'  # as it appears inside JSON

@@ -356,8 +356,20 @@ class _Exchanges:
                 return key
             key = f"{key}~{len(self.table)}"  # same id, different content: keep both
         self._raw[key] = exchange
-        self.table[key] = _cap(exchange)
+        self.table[key] = exchange if _short(exchange) else _cap(exchange)
         return key
+
+
+#: A record whose JSON text is no longer than this holds no string longer than
+#: :data:`MAX_STRING` and no list longer than :data:`MAX_EVENTS` (each item takes at least
+#: one character and a comma; escapes only lengthen a string).
+_SHORT = min(MAX_STRING, 2 * MAX_EVENTS)
+
+
+def _short(exchange: Any) -> bool:
+    """Whether ``exchange`` certainly needs no cut: a record whose JSON text is already
+    encoded (for results.jsonl) and short, so :func:`_cap` need not walk it."""
+    return isinstance(exchange, Sanitized) and len(exchange.json_text()) <= _SHORT
 
 
 def _worst(counts: dict[str, int]) -> str | None:
