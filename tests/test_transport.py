@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from types import MappingProxyType
 
 import pytest
@@ -268,23 +268,18 @@ def _answer_then_hang_up(conn: socket.socket, number: int) -> None:
                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
-def test_the_pool_drops_a_connection_the_server_closed() -> None:
-    """The provider client's own pool (conformance.connections) tells a connection the server
-    closed while it was idle: each request after the server hung up goes out on a new
-    connection and is answered."""
-    from conformance.connections import ConnectionPool
-
+def _answered_after_hang_ups(get: Callable[[str], Awaitable[int | None]],
+                             close: Callable[[], Awaitable[None]]) -> None:
+    """Three requests through ``get`` (base URL in, status out) to a server that hangs up
+    after each answer, then ``close``: each is answered, each on a new connection."""
     server = RawServer(_answer_then_hang_up)
-    client = ProviderClient(provider_config(server.base_url, KEY))
-    assert isinstance(client._client._transport, ConnectionPool)  # type: ignore[attr-defined]
 
     async def go() -> list[int | None]:
         statuses = []
         for _ in range(3):
-            exchange = await client.request("GET", "/models", retries=0)
-            statuses.append(exchange.status)
+            statuses.append(await get(server.base_url))
             await asyncio.sleep(0.05)  # the server has closed its end by now
-        await client.aclose()
+        await close()
         return statuses
 
     try:
@@ -292,6 +287,27 @@ def test_the_pool_drops_a_connection_the_server_closed() -> None:
         assert server.connections == 3
     finally:
         server.close()
+
+
+def test_the_pool_drops_a_connection_the_server_closed() -> None:
+    """The provider client's own pool (conformance.connections) tells a connection the server
+    closed while it was idle: each request after the server hung up goes out on a new
+    connection and is answered."""
+    from conformance.connections import ConnectionPool
+
+    clients: list[ProviderClient] = []
+
+    async def get(base_url: str) -> int | None:
+        if not clients:
+            clients.append(ProviderClient(provider_config(base_url, KEY)))
+        pool = clients[0]._client._transport
+        assert isinstance(pool, ConnectionPool)
+        return (await clients[0].request("GET", "/models", retries=0)).status
+
+    async def close() -> None:
+        await clients[0].aclose()
+
+    _answered_after_hang_ups(get, close)
 
 
 def test_quick_readable_tells_a_closed_connection_to_httpcore() -> None:
@@ -303,21 +319,12 @@ def test_quick_readable_tells_a_closed_connection_to_httpcore() -> None:
 
     from conformance.clientsetup import QuickReadable, quick_readable
 
-    server = RawServer(_answer_then_hang_up)
+    client = httpx.AsyncClient()
+    quick_readable(client)
+    assert isinstance(client._transport._pool._network_backend,  # type: ignore[attr-defined]
+                      QuickReadable)
 
-    async def go() -> list[int]:
-        async with httpx.AsyncClient() as client:
-            quick_readable(client)
-            pool = client._transport._pool  # type: ignore[attr-defined]
-            assert isinstance(pool._network_backend, QuickReadable)
-            statuses = []
-            for _ in range(3):
-                statuses.append((await client.get(server.base_url + "/models")).status_code)
-                await asyncio.sleep(0.05)
-            return statuses
+    async def get(base_url: str) -> int:
+        return (await client.get(base_url + "/models")).status_code
 
-    try:
-        assert asyncio.run(go()) == [200, 200, 200]
-        assert server.connections == 3
-    finally:
-        server.close()
+    _answered_after_hang_ups(get, client.aclose)
