@@ -14,7 +14,7 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Reversible
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +275,8 @@ class ConformanceSession:
         #: Items an xdist worker has handed to the engine (their ``id``s; items live as long
         #: as the session).
         self._submitted: set[int] = set()
+        #: Indices of the items this xdist worker has found in its queue so far.
+        self._queued: set[int] = set()
         self.worker_results: list[Result] = []
         #: Checks selected for this run (known once collected; set by the controller).
         self.planned: int | None = None
@@ -328,7 +330,7 @@ class ConformanceSession:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         if self.worker is not None and isinstance(item, CheckItem):
-            pending = [item, *_worker_pending(item.session)]
+            pending = [item, *_worker_pending(item.session, self._queued)]
             if isinstance(nextitem, CheckItem):
                 pending.append(nextitem)
             # Each item once: the worker's queue is read again at every item.
@@ -507,18 +509,35 @@ class XdistHooks:
             self.session.worker_results.extend(results)
 
 
-def _worker_pending(session: pytest.Session) -> list[CheckItem]:
-    """Items already queued on this xdist worker (best effort: xdist's queue is internal)."""
+def _worker_pending(session: pytest.Session, seen: set[int]) -> list[CheckItem]:
+    """Items queued on this xdist worker since the last call (best effort: xdist's queue is
+    internal).  The controller appends to the queue's end and the worker takes from its
+    front, so only the end is read, back to the first index already ``seen`` (which it
+    extends): reading the whole queue at every item was quadratic in the worker's items."""
     for plugin in session.config.pluginmanager.get_plugins():
         if type(plugin).__name__ == "WorkerInteractor":
             try:
                 with plugin.torun.lock() as queue:
-                    indices = [i for i in queue if isinstance(i, int)]
+                    indices = new_in_queue(queue, seen)
             except Exception:
                 return []
             items = [session.items[i] for i in indices if i < len(session.items)]
             return [item for item in items if isinstance(item, CheckItem)]
     return []
+
+
+def new_in_queue(queue: Reversible[object], seen: set[int]) -> list[int]:
+    """The item indices at the end of ``queue`` not in ``seen``, in queue order, read from
+    the end back to the first one seen; ``seen`` is extended with them."""
+    indices: list[int] = []
+    for index in reversed(queue):
+        if isinstance(index, int):
+            if index in seen:
+                break
+            indices.append(index)
+    seen.update(indices)
+    indices.reverse()
+    return indices
 
 
 class RunWatch:

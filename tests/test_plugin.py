@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import deque
 from pathlib import Path
 
 import pytest
 
-from conformance.pytest_support import ProviderScheduling, installed_suite_args
+from conformance.pytest_support import ProviderScheduling, installed_suite_args, new_in_queue
 from conformance.reference.server import ReferenceServer
 from conformance.results import Result, token_totals
 from tests.conftest import (
@@ -195,3 +196,18 @@ def test_provider_scheduling_groups_a_providers_checks() -> None:
     # Other tests in the same run keep one scope each; an xdist group suffix is honoured.
     assert scheduler._split_scope("tests/test_x.py::test_y") == "tests/test_x.py::test_y"
     assert scheduler._split_scope("tests/test_x.py::test_y[1]@g") == "g"
+
+
+def test_a_worker_reads_only_what_was_queued_since_it_last_looked() -> None:
+    """An xdist worker hands the engine what its queue holds at each item; it reads the
+    queue's end back to the first index it has seen (whole-queue reads were quadratic in
+    its items), and finds exactly the new ones, in order, once."""
+    seen: set[int] = set()
+    queue: deque[object] = deque([3, 4, 5])
+    assert new_in_queue(queue, seen) == [3, 4, 5]
+    queue.popleft()
+    assert new_in_queue(queue, seen) == []
+    queue.extend([9, 7, "SHUTDOWN"])  # the controller appends; a marker is not an item
+    assert new_in_queue(queue, seen) == [9, 7]
+    assert seen == {3, 4, 5, 9, 7}
+    assert new_in_queue(deque(), seen) == []
