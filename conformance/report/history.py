@@ -28,7 +28,7 @@ from conformance.i18n import _
 from conformance.report.common import score_value
 from conformance.report.diff import md_cell, md_code
 from conformance.report.speed import ms, speeds
-from conformance.results import RunData, load_run, outcome_counts
+from conformance.results import Result, RunData, load_run, outcome_counts
 
 Metric = Callable[[RunData, str], float | None]
 
@@ -93,12 +93,24 @@ def trends(current: RunData, history: Sequence[RunData], *, score: Metric | None
     runs.pop(str(current.run.get("id") or id(current)), None)
     ordered = [*sorted(runs.values(), key=_started), current]
     providers = list(dict.fromkeys(r.provider for r in current.results))
+    # Each run split by provider once: a metric is then given the provider's results only
+    # (a scan of the whole run per provider and metric was quadratic in providers).
+    split = [(d, _by_provider(d)) for d in ordered]
     out: dict[str, list[Point]] = {}
     for provider in providers:
-        out[provider] = [Point(str(d.run.get("id") or "?"), _started(d), score(d, provider),
-                               latency(d, provider))
-                         for d in ordered if any(r.provider == provider for r in d.results)]
+        out[provider] = [Point(str(d.run.get("id") or "?"), _started(d),
+                               score(own, provider), latency(own, provider))
+                         for d, parts in split if (own := parts.get(provider)) is not None]
     return out
+
+
+def _by_provider(data: RunData) -> dict[str, RunData]:
+    """``data`` as one run per provider, each holding that provider's results only."""
+    results: dict[str, list[Result]] = {}
+    for result in data.results:
+        results.setdefault(result.provider, []).append(result)
+    return {provider: RunData(data.run, data.providers, data.checks, own, data.complete)
+            for provider, own in results.items()}
 
 
 def _percent(value: float | None) -> str:
