@@ -64,8 +64,6 @@ class _Connection(asyncio.Protocol):
         self._paused = False
         #: When it last became idle (``time.monotonic()``); None while it answers a request.
         self.idle_since: float | None = None
-        #: Requests sent on it (the first one is on a fresh connection).
-        self.requests = 0
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -201,7 +199,6 @@ class _Connection(asyncio.Protocol):
 
     async def send_request(self, request: httpx.Request, timeouts: dict[str, Any]) -> None:
         self.idle_since = None
-        self.requests += 1
         write = timeouts.get("write")
         headers = list(request.headers.raw)
         await self._send(h11.Request(method=request.method, target=request.url.raw_path,
