@@ -17,9 +17,15 @@ providers pay for it.  Every client gets one of these two instead:
   redirect, so it never opens TLS; the context loads no CA, so if it ever were used it would
   reject every certificate (it fails closed, never open).
 
-Each time httpcore's pool assigns a request it asks every idle connection whether its socket
-is readable (the server closed it); through anyio each answer built a table of the socket's
-attributes first (~15 % of the engine's CPU with 32 connections a provider).
+The provider clients send through the suite's own pool (:mod:`conformance.connections`); an
+``httpx.AsyncClient`` given a transport of its own reads no proxy from the environment, so
+:func:`proxy_mounts` builds the proxy transports httpx would have mounted (``HTTP_PROXY``,
+``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``, by httpx's own reading of them).
+
+Each time httpcore's pool (a proxy transport's) assigns a request it asks every idle
+connection whether its socket is readable (the server closed it); through anyio each answer
+built a table of the socket's attributes first (~15 % of the engine's CPU with 32 connections
+a provider).
 :func:`quick_readable` gives a client's pools a network backend whose streams answer from the
 socket they remember, the same test (``poll``) without the table.
 """
@@ -76,6 +82,27 @@ def context_for(base_url: str) -> ssl.SSLContext:
     if base_url.lower().startswith("https:") or any(os.environ.get(n) for n in PROXY_VARS):
         return verified()
     return never_used()
+
+
+def proxy_mounts(verify: ssl.SSLContext, limits: httpx.Limits
+                 ) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """URL pattern → the proxy transport (None: no proxy) for the proxies the environment
+    names, as ``httpx.AsyncClient(trust_env=True)`` mounts them; {} when it names none (the
+    common case reads no more than :data:`PROXY_VARS`)."""
+    if not any(os.environ.get(name) for name in PROXY_VARS):
+        return {}
+    from httpx._utils import get_environment_proxies  # what the client itself would call
+
+    proxies: dict[str, str | None] = {}
+    for _attempt in range(3):
+        try:  # it iterates os.environ, which pytest changes between items
+            proxies = get_environment_proxies()
+            break
+        except RuntimeError:  # pragma: no cover  (dictionary changed size during iteration)
+            continue
+    return {pattern: None if url is None else
+            httpx.AsyncHTTPTransport(proxy=url, verify=verify, limits=limits)
+            for pattern, url in proxies.items()}
 
 
 def _readable(sock: socket.socket | None) -> bool:

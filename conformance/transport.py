@@ -31,7 +31,7 @@ from conformance.bodies import (
     marker,
     size_text,
 )
-from conformance.clientsetup import context_for, quick_readable
+from conformance.clientsetup import context_for, proxy_mounts, quick_readable
 from conformance.config import Limits, ProviderConfig
 from conformance.connections import ConnectionPool
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
@@ -355,16 +355,17 @@ class ProviderClient:
         # reuses them.
         connections = max(2, provider.concurrency)
         verify = context_for(self.base_url)  # one per process, not a CA load per provider
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
-            limits=httpx.Limits(max_connections=connections,
-                                max_keepalive_connections=connections),
+            limits=limits,
             headers={"user-agent": USER_AGENT, "accept-encoding": ACCEPT_ENCODING,
                      **dict(provider.headers)},
             # The suite's own HTTP/1.1 pool (conformance.connections); a URL the environment
-            # proxies goes through httpx's proxy transport instead (trust_env mounts).
+            # proxies goes through httpx's proxy transport instead.
             transport=transport or ConnectionPool(verify, max_connections=connections,
                                                   max_keepalive=connections),
+            mounts=proxy_mounts(verify, limits) if transport is None else None,
             follow_redirects=False,
             verify=verify,
         )

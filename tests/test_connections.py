@@ -260,3 +260,42 @@ def test_https_with_the_clients_context(tmp_path: Path) -> None:
         assert server.connections == 2
     finally:
         server.close()
+
+
+def test_a_proxied_provider_goes_through_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a proxy in the environment, the provider client's requests go to the proxy (httpx's
+    own proxy transport, ``trust_env``), not through the suite's pool to the host."""
+    from conformance.transport import ProviderClient
+    from tests.conftest import provider_config
+
+    heads: list[bytes] = []
+
+    def proxy(conn: socket.socket, number: int) -> None:
+        heads.append(read_request_head(conn))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 2\r\n\r\n{}")
+
+    server = RawServer(proxy)
+    for var in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "HTTPS_PROXY",
+                "https_proxy", "http_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+
+    async def get(base_url: str) -> int | None:
+        client = ProviderClient(provider_config(base_url, "sk-proxy-123456"))
+        try:
+            return (await client.request("GET", "/models", retries=0)).status
+        finally:
+            await client.aclose()
+
+    direct = RawServer(_keep_alive)
+    try:
+        assert asyncio.run(get("http://provider.invalid/v1")) == 200
+        assert len(heads) == 1 and heads[0].startswith(b"GET http://provider.invalid/v1/models ")
+        # A host NO_PROXY names is reached directly, through the suite's own pool.
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert asyncio.run(get(direct.base_url)) == 200
+        assert len(heads) == 1 and direct.connections == 1
+    finally:
+        server.close()
+        direct.close()
