@@ -300,6 +300,53 @@ def test_streaming_failures_name_the_event_they_are_about(
     assert {p["api_key_env"] for p in providers} == {"CONFORMANCE_SELFTEST_KEY"}
 
 
+def test_streamed_tool_call_failures_name_the_delta_they_are_about(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """The streamed tool-call checks name the chunk their fail is about: the first tool_calls
+    delta without an index, the call that reuses another's index, the delta that sends a
+    call's name again, the arguments delta that is an object."""
+    results, _ = variant_results(reference_server, tmp_path, [
+        "stream_tool_no_index", "stream_tool_same_index", "stream_tool_name_repeated",
+        "tool_args_object"], "tools")
+    about = functools.partial(event_about, results)
+
+    def calls(event: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(json.loads(event["data"])["choices"][0]["delta"].get("tool_calls") or [])
+
+    events, n = about("stream_tool_no_index", "tools.stream_index")
+    assert calls(events[n]) and "index" not in calls(events[n])[0]
+    assert not any(calls(e) for e in events[:n] if e["data"].startswith("{"))  # the first
+    events, n = about("stream_tool_same_index", "tools.stream_index")
+    earlier = {c.get("id") for e in events[:n] if e["data"].startswith("{") for c in calls(e)}
+    assert calls(events[n])[0]["index"] == 0 and calls(events[n])[0]["id"] not in earlier
+    events, n = about("stream_tool_name_repeated", "tools.stream_once")
+    name = calls(events[n])[0]["function"]["name"]
+    assert any(c.get("function", {}).get("name") == name
+               for e in events[:n] if e["data"].startswith("{") for c in calls(e))
+    events, n = about("tool_args_object", "tools.stream_arguments")
+    assert isinstance(calls(events[n])[0]["function"]["arguments"], dict)
+
+
+def test_usage_and_n_stream_failures_name_the_chunk_they_are_about(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """usage.stream_include_usage names the chunk whose usage is wrong or misplaced, n.stream
+    the first delta of the choice that lacks its role."""
+    results, _ = variant_results(reference_server, tmp_path, [
+        "usage_on_content_chunk", "usage_bad_total", "no_role_chunk"], "usage or n")
+    about = functools.partial(event_about, results)
+
+    events, n = about("usage_on_content_chunk", "usage.stream_include_usage")
+    chunk = json.loads(events[n]["data"])
+    assert chunk["usage"] and chunk["choices"] and events[n + 1]["data"] == "[DONE]"
+    events, n = about("usage_bad_total", "usage.stream_include_usage")
+    usage = json.loads(events[n]["data"])["usage"]
+    assert usage["total_tokens"] != usage["prompt_tokens"] + usage["completion_tokens"]
+    events, n = about("no_role_chunk", "n.stream")
+    chunk = json.loads(events[n]["data"])
+    assert chunk["choices"][0]["index"] == 0 and "role" not in chunk["choices"][0]["delta"]
+    assert not any(e["data"].startswith("{") for e in events[:n])  # choice 0's first delta
+
+
 def test_a_run_of_the_reference_alone_says_so() -> None:
     data = run_of({}, reference="reference")
     html = render_matrix(data)

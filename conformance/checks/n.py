@@ -15,6 +15,7 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     Reassembled,
     answer_text,
+    chunk_at,
     expect_completion,
     expect_schema,
     expect_stream,
@@ -103,15 +104,16 @@ async def usage(ctx: CheckContext) -> str:
     return f"completion_tokens {c2} for {N} choices (n=1: {c1}), prompt_tokens {p2}"
 
 
-def _first_deltas(chunks: list[dict[str, Any]]) -> dict[int, Any]:
-    """The first ``delta`` of each choice index in a stream (a non-integer index counts as 0,
-    as in :class:`Reassembled`)."""
-    firsts: dict[int, Any] = {}
-    for chunk in chunks:
+def _first_deltas(chunks: list[dict[str, Any]]) -> dict[int, tuple[int, Any]]:
+    """The first ``delta`` of each choice index in a stream, with the position of its chunk
+    (a non-integer index counts as 0, as in :class:`Reassembled`)."""
+    firsts: dict[int, tuple[int, Any]] = {}
+    for n, chunk in enumerate(chunks):
         for choice in chunk.get("choices") or []:
             if isinstance(choice, dict):
                 index = choice.get("index", 0)
-                firsts.setdefault(index if isinstance(index, int) else 0, choice.get("delta"))
+                firsts.setdefault(index if isinstance(index, int) else 0,
+                                  (n, choice.get("delta")))
     return firsts
 
 
@@ -141,12 +143,12 @@ async def stream(ctx: CheckContext) -> str:
     if indexes != list(range(N)):
         raise Failure(f"streamed choice indexes are {indexes}, expected {list(range(N))}")
     for index in indexes:
-        first = firsts.get(index)
+        at, first = firsts.get(index, (-1, None))
         role = first.get("role") if isinstance(first, dict) else None
         if role != "assistant":
             said = "has no role" if role is None else f"has role {role!r}"
             raise Failure(f"choice {index}'s first delta {said}, expected role 'assistant': "
-                          f"{snippet(first, 60)}")
+                          f"{snippet(first, 60)}", event=chunk_at(exchange, at))
         text = parts.text(index)
         if prompts.CAPITAL_ANSWER not in text.lower():
             got = snippet(text, 60) if text else "no delta.content text"

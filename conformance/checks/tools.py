@@ -25,6 +25,7 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     Reassembled,
     answer_text,
+    chunk_at,
     expect_completion,
     expect_stream,
     snippet,
@@ -377,6 +378,11 @@ class _Slot:
     ids: list[str] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
     arguments: list[Any] = field(default_factory=list)
+    #: The chunk (its position in the stream's chunks) of each of ``ids``, ``names`` and
+    #: ``arguments``: what a finding about one of them points at.
+    id_chunks: list[int] = field(default_factory=list)
+    name_chunks: list[int] = field(default_factory=list)
+    argument_chunks: list[int] = field(default_factory=list)
 
 
 class StreamedCalls:
@@ -388,10 +394,13 @@ class StreamedCalls:
         self.slots: list[_Slot] = []
         self.entries = 0
         self.without_index = 0
-        self.shared_index: list[tuple[int, str, str]] = []
+        #: The chunk of the first entry without an index.
+        self.first_without_index: int | None = None
+        #: (index, the first call's id, the other call's id, the other call's chunk).
+        self.shared_index: list[tuple[int, str, str, int]] = []
         by_index: dict[int, _Slot] = {}
         current: _Slot | None = None
-        for chunk in chunks:
+        for n, chunk in enumerate(chunks):
             for choice in chunk.get("choices") or []:
                 if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                     continue
@@ -399,10 +408,10 @@ class StreamedCalls:
                 entries = delta.get("tool_calls") if isinstance(delta, dict) else None
                 for entry in entries if isinstance(entries, list) else []:
                     if isinstance(entry, dict):
-                        current = self._add(entry, by_index, current)
+                        current = self._add(entry, by_index, current, n)
 
     def _add(self, entry: dict[str, Any], by_index: dict[int, _Slot],
-             current: _Slot | None) -> _Slot:
+             current: _Slot | None, chunk: int) -> _Slot:
         self.entries += 1
         raw_id = entry.get("id")
         call_id = raw_id if isinstance(raw_id, str) and raw_id else None
@@ -410,13 +419,15 @@ class StreamedCalls:
         slot: _Slot | None
         if isinstance(index, bool) or not isinstance(index, int):
             self.without_index += 1
+            if self.first_without_index is None:
+                self.first_without_index = chunk
             slot = current
             if slot is not None and call_id is not None and slot.ids and call_id not in slot.ids:
                 slot = None
         else:
             slot = by_index.get(index)
             if slot is not None and call_id is not None and slot.ids and call_id not in slot.ids:
-                self.shared_index.append((index, slot.ids[0], call_id))
+                self.shared_index.append((index, slot.ids[0], call_id, chunk))
                 slot = None
         if slot is None:
             slot = _Slot(index)
@@ -425,22 +436,26 @@ class StreamedCalls:
                 by_index[index] = slot
         if call_id is not None:
             slot.ids.append(call_id)
+            slot.id_chunks.append(chunk)
         function = entry.get("function")
         if isinstance(function, dict):
             name = function.get("name")
             if isinstance(name, str) and name:
                 slot.names.append(name)
+                slot.name_chunks.append(chunk)
             if "arguments" in function and function["arguments"] is not None:
                 slot.arguments.append(function["arguments"])
+                slot.argument_chunks.append(chunk)
         return slot
 
 
-async def _streamed(ctx: CheckContext) -> tuple[list[dict[str, Any]], StreamedCalls]:
-    _, chunks = await _stream(ctx)
+async def _streamed(ctx: CheckContext
+                    ) -> tuple[Exchange, list[dict[str, Any]], StreamedCalls]:
+    exchange, chunks = await _stream(ctx)
     streamed = StreamedCalls(chunks)
     if not streamed.entries:
         raise NotApplicable("no streamed tool call to judge (see tools.stream_index)")
-    return chunks, streamed
+    return exchange, chunks, streamed
 
 
 @check(
@@ -453,7 +468,7 @@ async def _streamed(ctx: CheckContext) -> tuple[list[dict[str, Any]], StreamedCa
     "without stream (clients merge deltas by index, so a missing or shared index fuses calls).",
 )
 async def stream_index(ctx: CheckContext) -> str:
-    _, chunks = await _stream(ctx)
+    exchange, chunks = await _stream(ctx)
     streamed = StreamedCalls(chunks)
     _, control = await _auto(ctx)
     if not streamed.entries:
@@ -465,11 +480,13 @@ async def stream_index(ctx: CheckContext) -> str:
                       f"request without stream calls {WEATHER}: {snippet(text, 60) or 'no text'}")
     if streamed.without_index:
         raise Failure(f"{streamed.without_index} of {streamed.entries} tool_calls delta entries "
-                      "have no integer 'index' (required: clients merge deltas by it)")
+                      "have no integer 'index' (required: clients merge deltas by it)",
+                      event=chunk_at(exchange, streamed.first_without_index or 0))
     if streamed.shared_index:
-        index, first, second = streamed.shared_index[0]
+        index, first, second, at = streamed.shared_index[0]
         raise Failure(f"two calls share index {index} (ids {first!r} and {second!r}): clients "
-                      "merging deltas by index fuse them into one call")
+                      "merging deltas by index fuse them into one call",
+                      event=chunk_at(exchange, at))
     if len(control) >= 2 and len(streamed.slots) < len(control):
         raise Failure(f"streamed parallel calls merged: {len(control)} calls without stream, "
                       f"{len(streamed.slots)} in the stream")
@@ -486,14 +503,16 @@ async def stream_index(ctx: CheckContext) -> str:
     "helper does) would otherwise build names like 'get_weatherget_weather'.",
 )
 async def stream_once(ctx: CheckContext) -> str:
-    _, streamed = await _streamed(ctx)
+    exchange, _, streamed = await _streamed(ctx)
     for n, slot in enumerate(streamed.slots):
-        for what, values in (("id", slot.ids), ("function.name", slot.names)):
+        for what, values, at in (("id", slot.ids, slot.id_chunks),
+                                 ("function.name", slot.names, slot.name_chunks)):
             if not values:
                 raise Failure(f"streamed call {n}: no delta carries its {what}")
-            if len(values) > 1:
+            if len(values) > 1:  # the event is the delta that sent it again
                 raise Failure(f"streamed call {n}: {what} sent in {len(values)} deltas, expected "
-                              f"once; concatenating clients get {snippet(''.join(values), 60)!r}")
+                              f"once; concatenating clients get {snippet(''.join(values), 60)!r}",
+                              event=chunk_at(exchange, at[1]))
         if slot.names[0] != WEATHER:
             raise Failure(f"streamed call {n}: function.name is {slot.names[0]!r}, expected "
                           f"{WEATHER!r}")
@@ -510,14 +529,16 @@ async def stream_once(ctx: CheckContext) -> str:
     "'tool_calls'.",
 )
 async def stream_arguments(ctx: CheckContext) -> str:
-    chunks, streamed = await _streamed(ctx)
+    exchange, chunks, streamed = await _streamed(ctx)
     shown = []
     for n, slot in enumerate(streamed.slots):
-        odd = next((a for a in slot.arguments if not isinstance(a, str)), None)
+        at, odd = next(((c, a) for c, a in zip(slot.argument_chunks, slot.arguments, strict=True)
+                        if not isinstance(a, str)), (0, None))
         if odd is not None:
             raise Failure(f"streamed call {n}: an arguments delta is "
                           f"{'a JSON object' if isinstance(odd, dict) else type(odd).__name__}, "
-                          f"expected a string fragment: {snippet(odd, 60)}")
+                          f"expected a string fragment: {snippet(odd, 60)}",
+                          event=chunk_at(exchange, at))
         joined = "".join(slot.arguments)
         expect_arguments(joined, f"streamed call {n} (fragments concatenated)")
         shown.append(joined)

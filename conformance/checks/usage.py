@@ -15,12 +15,14 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     Reassembled,
     answer_text,
+    chunk_at,
     expect_completion,
     expect_stream,
     usage_numbers,
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure
+from conformance.transport import Exchange
 
 
 async def _plain(ctx: CheckContext) -> dict[str, Any]:
@@ -28,12 +30,12 @@ async def _plain(ctx: CheckContext) -> dict[str, Any]:
     return expect_completion(exchange)
 
 
-async def _streamed(ctx: CheckContext) -> list[dict[str, Any]]:
+async def _streamed(ctx: CheckContext) -> tuple[Exchange, list[dict[str, Any]]]:
     exchange = await ctx.chat(
         messages=prompts.CAPITAL, max_tokens=prompts.SHORT, stream=True,
         stream_options={"include_usage": True}, share=True,
     )
-    return expect_stream(exchange, feature="stream_options.include_usage")
+    return exchange, expect_stream(exchange, feature="stream_options.include_usage")
 
 
 def close(a: int, b: int) -> bool:
@@ -86,24 +88,29 @@ async def arithmetic(ctx: CheckContext) -> str:
     "usage object (total = prompt + completion); earlier chunks have usage null or absent.",
 )
 async def stream_include_usage(ctx: CheckContext) -> str:
-    chunks = await _streamed(ctx)
+    exchange, chunks = await _streamed(ctx)
     carrying = [n for n, c in enumerate(chunks) if c.get("usage") is not None]
     if not carrying:
         raise Failure("include_usage ignored: no chunk carries usage")
     last = chunks[-1]
+    final = chunk_at(exchange, len(chunks) - 1)
     if last.get("usage") is None:
-        raise Failure(f"usage arrived in chunk {carrying[0]}, not in the last chunk before [DONE]")
+        raise Failure(f"usage arrived in chunk {carrying[0]}, not in the last chunk before "
+                      "[DONE]", event=chunk_at(exchange, carrying[0]))
     if last.get("choices") != []:
         raise Failure("usage came on a chunk with choices; the spec sends it on an extra final "
-                      "chunk whose choices is an empty array")
+                      "chunk whose choices is an empty array", event=final)
     if len(carrying) > 1:
-        raise Failure(f"{len(carrying)} chunks carry usage; only the final chunk should")
+        raise Failure(f"{len(carrying)} chunks carry usage; only the final chunk should",
+                      event=chunk_at(exchange, carrying[0]))
     prompt, completion, total = usage_numbers(last["usage"], "stream usage")
     if total != prompt + completion:
-        raise Failure(f"stream usage total_tokens {total} ≠ {prompt} + {completion}")
+        raise Failure(f"stream usage total_tokens {total} ≠ {prompt} + {completion}",
+                      event=final)
     if prompt == 0 or completion == 0:
         raise Failure(f"stream usage reports prompt_tokens={prompt}, "
-                      f"completion_tokens={completion} for a non-empty prompt and answer")
+                      f"completion_tokens={completion} for a non-empty prompt and answer",
+                      event=final)
     return f"usage chunk: prompt {prompt}, completion {completion}"
 
 
@@ -118,7 +125,7 @@ async def stream_include_usage(ctx: CheckContext) -> str:
 )
 async def stream_matches_nonstream(ctx: CheckContext) -> str:
     body = await _plain(ctx)
-    chunks = await _streamed(ctx)
+    _, chunks = await _streamed(ctx)
     p1, c1, _ = usage_numbers(body.get("usage"), "non-stream usage")
     streamed = [c["usage"] for c in chunks if c.get("usage") is not None]
     if not streamed:
