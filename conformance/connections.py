@@ -19,7 +19,7 @@ malformed answer a :class:`httpx.RemoteProtocolError` with h11's words).  A conn
 answer was not read to its end, or that was cancelled, is closed, never reused.
 
 Proxies are not this module's: :class:`~conformance.transport.ProviderClient` leaves a proxied
-URL to httpx's own transports (``trust_env`` mounts).
+URL to httpx's own transports (:func:`conformance.clientsetup.proxy_mounts`).
 """
 
 from __future__ import annotations
@@ -36,10 +36,11 @@ import httpx
 
 #: Idle connections older than this are closed, not reused (httpx's ``keepalive_expiry``).
 KEEPALIVE_EXPIRY = 5.0
-#: Bytes read at most per read; reading pauses while this much is waiting to be parsed.
+#: Reading from the socket pauses while this many bytes wait to be parsed.
 READ_SIZE = 64 * 1024
-#: The most a response head may take (h11's default).
-MAX_HEAD = 64 * 1024
+#: The most a response head (or a chunk header) may take: httpcore's limit, so an answer
+#: it read is read here too.
+MAX_HEAD = 100 * 1024
 
 Origin = tuple[str, str, int]  # scheme, host, port
 

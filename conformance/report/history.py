@@ -30,6 +30,8 @@ from conformance.report.diff import md_cell, md_code
 from conformance.report.speed import ms, speeds
 from conformance.results import Result, RunData, load_run, outcome_counts
 
+#: A provider's figure in one run: given the run (holding that provider's results only, see
+#: :func:`trends`) and the provider's name.
 Metric = Callable[[RunData, str], float | None]
 
 
