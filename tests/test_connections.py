@@ -94,8 +94,12 @@ def test_an_answer_left_unread_closes_its_connection() -> None:
     assert server.connections == 2
 
 
+def _read_then_hang_up(conn: socket.socket, number: int) -> None:
+    read_request_head(conn)
+
+
 def test_no_answer_at_all_is_a_disconnect() -> None:
-    server = RawServer(lambda conn, number: read_request_head(conn) and None)
+    server = RawServer(_read_then_hang_up)
 
     async def go(client: httpx.AsyncClient) -> None:
         with pytest.raises(httpx.RemoteProtocolError,
@@ -238,7 +242,7 @@ def test_https_with_the_clients_context(tmp_path: Path) -> None:
     def answer(conn: socket.socket, number: int) -> None:
         try:
             with server_ctx.wrap_socket(conn, server_side=True) as tls:
-                while read_request_head(tls):  # type: ignore[arg-type]
+                while read_request_head(tls):
                     tls.sendall(OK)
         except (ssl.SSLError, OSError):
             return
@@ -299,3 +303,21 @@ def test_a_proxied_provider_goes_through_the_proxy(monkeypatch: pytest.MonkeyPat
     finally:
         server.close()
         direct.close()
+
+
+def test_a_body_ended_by_closing_the_connection_is_read_whole() -> None:
+    """An answer without Content-Length or chunking ends where the server closes the
+    connection (RFC 9112 §6.3): read whole, and the next request opens a new connection."""
+    def answer(conn: socket.socket, number: int) -> None:
+        read_request_head(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+        conn.sendall(b"until ")
+        conn.sendall(b"the end")
+
+    server = RawServer(answer)
+
+    async def go(client: httpx.AsyncClient) -> list[str]:
+        return [(await client.get(server.base_url + "/models")).text for _ in range(2)]
+
+    assert _run(server, go) == ["until the end", "until the end"]
+    assert server.connections == 2
