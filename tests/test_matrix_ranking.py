@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from conformance.checks import prompts
 from conformance.reference.server import ReferenceServer
 from conformance.report.common import (
     SEVERITY_WEIGHTS,
@@ -345,6 +346,22 @@ def test_usage_and_n_stream_failures_name_the_chunk_they_are_about(
     chunk = json.loads(events[n]["data"])
     assert chunk["choices"][0]["index"] == 0 and "role" not in chunk["choices"][0]["delta"]
     assert not any(e["data"].startswith("{") for e in events[:n])  # choice 0's first delta
+
+
+def test_a_stream_past_its_stop_names_the_chunk_the_stop_text_came_in(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """stop.stream, when the stream ignores stop, names the chunk that brought the stop text
+    (the first one: the text before it does not hold it)."""
+    results, _ = variant_results(reference_server, tmp_path, ["ignore_stop_stream"], "stop")
+    events, n = event_about(results, "ignore_stop_stream", "stop.stream")
+
+    def content(event: dict[str, Any]) -> str:
+        if not event["data"].startswith("{"):
+            return ""
+        return str(json.loads(event["data"])["choices"][0]["delta"].get("content") or "")
+
+    before = "".join(content(e) for e in events[:n])
+    assert prompts.STOP_TEXT not in before and prompts.STOP_TEXT in before + content(events[n])
 
 
 def test_a_run_of_the_reference_alone_says_so() -> None:

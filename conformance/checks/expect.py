@@ -373,7 +373,9 @@ class Reassembled:
         self.roles: dict[int, list[str]] = {}
         self.content_chunks: dict[int, int] = {}
         self.usage: list[Any] = []
-        for chunk in chunks:
+        #: Per choice index, (where each piece of text ends, the position of its chunk).
+        self._pieces: dict[int, list[tuple[int, int]]] = {}
+        for n, chunk in enumerate(chunks):
             if chunk.get("usage") is not None:
                 self.usage.append(chunk["usage"])
             for choice in chunk.get("choices") or []:
@@ -387,6 +389,8 @@ class Reassembled:
                     if isinstance(text, str) and text:
                         self.content[index] = self.content.get(index, "") + text
                         self.content_chunks[index] = self.content_chunks.get(index, 0) + 1
+                        self._pieces.setdefault(index, []).append(
+                            (len(self.content[index]), n))
                     role = delta.get("role")
                     if isinstance(role, str):
                         self.roles.setdefault(index, []).append(role)
@@ -400,6 +404,14 @@ class Reassembled:
     def finish_reason(self, index: int = 0) -> str | None:
         reasons = self.finish.get(index)
         return reasons[-1] if reasons else None
+
+    def chunk_of(self, index: int, offset: int) -> int | None:
+        """The position, among the chunks given, of the chunk whose ``delta.content`` holds
+        character ``offset`` of choice ``index``'s text (for :func:`chunk_at`)."""
+        for end, n in self._pieces.get(index, []):
+            if offset < end:
+                return n
+        return None
 
 
 def expect_schema(name: str, instance: Any, what: str, *, strict: bool = False) -> None:

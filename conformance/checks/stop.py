@@ -15,6 +15,7 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     Reassembled,
     answer_text,
+    chunk_at,
     expect_completion,
     expect_stream,
     snippet,
@@ -36,12 +37,15 @@ async def _control(ctx: CheckContext) -> str:
     return text
 
 
-def _judge(text: str, finish: Any, stop: Any) -> str:
+def _judge(text: str, finish: Any, stop: Any,
+           past_stop: tuple[str, int] | None = None) -> str:
+    """The verdict on an answer to the count with ``stop``; ``past_stop`` is the stream event
+    the stop text arrived in, if streamed."""
     if not text.strip():
         raise Failure(f"stop={stop!r}: no answer text at all (expected the count up to 6)")
     if prompts.STOP_TEXT in text:
         raise Failure(f"stop={stop!r} ignored: the answer still contains "
-                      f"{prompts.STOP_TEXT!r}: {snippet(text, 80)}")
+                      f"{prompts.STOP_TEXT!r}: {snippet(text, 80)}", event=past_stop)
     if finish != "stop":
         raise Failure(f"output was cut at the stop sequence but finish_reason is {finish!r}, "
                       "expected 'stop'")
@@ -93,4 +97,7 @@ async def stop_stream(ctx: CheckContext) -> str:
     exchange = await ctx.chat(messages=prompts.COUNT_TO_10, max_tokens=prompts.COUNT_CAP,
                               stop=prompts.STOP_TEXT, stream=True)
     parts = Reassembled(expect_stream(exchange, feature="stop"))
-    return _judge(parts.text(0), parts.finish_reason(0), prompts.STOP_TEXT)
+    text = parts.text(0)
+    n = parts.chunk_of(0, text.find(prompts.STOP_TEXT)) if prompts.STOP_TEXT in text else None
+    return _judge(text, parts.finish_reason(0), prompts.STOP_TEXT,
+                  chunk_at(exchange, n) if n is not None else None)
