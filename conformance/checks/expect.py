@@ -371,7 +371,6 @@ class Reassembled:
         self.content: dict[int, str] = {}
         self.finish: dict[int, list[str]] = {}
         self.roles: dict[int, list[str]] = {}
-        self.content_chunks: dict[int, int] = {}
         self.usage: list[Any] = []
         #: Per choice index, (where each piece of text ends, the position of its chunk).
         self._pieces: dict[int, list[tuple[int, int]]] = {}
@@ -388,7 +387,6 @@ class Reassembled:
                     text = delta.get("content")
                     if isinstance(text, str) and text:
                         self.content[index] = self.content.get(index, "") + text
-                        self.content_chunks[index] = self.content_chunks.get(index, 0) + 1
                         self._pieces.setdefault(index, []).append(
                             (len(self.content[index]), n))
                     role = delta.get("role")
@@ -404,6 +402,11 @@ class Reassembled:
     def finish_reason(self, index: int = 0) -> str | None:
         reasons = self.finish.get(index)
         return reasons[-1] if reasons else None
+
+    @property
+    def content_chunks(self) -> dict[int, int]:
+        """Per choice index, how many chunks carried a piece of its text."""
+        return {index: len(pieces) for index, pieces in self._pieces.items()}
 
     def chunk_of(self, index: int, offset: int) -> int | None:
         """The position, among the chunks given, of the chunk whose ``delta.content`` holds
