@@ -27,7 +27,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from urllib.parse import urlsplit
 
-from conformance import __version__
+from conformance import __version__, gcpolicy
 from conformance.errors import ConfigError
 from conformance.i18n import N_, LanguageError, _, activate, check_text, resolve_lang
 from conformance.i18n import active as active_language
@@ -712,7 +712,13 @@ def _main(argv: Sequence[str] | None) -> int:
     activate(args.lang)
     try:
         if args.command == "run":
-            return cmd_run(args, rest)
+            # From here, not only once pytest configures the suite: the imports and the
+            # collection allocate too (conformance.gcpolicy).
+            before = gcpolicy.relax()
+            try:
+                return cmd_run(args, rest)
+            finally:
+                gcpolicy.restore(before)
         if args.command == "serve-reference":
             return cmd_serve_reference(args)
         if args.command == "report":

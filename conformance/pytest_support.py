@@ -23,6 +23,7 @@ from _pytest._code.code import ReprFileLocation, TerminalRepr
 from _pytest._io import TerminalWriter
 from xdist.scheduler import LoadGroupScheduling
 
+from conformance import gcpolicy
 from conformance.checks.registry import Check, all_checks
 from conformance.config import FAMILIES, ProvidersConfig, load_providers
 from conformance.errors import ConfigError, Failure, Finding, SuiteError
@@ -282,6 +283,8 @@ class ConformanceSession:
         self.planned: int | None = None
         self.interrupted = False
         config.stash[RUN_KEY] = self.run
+        #: The collector's thresholds before this run raised them (:mod:`conformance.gcpolicy`).
+        self._gc_before = gcpolicy.relax()
 
     @property
     def finished(self) -> int:
@@ -399,6 +402,7 @@ class ConformanceSession:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         activate(self.spoken)  # an in-process pytest run leaves its caller's language alone
+        gcpolicy.restore(self._gc_before)  # and its garbage collector's thresholds
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         data = self.run.data

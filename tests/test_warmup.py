@@ -6,9 +6,12 @@ check's ``error``, not the end of the run."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from typing import Any
+
+import pytest
 
 from conformance import warmup
 from conformance.checks.registry import REGISTRY, Check
@@ -181,3 +184,40 @@ def test_the_sdk_prepare_builds_the_models_the_checks_read() -> None:
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     assert found["outcomes"] and set(found["outcomes"]) == {"pass"}, found
     assert found["built"] == [], found["built"]
+
+
+class IntervalWitness(Prepared):
+    """Remembers the GIL switch interval it ran under; waits for ``gate`` when given."""
+
+    def __init__(self, gate: threading.Event | None = None) -> None:
+        super().__init__(0.0)
+        self.gate = gate
+        self.interval: float | None = None
+
+    def __call__(self) -> None:
+        self.interval = sys.getswitchinterval()
+        if self.gate is not None:
+            self.gate.wait(10)
+        super().__call__()
+
+
+def test_a_prepare_runs_at_a_short_switch_interval_and_the_callers_comes_back() -> None:
+    """The event loop's thread is not held up to 5 ms per socket event while a prepare holds
+    the GIL (warmup's docstring); two prepares at once restore the interval only when the
+    last one ends."""
+    before = sys.getswitchinterval()
+    gate = threading.Event()
+    first, second = IntervalWitness(gate), IntervalWitness()
+    first.__name__ = "first_library"  # type: ignore[attr-defined]
+    second.__name__ = "second_library"  # type: ignore[attr-defined]
+    try:
+        running = warmup.start(first)
+        warmup.start(second).result(timeout=10)
+        # the first still runs (the interval is kept in microseconds)
+        assert sys.getswitchinterval() == pytest.approx(warmup.SWITCH_INTERVAL)
+        gate.set()
+        running.result(timeout=10)
+    finally:
+        gate.set()
+    assert first.interval == second.interval == pytest.approx(warmup.SWITCH_INTERVAL)
+    assert sys.getswitchinterval() == before
