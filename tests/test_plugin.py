@@ -211,3 +211,86 @@ def test_a_worker_reads_only_what_was_queued_since_it_last_looked() -> None:
     assert new_in_queue(queue, seen) == [9, 7]
     assert seen == {3, 4, 5, 9, 7}
     assert new_in_queue(deque(), seen) == []
+
+
+class _Node:
+    """What xdist's schedulers use of a worker: what it was sent, whether it shuts down."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.gateway = type("Gateway", (), {"id": name})()
+        self.shutting_down = False
+        self.sent: list[list[int]] = []
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent.append(list(indices))
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+class _Config:
+    class option:  # pytest's config.option
+        loadscopereorder = False
+
+    def getvalue(self, name: str) -> list[str]:
+        assert name == "tx"
+        return ["2*popen"]
+
+
+def _drive(scheduler_class: type, seed: int, lose_a_worker: bool) -> list[object]:
+    """Two workers, 7 providers × 5 checks, checks completed in a random order (and one
+    worker lost midway): every observable step of the scheduler."""
+    import random
+
+    rng = random.Random(seed)
+    collection = [f"conformance/checks/chat.py::chat.c{c}[p{p}]" for p in range(7)
+                  for c in range(5)]
+    scheduler = scheduler_class(_Config())
+    nodes = [_Node("gw0"), _Node("gw1")]
+    for node in nodes:
+        scheduler.add_node(node)
+        scheduler.add_node_collection(node, collection)
+    scheduler.schedule()
+    running = {node.name: [i for batch in node.sent for i in batch] for node in nodes}
+    seen: list[object] = [dict(running)]
+    while any(running.values()):
+        node = rng.choice([n for n in nodes if running[n.name]])
+        if lose_a_worker and node.name == "gw1" and len(running["gw1"]) < 8:
+            lose_a_worker = False
+            sent = {n.name: len(n.sent) for n in nodes}
+            seen.append(("lost gw1 at", scheduler.remove_node(node)))
+            nodes.remove(node)
+            running["gw1"] = []
+            for other in nodes:
+                running[other.name] += [i for batch in other.sent[sent[other.name]:]
+                                        for i in batch]
+            continue
+        index = running[node.name].pop(rng.randrange(len(running[node.name])))
+        before = len(node.sent)
+        scheduler.mark_test_complete(node, index)
+        for batch in node.sent[before:]:
+            running[node.name] += batch
+        seen.append((node.name, index, node.sent[before:], node.shutting_down,
+                     scheduler.tests_finished, scheduler.has_pending))
+    return seen
+
+
+def test_provider_scheduling_counts_as_xdist_does_without_walking_everything() -> None:
+    """ProviderScheduling keeps each provider's count of unfinished checks and a node-id
+    index (xdist's loadscope walks every assigned check after each report and looks indices
+    up with list.index: quadratic).  Same event sequence, same decisions as xdist's own
+    methods, a lost worker included."""
+    from xdist.scheduler.loadscope import LoadScopeScheduling
+
+    class XdistCounting(ProviderScheduling):  # type: ignore[misc]
+        _pending_of = LoadScopeScheduling._pending_of
+        mark_test_complete = LoadScopeScheduling.mark_test_complete
+        _assign_work_unit = LoadScopeScheduling._assign_work_unit
+
+    for seed in range(6):
+        lose = seed % 2 == 1
+        ours, xdists = _drive(ProviderScheduling, seed, lose), _drive(XdistCounting, seed, lose)
+        assert ours == xdists
+        if not lose:  # every check reported: the run is over
+            assert ours[-1][-2:] == (True, False), ours[-1]
