@@ -364,6 +364,32 @@ def test_a_stream_past_its_stop_names_the_chunk_the_stop_text_came_in(
     assert prompts.STOP_TEXT not in before and prompts.STOP_TEXT in before + content(events[n])
 
 
+def test_max_tokens_and_json_stream_failures_name_the_chunk_they_are_about(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """max_tokens.stream names the chunk that gave the wrong finish_reason;
+    json_mode.json_schema_stream the chunk where the text stops being JSON (prose from its
+    first character, or a Markdown fence)."""
+    results, _ = variant_results(reference_server, tmp_path, [
+        "ignore_max_tokens", "ignore_response_format_stream", "json_fenced"],
+        "max_tokens or json_mode")
+    about = functools.partial(event_about, results)
+
+    def chunk(event: dict[str, Any]) -> dict[str, Any]:
+        return dict(json.loads(event["data"])) if event["data"].startswith("{") else {}
+
+    def content(event: dict[str, Any]) -> str:
+        choices = chunk(event).get("choices") or [{}]
+        return str(choices[0].get("delta", {}).get("content") or "")
+
+    events, n = about("ignore_max_tokens", "max_tokens.stream")
+    assert chunk(events[n])["choices"][0]["finish_reason"] == "stop"
+    for provider in ("ignore_response_format_stream", "json_fenced"):
+        events, n = about(provider, "json_mode.json_schema_stream")
+        # the first chunk with text: the answer is not JSON from its first character on
+        assert content(events[n]) and not any(content(e) for e in events[:n]), provider
+    assert content(events[n]).lstrip().startswith("`")  # json_fenced: the fence
+
+
 def test_a_run_of_the_reference_alone_says_so() -> None:
     data = run_of({}, reference="reference")
     html = render_matrix(data)

@@ -372,11 +372,16 @@ class Reassembled:
         self.finish: dict[int, list[str]] = {}
         self.roles: dict[int, list[str]] = {}
         self.usage: list[Any] = []
+        #: The position of each chunk with a usage object (for :func:`chunk_at`).
+        self.usage_at: list[int] = []
+        #: Per choice index, the positions of the chunks that gave a finish_reason.
+        self.finish_at: dict[int, list[int]] = {}
         #: Per choice index, (where each piece of text ends, the position of its chunk).
         self._pieces: dict[int, list[tuple[int, int]]] = {}
         for n, chunk in enumerate(chunks):
             if chunk.get("usage") is not None:
                 self.usage.append(chunk["usage"])
+                self.usage_at.append(n)
             for choice in chunk.get("choices") or []:
                 if not isinstance(choice, dict):
                     continue
@@ -395,6 +400,7 @@ class Reassembled:
                 reason = choice.get("finish_reason")
                 if reason is not None:
                     self.finish.setdefault(index, []).append(str(reason))
+                    self.finish_at.setdefault(index, []).append(n)
 
     def text(self, index: int = 0) -> str:
         return self.content.get(index, "")

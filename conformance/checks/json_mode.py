@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -20,6 +21,7 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     Reassembled,
     answer_text,
+    chunk_at,
     expect_completion,
     expect_stream,
     snippet,
@@ -50,22 +52,26 @@ JSON_SCHEMA_FORMAT: dict[str, Any] = {
 _FENCE = re.compile(r"^\s*```[\w-]*\s*\n.*\n?```\s*$", re.S)
 
 
-def parse_json(text: str, finish: Any, mode: str) -> Any:
-    """The JSON value of ``text``, or a ``fail`` naming how it is not JSON."""
+def parse_json(text: str, finish: Any, mode: str,
+               event_at: Callable[[int], tuple[str, int] | None] | None = None) -> Any:
+    """The JSON value of ``text``, or a ``fail`` naming how it is not JSON; streamed,
+    ``event_at`` gives the chunk that holds a character of the text (the fail names the one
+    where the JSON breaks)."""
     if not text.strip():
         raise Failure(f"response_format {mode}: the answer has no content text at all")
     try:
         return json.loads(text)
-    except ValueError:
-        pass
+    except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
+        at = exc.pos if isinstance(exc, json.JSONDecodeError) else 0
+        broken = event_at(min(at, len(text) - 1)) if event_at is not None else None
     if _FENCE.match(text):
         raise Failure(f"response_format {mode}: the JSON is wrapped in a Markdown code fence, "
-                      f"so the content is not valid JSON: {snippet(text, 80)}")
+                      f"so the content is not valid JSON: {snippet(text, 80)}", event=broken)
     if finish == "length":
         raise NotApplicable(f"inconclusive: the answer reached max_tokens ({JSON_CAP}) before "
                             f"the JSON ended (finish_reason 'length'): {snippet(text, 80)}")
     raise Failure(f"response_format {mode} ignored: the content is not valid JSON: "
-                  f"{snippet(text, 100)}")
+                  f"{snippet(text, 100)}", event=broken)
 
 
 def _mentions_paris(value: Any, mode: str) -> None:
@@ -74,8 +80,9 @@ def _mentions_paris(value: Any, mode: str) -> None:
                       f"'Paris'): {snippet(value, 100)}")
 
 
-def _judge_schema(text: str, finish: Any) -> str:
-    value = parse_json(text, finish, "json_schema")
+def _judge_schema(text: str, finish: Any,
+                  event_at: Callable[[int], tuple[str, int] | None] | None = None) -> str:
+    value = parse_json(text, finish, "json_schema", event_at)
     error = next(iter(sorted(Draft202012Validator(SCHEMA).iter_errors(value),
                              key=lambda e: list(e.absolute_path))), None)
     if error is not None:
@@ -147,4 +154,9 @@ async def json_schema_stream(ctx: CheckContext) -> str:
     exchange = await ctx.chat(messages=QUESTION, max_tokens=JSON_CAP,
                               response_format=JSON_SCHEMA_FORMAT, stream=True)
     parts = Reassembled(expect_stream(exchange, feature="response_format json_schema"))
-    return _judge_schema(parts.text(0), parts.finish_reason(0))
+
+    def event_at(offset: int) -> tuple[str, int] | None:
+        n = parts.chunk_of(0, offset)
+        return chunk_at(exchange, n) if n is not None else None
+
+    return _judge_schema(parts.text(0), parts.finish_reason(0), event_at)

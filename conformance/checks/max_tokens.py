@@ -13,6 +13,7 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     Reassembled,
     answer_text,
+    chunk_at,
     expect_completion,
     expect_stream,
     snippet,
@@ -24,15 +25,21 @@ from conformance.errors import Failure
 LIMIT = prompts.LENGTH_LIMIT
 
 
-def _judge(text: str, finish: object, usage: object, param: str) -> str:
+def _judge(text: str, finish: object, usage: object, param: str, *,
+           finish_event: tuple[str, int] | None = None,
+           usage_event: tuple[str, int] | None = None) -> str:
+    """The verdict on an answer to the story with ``param``; streamed, ``finish_event`` and
+    ``usage_event`` are the chunks that gave its finish_reason and its usage."""
     if finish != "length":
         words = len(text.split())
         raise Failure(f"{param}={LIMIT} ignored or unreported: finish_reason is {finish!r} "
-                      f"(expected 'length') after {words} words: {snippet(text, 60)}")
+                      f"(expected 'length') after {words} words: {snippet(text, 60)}",
+                      event=finish_event)
     if usage is not None:
         _, completion, _ = usage_numbers(usage, "usage")
         if completion > LIMIT:
-            raise Failure(f"{param}={LIMIT} but usage.completion_tokens is {completion}")
+            raise Failure(f"{param}={LIMIT} but usage.completion_tokens is {completion}",
+                          event=usage_event)
     if not text:
         raise Failure(f"{param}={LIMIT}: finish_reason 'length' but no text at all")
     return f"cut at {LIMIT} tokens: {snippet(text, 40)}"
@@ -82,4 +89,8 @@ async def stream(ctx: CheckContext) -> str:
     exchange = await ctx.chat(messages=prompts.STORY, max_tokens=LIMIT, stream=True)
     parts = Reassembled(expect_stream(exchange, feature="max_tokens"))
     usage = parts.usage[-1] if parts.usage else None
-    return _judge(parts.text(0), parts.finish_reason(0), usage, "max_tokens")
+    finish_at = parts.finish_at.get(0)
+    return _judge(parts.text(0), parts.finish_reason(0), usage, "max_tokens",
+                  finish_event=chunk_at(exchange, finish_at[-1]) if finish_at else None,
+                  usage_event=chunk_at(exchange, parts.usage_at[-1]) if parts.usage_at
+                  else None)
