@@ -8,7 +8,8 @@ Measured with ``gc.callbacks`` on 20 instant providers (2,926 checks): 1,200 you
 and 9 full collections, ~1.9 s of a 7 s run.  With at least (10,000, 10, 10) the same run takes
 ~5.9 s, and 100 providers at 300 ms 29.6 s instead of 34.2 s; garbage cycles wait longer for
 their collection, which raised that run's peak memory from 469 to 485 MB.  (10,000, 100, 10)
-was faster still (5.6 s) but peaked at 506 MB, above the 500 MB ``make bench`` allows.
+saved ~4 % more CPU at 20 providers but peaked ~16-20 MB higher at 100 (506 MB then, above
+the 500 MB ``make bench`` allows; 457 MB once the engine stopped keeping finished futures).
 
 Python 3.14's incremental collector gives the second and third threshold another meaning, so
 there the defaults stay.  A threshold a user or a host program already raised is kept.  This
