@@ -183,9 +183,14 @@ class Engine:
         """The results judged so far, in submission order (what an interrupted run keeps)."""
         with self._lock:
             entries = list(self._futures.values())
-        return [entry if isinstance(entry, Result) else entry.result() for entry in entries
-                if isinstance(entry, Result) or (entry.done() and not entry.cancelled()
-                                                  and entry.exception() is None)]
+        results: list[Result] = []
+        for entry in entries:
+            if not isinstance(entry, Result):
+                if not entry.done() or entry.cancelled() or entry.exception() is not None:
+                    continue  # still running, cancelled, or failed in the suite
+                entry = entry.result()
+            results.append(entry)
+        return results
 
     def _runtime(self, provider: ProviderConfig) -> ProviderRuntime:
         runtime = self._runtimes.get(provider.name)

@@ -468,8 +468,7 @@ class ProviderScheduling(LoadGroupScheduling):  # type: ignore[misc]  # xdist is
         scope = self._split_scope(nodeid)
         unit = self.assigned_work[node][scope]
         if not unit[nodeid]:
-            self._unit_left(scope, unit)
-            self._left[scope] -= 1
+            self._left[scope] = self._unit_left(scope, unit) - 1
             unit[nodeid] = True
         self._reschedule(node)
 
