@@ -54,13 +54,14 @@ def start(prepare: Prepare) -> concurrent.futures.Future[None]:
 def _run(prepare: Prepare, future: concurrent.futures.Future[None]) -> None:
     _shorten_switch_interval()
     try:
-        prepare()
+        try:
+            prepare()
+        finally:
+            _restore_switch_interval()  # before any waiter resumes
     except BaseException as exc:  # handed to the checks that wait for it (a suite fault)
         future.set_exception(exc)
     else:
         future.set_result(None)
-    finally:
-        _restore_switch_interval()
 
 
 def _shorten_switch_interval() -> None:
