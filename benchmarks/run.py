@@ -192,7 +192,8 @@ def main() -> int:
     args = parser.parse_args()
     latency = args.latency_ms
     many, most = (4, 8) if args.short else (20, 100)
-    xdist_sizes = (1, 4) if args.short else (1, 4, 8)
+    # The full set looks for the provider count from which -n 2 beats serial (the crossover).
+    xdist_sizes = (1, 4) if args.short else (1, 4, 8, 16, 32)
     rows: list[Row] = []
     load_start = os.getloadavg()
 
@@ -240,12 +241,18 @@ def main() -> int:
                   f"{m.requests} requests, {m.checks} checks)")
 
         # 5. -n 2 vs serial: requests and wall at several provider counts.
+        faster: list[int] = []
         for n in xdist_sizes:
             serial = bench.run(n, latency_ms=latency)
             split = bench.run(n, latency_ms=latency, workers=2)
             say(f"-n 2 vs serial, {n} provider(s) at {latency} ms",
                 f"{split.wall / serial.wall:.2f}x wall, requests {split.requests} vs "
                 f"{serial.requests}", "requests <=; faster from 4 providers")
+            if split.wall < serial.wall:
+                faster.append(n)
+        say("-n 2 crossover (faster than serial from)",
+            f"{min(faster)} providers" if faster else
+            f"none up to {xdist_sizes[-1]} providers", "<= 4 providers")
 
         # 6. The matrix of 100 providers x 100 checks, from a real run's results.
         data = synthetic_run(load_run(single.report), 100, 100)
