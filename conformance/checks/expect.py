@@ -499,7 +499,9 @@ def chunk_events(exchange: Exchange) -> list[TimedEvent]:
     return [event for event, _ in exchange.chunk_events()]
 
 
-def chunk_at(exchange: Exchange, n: int) -> tuple[str, int] | None:
-    """:func:`at_event` of the ``n``-th chunk of the stream."""
+def chunk_at(exchange: Exchange, n: int | None) -> tuple[str, int] | None:
+    """:func:`at_event` of the ``n``-th chunk of the stream (None for no such chunk)."""
+    if n is None:
+        return None
     events = chunk_events(exchange)
     return at_event(exchange, events[n]) if 0 <= n < len(events) else None

@@ -156,7 +156,6 @@ async def json_schema_stream(ctx: CheckContext) -> str:
     parts = Reassembled(expect_stream(exchange, feature="response_format json_schema"))
 
     def event_at(offset: int) -> tuple[str, int] | None:
-        n = parts.chunk_of(0, offset)
-        return chunk_at(exchange, n) if n is not None else None
+        return chunk_at(exchange, parts.chunk_of(0, offset))
 
     return _judge_schema(parts.text(0), parts.finish_reason(0), event_at)

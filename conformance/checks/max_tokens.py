@@ -91,6 +91,6 @@ async def stream(ctx: CheckContext) -> str:
     usage = parts.usage[-1] if parts.usage else None
     finish_at = parts.finish_at.get(0)
     return _judge(parts.text(0), parts.finish_reason(0), usage, "max_tokens",
-                  finish_event=chunk_at(exchange, finish_at[-1]) if finish_at else None,
-                  usage_event=chunk_at(exchange, parts.usage_at[-1]) if parts.usage_at
-                  else None)
+                  finish_event=chunk_at(exchange, finish_at[-1] if finish_at else None),
+                  usage_event=chunk_at(exchange, parts.usage_at[-1] if parts.usage_at
+                                       else None))

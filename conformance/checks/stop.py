@@ -99,5 +99,4 @@ async def stop_stream(ctx: CheckContext) -> str:
     parts = Reassembled(expect_stream(exchange, feature="stop"))
     text = parts.text(0)
     n = parts.chunk_of(0, text.find(prompts.STOP_TEXT)) if prompts.STOP_TEXT in text else None
-    return _judge(text, parts.finish_reason(0), prompts.STOP_TEXT,
-                  chunk_at(exchange, n) if n is not None else None)
+    return _judge(text, parts.finish_reason(0), prompts.STOP_TEXT, chunk_at(exchange, n))

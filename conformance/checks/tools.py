@@ -481,7 +481,7 @@ async def stream_index(ctx: CheckContext) -> str:
     if streamed.without_index:
         raise Failure(f"{streamed.without_index} of {streamed.entries} tool_calls delta entries "
                       "have no integer 'index' (required: clients merge deltas by it)",
-                      event=chunk_at(exchange, streamed.first_without_index or 0))
+                      event=chunk_at(exchange, streamed.first_without_index))
     if streamed.shared_index:
         index, first, second, at = streamed.shared_index[0]
         raise Failure(f"two calls share index {index} (ids {first!r} and {second!r}): clients "
