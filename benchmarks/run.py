@@ -10,6 +10,8 @@ this process on real sockets: instant (``/v1``) or with a latency per request
 is a ratio, so a loaded machine shifts them less than absolute times; the suite's CPU is the
 subprocess's own (``getrusage``), the provider's is this process's.  The load average is
 printed at the start and the end: figures taken under load are not the ones the README quotes.
+Beside the goals it prints their floors on this machine: pytest alone running as many empty
+tests as the runs have checks, serial and under ``-n 2`` (:func:`pytest_floor`).
 Nothing here asserts: a human reads the table (no timed test).
 """
 
@@ -128,6 +130,44 @@ def _child_usage(usage: Any) -> tuple[float, float]:
     _children = now
     rss = usage.ru_maxrss / 1024
     return cpu, rss
+
+
+FLOOR_TESTS = """\
+import pytest
+
+@pytest.mark.parametrize("i", range({items}))
+def test_empty(i):
+    pass
+"""
+
+
+def pytest_floor(tmp: Path, items: int, *, workers: int = 0) -> Measured:
+    """pytest's own cost: ``items`` empty tests, run the way ``conformance run`` runs pytest
+    (no plugin autoloaded but xdist, plain asserts), in a directory of their own (no
+    conftest, no configuration of this repository).  A floor under any run of that many
+    checks in one process, and under ``-n 2``'s gain."""
+    where = tmp / f"floor-{items}"
+    where.mkdir(exist_ok=True)
+    (where / "pytest.ini").write_text("[pytest]\n")
+    (where / "test_floor.py").write_text(FLOOR_TESTS.format(items=items))
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--assert=plain",
+           "-p", "no:unraisableexception", "-p", "xdist",  # as conformance/pytest_args.py
+           "-c", str(where / "pytest.ini"), "--rootdir", str(where), str(where)]
+    if workers:
+        cmd += ["-n", str(workers)]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=where,
+                            env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.stdout.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.stderr.write(out.decode(errors="replace")[-3000:])
+        raise SystemExit(f"benchmark floor failed: {' '.join(cmd)}")
+    cpu, rss = _child_usage(usage)
+    return Measured(wall, cpu, 0.0, rss, 0, items, where)
 
 
 def exchange_time(exchange: dict[str, Any], latency_ms: int) -> float:
@@ -254,7 +294,22 @@ def main() -> int:
             f"{min(faster)} providers" if faster else
             f"none up to {xdist_sizes[-1]} providers", "<= 4 providers")
 
-        # 6. The matrix of 100 providers x 100 checks, from a real run's results.
+        # 6. The floors under those goals: pytest itself, running as many empty tests as the
+        # runs above had checks (each check is one pytest item), serial and under -n 2.
+        for n, goal_ratio in ((many, 1.3), (most, 2.0)):
+            items = n * single.checks
+            floor = pytest_floor(Path(tmp), items)
+            say(f"pytest alone: {items} empty tests ({n} providers' checks)",
+                f"{floor.wall:.2f} s (CPU {floor.cpu:.2f} s)",
+                f"a floor: {n} providers may take {goal_ratio * slow.wall:.1f} s in all")
+        items = xdist_sizes[-1] * single.checks
+        floor_serial = pytest_floor(Path(tmp), items)
+        floor_split = pytest_floor(Path(tmp), items, workers=2)
+        say(f"pytest alone: -n 2 vs serial, {items} empty tests",
+            f"{floor_split.wall / floor_serial.wall:.2f}x wall (CPU {floor_split.cpu:.1f} s "
+            f"vs {floor_serial.cpu:.1f} s)", "a floor: -n 2 can win only below 1x")
+
+        # 7. The matrix of 100 providers x 100 checks, from a real run's results.
         data = synthetic_run(load_run(single.report), 100, 100)
         started, cpu = time.perf_counter(), time.process_time()
         html = render_matrix(data)
