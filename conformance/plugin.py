@@ -15,6 +15,7 @@ from conformance import norewrite  # noqa: F401  # first: the suite's modules st
 from conformance.pytest_support import (
     ConformanceSession,
     XdistHooks,
+    auto_workers,
     installed_suite_args,
     register_markers,
     targets_suite,
@@ -63,3 +64,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "conformance-session")
     if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
         config.pluginmanager.register(XdistHooks(session), "conformance-xdist")
+
+
+# optionalhook: xdist's hook, unknown when xdist is not loaded (`-p no:xdist`).
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    return auto_workers(config)

@@ -23,7 +23,7 @@ from _pytest._code.code import ReprFileLocation, TerminalRepr
 from _pytest._io import TerminalWriter
 from xdist.scheduler import LoadGroupScheduling
 
-from conformance import gcpolicy
+from conformance import gcpolicy, logsafety
 from conformance.checks.registry import Check, all_checks
 from conformance.config import FAMILIES, ProvidersConfig, load_providers
 from conformance.errors import ConfigError, Failure, Finding, SuiteError
@@ -72,18 +72,18 @@ def packaged_providers() -> Path:
     return here.parent / "providers.yaml"
 
 
-def targets_suite(config: pytest.Config) -> bool:
+def targets_suite(config: pytest.Config, args: list[str] | None = None) -> bool:
     """Whether this pytest invocation is a conformance run.
 
-    True when ``--providers`` is given or a command-line argument points at a conformance
-    package directory (``pytest conformance``, ``pytest --pyargs conformance``) or into it.
-    The plugin is installed for every pytest run in the environment, so it must stay inert
-    otherwise.
+    True when ``--providers`` is given or a command-line argument (``args``, default
+    ``config.args``) points at a conformance package directory (``pytest conformance``,
+    ``pytest --pyargs conformance``) or into it.  The plugin is installed for every pytest run
+    in the environment, so it must stay inert otherwise.
     """
     if config.getoption("conformance_providers"):
         return True
     base = config.invocation_params.dir
-    for arg in config.args:
+    for arg in config.args if args is None else args:
         target = arg.split("::", 1)[0]
         if config.getoption("pyargs") and target.split(".")[0] == "conformance":
             return True
@@ -285,6 +285,8 @@ class ConformanceSession:
         config.stash[RUN_KEY] = self.run
         #: The collector's thresholds before this run raised them (:mod:`conformance.gcpolicy`).
         self._gc_before = gcpolicy.relax()
+        #: Whether this run made the logger table safe to walk (:mod:`conformance.logsafety`).
+        self._logs_guarded = logsafety.guard()
 
     @property
     def finished(self) -> int:
@@ -298,10 +300,25 @@ class ConformanceSession:
         return None
 
     # -- running --------------------------------------------------------------------------
+    def _say_workers(self) -> None:
+        """Say it when ``-n auto`` started fewer workers than xdist would (:func:`auto_workers`)."""
+        chosen = self.config.stash.get(AUTO_WORKERS_KEY, None)
+        if chosen is None:
+            return
+        option, count, workers = chosen
+        if workers == 0:
+            line = _("{option}: one provider, so its checks run in this process (a provider's "
+                     "checks all run in one worker)").format(option=option)
+        else:
+            line = _("{option}: {workers} workers, one per provider (xdist would start "
+                     "{count})").format(option=option, workers=workers, count=count)
+        _say(self.config, f"conformance: {line}")
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:
         if self.worker is not None or session.config.option.collectonly:
             return
+        self._say_workers()
         self._clear_earlier_run(session.config)
         items = [item for item in session.items if isinstance(item, CheckItem)]
         if items:  # under xdist the controller collects nothing: XdistHooks counts
@@ -403,6 +420,7 @@ class ConformanceSession:
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         activate(self.spoken)  # an in-process pytest run leaves its caller's language alone
         gcpolicy.restore(self._gc_before)  # and its garbage collector's thresholds
+        logsafety.restore(self._logs_guarded)  # and the logging module's table
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         data = self.run.data
@@ -581,6 +599,35 @@ def new_in_queue(queue: Reversible[object], seen: set[int]) -> list[int]:
     seen.update(indices)
     indices.reverse()
     return indices
+
+
+#: ``-n auto`` chose fewer workers than xdist would have: (the option as written, xdist's
+#: count, the run's).
+AUTO_WORKERS_KEY = pytest.StashKey[tuple[str, int, int]]()
+
+
+def auto_workers(config: pytest.Config) -> int | None:
+    """The number of xdist workers for ``-n auto`` / ``-n logical`` in a conformance run:
+    xdist's own count (its CPU count, or ``PYTEST_XDIST_AUTO_NUM_WORKERS``), but no more than
+    there are providers — a provider's checks all run in one worker (:class:`ProviderScheduling`),
+    so another worker would only start and wait — and none for one provider: the run stays in
+    this process (it saves each worker's start, ~1 s of CPU).  An explicit ``-n N`` is the
+    user's and is kept.  None (xdist decides) for any other pytest run, and when the providers
+    cannot be read yet: their error comes at configure, in one line, as without ``-n``."""
+    if not targets_suite(config, installed_suite_args(config.args,
+                                                      config.invocation_params.dir)):
+        return None
+    try:
+        providers = len(load_config(config).names())
+    except Exception:  # said at configure, as the run's first and only error
+        return None
+    from xdist.plugin import pytest_xdist_auto_num_workers as xdist_count
+
+    count = int(xdist_count(config))
+    chosen = min(count, providers) if providers > 1 else 0
+    if chosen < count:
+        config.stash[AUTO_WORKERS_KEY] = (f"-n {config.option.numprocesses}", count, chosen)
+    return chosen
 
 
 class RunWatch:
