@@ -1,13 +1,13 @@
 """The logging module's table of loggers, safe to read while other threads add to it.
 
-pytest's logging plugin (9.x) walks ``logging.Logger.manager.loggerDict.values()`` at the start
-of every test phase, in the main thread, to attach its capture handler to loggers that do not
-propagate.  During a run other threads create loggers: the openai SDK's warm-up imports the
-SDK (:mod:`conformance.warmup`: ``logging.getLogger`` in module after module) and the engine's
-thread imports what a check or a builtin server needs.  A logger added during that walk ends
-the phase with ``RuntimeError: dictionary changed size during iteration`` — the item errors
-in pytest's own code and its result, already judged and paid for, never reaches the result
-files (seen about once in a hundred runs on two busy cores; a test of 154 checks found
+pytest's logging plugin (pytest 9 here) walks ``logging.Logger.manager.loggerDict.values()`` at
+the start of every test phase, in the main thread, to attach its capture handler to loggers
+that do not propagate. During a run other threads create loggers: the openai SDK's warm-up
+imports the SDK (:mod:`conformance.warmup`: ``logging.getLogger`` in module after module) and
+the engine's thread imports what a check or a builtin server needs. A logger added during that
+walk ends the phase with ``RuntimeError: dictionary changed size during iteration`` — the item
+errors in pytest's own code and its result, already judged and paid for, never reaches the
+result files (seen about once in a hundred runs on two busy cores; a test of 154 checks found
 153).
 
 While a run is on, :func:`guard` puts a :class:`SnapshotDict` in the table's place: the same
