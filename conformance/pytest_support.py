@@ -347,8 +347,9 @@ class ConformanceSession:
                                              "{files}").format(
                 directory=f"{_display(directory)}{os.sep}", files=", ".join(removed)))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None
+                                ) -> Generator[None, object, object]:
         if self.worker is not None and isinstance(item, CheckItem):
             pending = [item, *_worker_pending(item.session, self._queued)]
             if isinstance(nextitem, CheckItem):
@@ -358,6 +359,23 @@ class ConformanceSession:
             self._submitted.update(id(i) for i in fresh)
             if fresh:
                 self.run.submit((i.check, i.provider) for i in fresh)
+        outcome = yield
+        if isinstance(item, CheckItem) and item.result is None:
+            self._keep_unasked(item)
+        return outcome
+
+    def _keep_unasked(self, item: CheckItem) -> None:
+        """The item ran but its setup never asked for its result: something before it in
+        pytest's setup (another plugin's hook, pytest's own code) raised first.  The engine
+        judged the check all the same, so its result is recorded — every verdict paid for is
+        kept, as after Ctrl-C — and the item keeps pytest's error.  A check whose result is a
+        suite fault has none to keep."""
+        try:
+            result = self.run.result(item.check, item.provider)
+        except Exception:
+            return
+        item.result = result
+        self.run.record(result)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

@@ -35,6 +35,25 @@ def test_a_run_keeps_every_result_while_threads_create_loggers(
     assert len(checks) > 100
 
 
+def test_an_item_whose_setup_failed_first_keeps_its_result(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """Whatever fails in pytest's setup before the suite's own: the item is pytest's error,
+    and the check the engine judged is in the result files all the same."""
+    providers = write_providers(tmp_path / "providers.yaml",
+                                [external("reference", reference_server.base_url)])
+    out = run_suite(providers, tmp_path / "report", "-p", "tests.setup_fault_plugin",
+                    "-k", "chat")
+    assert "ERROR checks/chat.py::chat.basic[reference] - RuntimeError: a plugin's setup" \
+        in out.stdout, out.stdout[-3000:]
+    outcomes = out.outcomes()
+    assert outcomes[("reference", "chat.basic")][0] == "pass"
+    chat = {c["id"] for c in out.data["checks"] if c["id"].startswith("chat.")}
+    assert {check for (_, check) in outcomes} >= chat
+    assert len(out.data["results"]) == len(outcomes)  # recorded once
+    lines = (tmp_path / "report" / "results.jsonl").read_text(encoding="utf-8").splitlines()
+    assert sum('"check":"chat.basic"' in line for line in lines) == 1
+
+
 def test_the_guarded_table_reads_a_snapshot(guarded: None) -> None:
     table = logging.Logger.manager.loggerDict
     assert isinstance(table, logsafety.SnapshotDict)
