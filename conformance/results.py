@@ -22,6 +22,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from math import isfinite
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -95,6 +96,7 @@ def sanitized(value: Mapping[str, Any], at: int) -> Sanitized:
 def safe_json(value: Any, max_depth: int = MAX_DEPTH, *, start_depth: int = 0) -> Any:
     """A copy of JSON-like ``value`` any file can hold and ``json.dumps`` can write without
     deep recursion: strings (keys too) pass through :func:`safe_text`, tuples become lists,
+    NaN and ±Infinity their ``str`` ("nan", "inf": strict JSON readers refuse the bare tokens),
     other objects their ``str``, and a container nested deeper than ``max_depth`` levels is
     replaced by the marker ``"… (nested deeper than N levels)"``.  The walk is iterative, so
     data of any depth is safe to pass in."""
@@ -107,8 +109,11 @@ def safe_json(value: Any, max_depth: int = MAX_DEPTH, *, start_depth: int = 0) -
             parent[slot] = item
         elif isinstance(item, str):
             parent[slot] = safe_text(item)
-        elif item is None or isinstance(item, bool | int | float):
+        elif item is None or isinstance(item, bool | int):
             parent[slot] = item
+        elif isinstance(item, float):
+            # NaN and ±Infinity are not JSON (RFC 8259 §6): json.dumps would write them bare
+            parent[slot] = item if isfinite(item) else str(item)
         elif isinstance(item, Mapping | list | tuple):
             if depth >= max_depth:
                 parent[slot] = mark

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import httpx
 
-from conformance import __version__
+from conformance import __version__, jsontext
 from conformance.bodies import (
     ACCEPT_ENCODING,
     Overflow,
@@ -160,7 +160,7 @@ class Exchange:
             if event.data.strip() == "[DONE]":
                 break
             try:
-                payload = json.loads(event.data)
+                payload = jsontext.loads(event.data)
             except ValueError:
                 continue
             if isinstance(payload, dict):
@@ -303,7 +303,7 @@ def _cut_summary(exchange: Exchange, exc: BaseException, redactor: Redactor) -> 
 
 def _parse_json(text: str) -> Any:
     try:
-        return json.loads(text)
+        return jsontext.loads(text)
     except (ValueError, RecursionError):  # not JSON, or nested deeper than Python can parse
         return None
 

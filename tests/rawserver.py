@@ -34,17 +34,24 @@ class RawServer:
                 return
             self.connections += 1
             with conn:
-                self._answer(conn, self.connections)
+                try:
+                    self._answer(conn, self.connections)
+                except OSError:  # the client reset the connection: serve the next one
+                    pass
 
     def close(self) -> None:
         self.sock.close()
 
 
 def read_request_head(conn: socket.socket) -> bytes:
-    """Read up to the end of a request's head (its body, if any, is left unread)."""
+    """Read up to the end of a request's head (its body, if any, is left unread); what came
+    before the client closed or reset the connection."""
     data = b""
     while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
+        try:
+            chunk = conn.recv(65536)
+        except ConnectionResetError:  # a client closing with our answer unread sends RST
+            break
         if not chunk:
             break
         data += chunk

@@ -52,13 +52,30 @@ POISONS: dict[str, tuple[str, dict[str, Any]]] = {
     "deep": ("deep data", {"extra": _deep(DEPTH)}),
     "control": (CONTROL_POISON, {"odd": CONTROL_POISON}),
     "markdown": (MARKDOWN_POISON, {"odd": MARKDOWN_POISON}),
+    # NaN and ±Infinity, which Python's json reads and writes but RFC 8259 (and a browser's
+    # JSON.parse, reading the matrix's embedded data) does not: json.dumps below writes them bare
+    "nonfinite": ("not a number", {"nan": float("nan"), "inf": float("inf"),
+                                   "ninf": float("-inf")}),
 }
+
+
+#: The run's data embedded in matrix.html, which the page reads with JSON.parse.
+EMBEDDED = re.compile(r'<script type="application/json" id="conformance-data">(.*?)</script>',
+                      re.S)
+
+
+def strict_json(text: str) -> Any:
+    """``text`` read as RFC 8259 JSON (Python's json alone takes NaN and Infinity too)."""
+    def refuse(name: str) -> Any:
+        raise AssertionError(f"{name} is not JSON")
+    return json.loads(text, parse_constant=refuse)
 
 
 def _json(data: Any, status: int = 200) -> Response:
     # ensure_ascii: a lone surrogate goes on the wire as the escape "\ud800", valid JSON text
     # that Python decodes into a str no UTF-8 codec accepts.
-    return Response(json.dumps(data).encode(), status, media_type="application/json")
+    text = json.dumps(data).replace('"BIGINT"', "9" * 5000)
+    return Response(text.encode(), status, media_type="application/json")
 
 
 def hostile_app() -> Starlette:
@@ -88,7 +105,8 @@ def hostile_app() -> Starlette:
                                     "logprobs": None}]}
                       for delta, finish in (({"role": "assistant", "content": ""}, None),
                                             ({"content": text}, None), ({}, "stop"))]
-            payload = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+            payload = "".join(f"data: {json.dumps(c)}\n\n".replace('"BIGINT"', "9" * 5000)
+                              for c in chunks) + "data: [DONE]\n\n"
             return Response(payload.encode(), media_type="text/event-stream")
         return _json({"id": "c1", "object": "chat.completion", "created": 1, "model": "ref-1",
                       **extra,
@@ -96,7 +114,7 @@ def hostile_app() -> Starlette:
                                    "message": {"role": "assistant", "content": text,
                                                "refusal": None}}],
                       "usage": {"prompt_tokens": 3, "completion_tokens": 2,
-                                "total_tokens": 5}})
+                                "total_tokens": 5, **extra}})
 
     async def other(request: Request) -> Response:
         text, extra = poison(request)
@@ -140,6 +158,7 @@ def _run(tmp_path: Path, server: ThreadedServer, kind: str) -> tuple[Path, str]:
     "deep",
     "control",
     "markdown",
+    "nonfinite",
 ])
 def test_hostile_provider_next_to_reference_every_report_written(
         tmp_path: Path, hostile: ThreadedServer, kind: str) -> None:
@@ -155,6 +174,19 @@ def test_hostile_provider_next_to_reference_every_report_written(
         assert "\\[click\\](http://127.0.0.1:9/x)" in summary
     if kind == "deep":
         assert f"nested deeper than {MAX_DEPTH} levels" in text
+    # Strict JSON everywhere a reader (jq, a browser's JSON.parse) meets it: no bare NaN.
+    strict_json(text)
+    for line in (report / "results.jsonl").read_text(encoding="utf-8").splitlines():
+        strict_json(line)
+    embedded = EMBEDDED.search((report / "matrix.html").read_text(encoding="utf-8"))
+    assert embedded is not None
+    strict_json(embedded.group(1))
+    if kind == "nonfinite":
+        results = {r["check"]: r for r in json.loads(text)["results"]
+                   if r["provider"] == "hostile-nonfinite"}
+        assert results["chat.basic"]["outcome"] == "fail"
+        assert "NaN is not a JSON value, RFC 8259" in results["chat.basic"]["message"]
+        assert results["streaming.chunk_schema"]["outcome"] == "fail"
     # Re-rendering from the files alone gives the same four files, without a traceback.
     proc = run_cli(["report", str(report)], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

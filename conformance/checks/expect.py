@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from conformance import jsontext
 from conformance.errors import Failure, SuiteError, Unsupported
 from conformance.transport import Exchange, TimedEvent
 from conformance.validation import first_violation
@@ -275,12 +276,13 @@ def named_event_payloads(exchange: Exchange, events: list[TimedEvent], chunks: s
             done = True
             continue
         try:
-            payload = json.loads(event.data)
+            payload = jsontext.loads(event.data)
         except ValueError:
             payload = None
         about = at_event(exchange, event)
         if not isinstance(payload, dict):
-            raise Failure(f"a stream event is not a JSON object: {snippet(event.data, 80)}",
+            raise Failure(f"a stream event is not a JSON object{jsontext.reason(event.data)}: "
+                          f"{snippet(event.data, 80)}",
                           event=about)
         if payload.get("object") == "chat.completion.chunk" or "choices" in payload:
             raise Failure(f"streamed {chunks}: {snippet(payload, 80)}", event=about)
@@ -307,8 +309,8 @@ def expect_completion(exchange: Exchange, *, feature: str | None = None) -> dict
         raise cut
     body = exchange.json
     if not isinstance(body, dict):
-        raise Failure(f"HTTP {exchange.status} but the body is not a JSON object: "
-                      f"{describe(exchange)}")
+        raise Failure(f"HTTP {exchange.status} but the body is not a JSON object"
+                      f"{jsontext.reason(exchange.text)}: {describe(exchange)}")
     if "error" in body and "choices" not in body:
         raise Failure(f"error reported inside HTTP {exchange.status} (must be 4xx/5xx): "
                       f"{snippet(body)}")
@@ -354,7 +356,9 @@ def expect_stream(exchange: Exchange, *, feature: str | None = None) -> list[dic
         raise Failure(f"stream: true answered without any SSE data event: {describe(exchange)}")
     chunks = exchange.chunks()
     if not chunks:
-        raise Failure(f"no JSON chunk in the event stream: {snippet(exchange.text)}")
+        first = next((e.data for e in exchange.data_events()), "")
+        raise Failure(f"no JSON chunk in the event stream{jsontext.reason(first)}: "
+                      f"{snippet(exchange.text)}")
     for n, chunk in enumerate(chunks):
         choices = chunk.get("choices")
         if choices is not None and (not isinstance(choices, list)
@@ -476,7 +480,8 @@ def expect_client_error(
         raise Failure(f"{what}: expected HTTP {expected}, got {describe(exchange)}")
     envelope = error_envelope(exchange)
     if envelope is None:
-        kind = "a non-JSON body" if body is None else "JSON without the error envelope"
+        kind = (f"a non-JSON body{jsontext.reason(exchange.text)}" if body is None
+                else "JSON without the error envelope")
         raise Failure(f"{what}: HTTP {status} with {kind} (expected "
                       f"{{\"error\": {{\"message\": …}}}}): {describe(exchange)}")
     return envelope

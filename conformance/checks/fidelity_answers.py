@@ -6,10 +6,10 @@ upstream errors and response headers — and Anthropic Messages requests forward
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
+from conformance import jsontext
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import raise_for_status, snippet
 from conformance.checks.fidelity import (
@@ -154,7 +154,7 @@ def _client_events(exchange: Exchange) -> list[Any]:
             out.append("[DONE]")
             continue
         try:
-            out.append(json.loads(data))
+            out.append(jsontext.loads(data))
         except ValueError:
             out.append(None)
     return out

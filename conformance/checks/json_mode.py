@@ -16,6 +16,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from conformance import jsontext
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
@@ -60,9 +61,10 @@ def parse_json(text: str, finish: Any, mode: str,
     if not text.strip():
         raise Failure(f"response_format {mode}: the answer has no content text at all")
     try:
-        return json.loads(text)
-    except ValueError as exc:  # JSONDecodeError, or an integer too long to convert
+        return jsontext.loads(text)
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, or an integer too long
         at = exc.pos if isinstance(exc, json.JSONDecodeError) else 0
+        why = f" ({exc})" if isinstance(exc, jsontext.NonFiniteNumber) else ""
         broken = event_at(min(at, len(text) - 1)) if event_at is not None else None
     if _FENCE.match(text):
         raise Failure(f"response_format {mode}: the JSON is wrapped in a Markdown code fence, "
@@ -70,7 +72,7 @@ def parse_json(text: str, finish: Any, mode: str,
     if finish == "length":
         raise NotApplicable(f"inconclusive: the answer reached max_tokens ({JSON_CAP}) before "
                             f"the JSON ended (finish_reason 'length'): {snippet(text, 80)}")
-    raise Failure(f"response_format {mode} ignored: the content is not valid JSON: "
+    raise Failure(f"response_format {mode} ignored: the content is not valid JSON{why}: "
                   f"{snippet(text, 100)}", event=broken)
 
 
@@ -107,7 +109,7 @@ async def json_object(ctx: CheckContext) -> str:
     control = await ctx.chat(messages=JSON_CAPITAL, max_tokens=JSON_CAP, share=True)
     plain = answer_text(expect_completion(control))
     try:
-        bare = isinstance(json.loads(plain), dict)
+        bare = isinstance(jsontext.loads(plain), dict)
     except ValueError:
         bare = False
     if bare:

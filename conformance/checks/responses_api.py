@@ -16,12 +16,12 @@ Streamed checks are in :mod:`conformance.checks.responses_stream`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from conformance import jsontext
 from conformance.checks import prompts
 from conformance.checks.auth import WRONG_KEY, expect_refused, require_key
 from conformance.checks.context import CheckContext
@@ -138,8 +138,8 @@ def expect_response(exchange: Exchange, what: str = "the answer") -> dict[str, A
                       "though the request did not ask for a stream")
     body = exchange.json
     if not isinstance(body, dict):
-        raise Failure(f"HTTP {exchange.status} but {what} is not a JSON object: "
-                      f"{describe(exchange)}")
+        raise Failure(f"HTTP {exchange.status} but {what} is not a JSON object"
+                      f"{jsontext.reason(exchange.text)}: {describe(exchange)}")
     if "choices" in body or body.get("object") == "chat.completion":
         raise Failure(f"{what} is an OpenAI chat.completion (choices[]), not a Response object: "
                       f"{snippet(body, 100)}")
@@ -170,9 +170,10 @@ def expect_arguments(arguments: Any, where: str) -> dict[str, Any]:
         raise Failure(f"{where}: arguments is {type(arguments).__name__}, expected a string of "
                       f"JSON: {snippet(arguments, 60)}")
     try:
-        value = json.loads(arguments)
+        value = jsontext.loads(arguments)
     except ValueError:
-        raise Failure(f"{where}: arguments is not JSON: {snippet(arguments, 60)}") from None
+        raise Failure(f"{where}: arguments is not JSON{jsontext.reason(arguments)}: "
+                      f"{snippet(arguments, 60)}") from None
     problems = sorted(_CITY_VALIDATOR.iter_errors(value), key=lambda e: list(e.path))
     if problems:
         raise Failure(f"{where}: arguments do not match the tool's schema: "
@@ -449,10 +450,10 @@ async def json_schema(ctx: CheckContext) -> str:
                                          "strict": True, "schema": ANSWER_SCHEMA}})
     text = output_text(body)
     try:
-        value = json.loads(text)
+        value = jsontext.loads(text)
     except ValueError:
-        raise Failure(f"text.format json_schema ignored: output_text is not JSON: "
-                      f"{snippet(text, 80)}") from None
+        raise Failure(f"text.format json_schema ignored: output_text is not JSON"
+                      f"{jsontext.reason(text)}: {snippet(text, 80)}") from None
     problems = list(_ANSWER_VALIDATOR.iter_errors(value))
     if problems:
         raise Failure(f"output_text does not match the schema: {problems[0].message}")

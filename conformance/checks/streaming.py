@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from conformance import i18n
+from conformance import i18n, jsontext
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
@@ -71,9 +71,10 @@ async def chunk_schema(ctx: CheckContext) -> str:
             break
         about = at_event(exchange, event)
         try:
-            payload = json.loads(event.data)
-        except ValueError:
-            raise Failure(f"event {n} is not JSON: {snippet(event.data)}",
+            payload = jsontext.loads(event.data)
+        except ValueError as exc:
+            why = f" ({exc})" if isinstance(exc, jsontext.NonFiniteNumber) else ""
+            raise Failure(f"event {n} is not JSON{why}: {snippet(event.data)}",
                           event=about) from None
         try:
             expect_schema("chat.completion.chunk", payload, f"chunk {n}")
@@ -305,7 +306,7 @@ def _timed_chunks(exchange: Exchange) -> tuple[str, list[float]]:
             break
         every.append(event.t_ms)
         try:
-            payload = json.loads(event.data)
+            payload = jsontext.loads(event.data)
         except ValueError:
             continue
         choices = payload.get("choices") if isinstance(payload, dict) else None

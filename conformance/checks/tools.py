@@ -12,14 +12,13 @@ only there is "stop" accepted (and said so in the pass message).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from conformance import i18n
+from conformance import i18n, jsontext
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
@@ -102,7 +101,7 @@ def _loose_args(arguments: Any) -> dict[str, Any]:
     """Arguments read leniently (a JSON string or an object), for checks about other things."""
     if isinstance(arguments, str):
         try:
-            arguments = json.loads(arguments)
+            arguments = jsontext.loads(arguments)
         except ValueError:
             return {}
     return arguments if isinstance(arguments, dict) else {}
@@ -121,9 +120,10 @@ def expect_arguments(arguments: Any, where: str) -> dict[str, Any]:
         raise Failure(f"{where}: arguments is {kind}, expected a string of JSON: "
                       f"{snippet(arguments, 60)}")
     try:
-        parsed = json.loads(arguments)
+        parsed = jsontext.loads(arguments)
     except ValueError:
-        raise Failure(f"{where}: arguments is not valid JSON: {snippet(arguments, 80)}") from None
+        raise Failure(f"{where}: arguments is not valid JSON{jsontext.reason(arguments)}: "
+                      f"{snippet(arguments, 80)}") from None
     if not isinstance(parsed, dict):
         raise Failure(f"{where}: arguments is not a JSON object: {snippet(arguments, 80)}")
     error = best_match(_VALIDATOR.iter_errors(parsed))

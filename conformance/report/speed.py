@@ -20,13 +20,13 @@ concurrently: the figures compare providers under the suite's load, they are not
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from conformance import jsontext
 from conformance.i18n import N_
 from conformance.results import Result, RunData
 
@@ -58,7 +58,7 @@ def _number(value: object) -> float | None:
 
 def _carries_content(data: object) -> bool:
     try:
-        payload = json.loads(data) if isinstance(data, str) else None
+        payload = jsontext.loads(data) if isinstance(data, str) else None
     except ValueError:
         return False
     if not isinstance(payload, dict):
