@@ -290,9 +290,11 @@ class ResultLog:
 
 def read_jsonl(path: Path, *, made_safe: bool = False) -> list[Result]:
     """Results of one JSON Lines file; a torn last line (killed writer) is ignored.
-    ``made_safe``: this suite wrote the file (see :meth:`Result.from_json`)."""
+    ``made_safe``: this suite wrote the file (see :meth:`Result.from_json`).  Lines end at
+    ``\\n`` only: a provider's text holds U+2028, U+2029 or NEL unescaped (JSON allows it), at
+    which ``str.splitlines`` would cut a result in two."""
     out: list[Result] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").split("\n"):
         if not line.strip():
             continue
         try:

@@ -3,6 +3,7 @@ produce (a reset before the answer, a connection closed without saying so)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Callable
@@ -33,11 +34,9 @@ class RawServer:
             except OSError:
                 return
             self.connections += 1
-            with conn:
-                try:
-                    self._answer(conn, self.connections)
-                except OSError:  # the client reset the connection: serve the next one
-                    pass
+            # a client that reset its connection does not stop the server: serve the next one
+            with conn, contextlib.suppress(OSError):
+                self._answer(conn, self.connections)
 
     def close(self) -> None:
         self.sock.close()

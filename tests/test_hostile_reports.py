@@ -39,6 +39,10 @@ RENDERED = re.compile(r"(?<!\\)(?:\\\\)*[\[\]]")
 CONTROL_POISON = "\x1b[31mred\x1b[0m \x1b]0;pwned\x07 nul\x00 bs\x08 del\x7f end"
 
 
+#: U+2028, U+2029 and NEL (C1): json.dumps(ensure_ascii=False) writes them raw.
+SEPARATOR_POISON = "line\u2028sep para\u2029sep nel\x85sep"
+
+
 def _deep(depth: int) -> Any:
     value: Any = "bottom"
     for _ in range(depth):
@@ -56,6 +60,8 @@ POISONS: dict[str, tuple[str, dict[str, Any]]] = {
     # JSON.parse, reading the matrix's embedded data) does not: json.dumps below writes them bare
     "nonfinite": ("not a number", {"nan": float("nan"), "inf": float("inf"),
                                    "ninf": float("-inf")}),
+    # Unicode line separators JSON carries unescaped, which str.splitlines splits a line at
+    "separators": (SEPARATOR_POISON, {"odd": SEPARATOR_POISON}),
 }
 
 
@@ -136,13 +142,13 @@ def hostile() -> Iterator[ThreadedServer]:
 HOSTILE_KEY = "sk-hostile-key-1234567890abcdef"
 
 
-def _run(tmp_path: Path, server: ThreadedServer, kind: str) -> tuple[Path, str]:
+def _run(tmp_path: Path, server: ThreadedServer, kind: str, *extra: str) -> tuple[Path, str]:
     providers = write_providers(tmp_path / "providers.yaml", [
         {"name": "reference", "builtin": "reference"},
         {"name": f"hostile-{kind}", "base_url": f"{server.origin}/{kind}/v1",
          "api_key": HOSTILE_KEY, "model": "ref-1"},
     ])
-    run = guard.run_measured(providers, tmp_path / "report")
+    run = guard.run_measured(providers, tmp_path / "report", *extra)
     guard.assert_sound(run, keys=[HOSTILE_KEY])
     out, report = run.out, run.out.report_dir
     data = json.loads((report / "results.json").read_text(encoding="utf-8"))
@@ -159,10 +165,14 @@ def _run(tmp_path: Path, server: ThreadedServer, kind: str) -> tuple[Path, str]:
     "control",
     "markdown",
     "nonfinite",
+    "separators",
+    # -n 2: each worker's results reach the controller through its results.<worker>.jsonl
+    "separators+xdist",
 ])
 def test_hostile_provider_next_to_reference_every_report_written(
         tmp_path: Path, hostile: ThreadedServer, kind: str) -> None:
-    report, text = _run(tmp_path, hostile, kind)
+    kind, xdist = kind.removesuffix("+xdist"), kind.endswith("+xdist")
+    report, text = _run(tmp_path, hostile, kind, *(["-n", "2"] if xdist else []))
     text.encode("utf-8")  # strict: no lone surrogate survived
     for name in ("results.jsonl", "summary.md", "matrix.html", "junit.xml"):
         content = (report / name).read_text(encoding="utf-8")
@@ -176,8 +186,8 @@ def test_hostile_provider_next_to_reference_every_report_written(
         assert f"nested deeper than {MAX_DEPTH} levels" in text
     # Strict JSON everywhere a reader (jq, a browser's JSON.parse) meets it: no bare NaN.
     strict_json(text)
-    for line in (report / "results.jsonl").read_text(encoding="utf-8").splitlines():
-        strict_json(line)
+    for line in (report / "results.jsonl").read_text(encoding="utf-8").split("\n")[:-1]:
+        strict_json(line)  # JSON Lines end at "\n" only (str.splitlines also cuts at U+2028)
     embedded = EMBEDDED.search((report / "matrix.html").read_text(encoding="utf-8"))
     assert embedded is not None
     strict_json(embedded.group(1))
