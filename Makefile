@@ -54,7 +54,8 @@ unit: $(VENV)/.test-deps
 # (~1 min the first time). --dist loadfile: each module's one suite run happens once.
 OTHER_PYTHONS ?= 3.13
 OTHER_PYTHON_TESTS ?= tests/test_hostile_limits.py tests/test_hostile_reports.py \
-	tests/test_hostile_secrets.py tests/test_verdicts.py tests/test_plugin.py
+	tests/test_hostile_secrets.py tests/test_fuzzed_answers.py tests/test_verdicts.py \
+	tests/test_plugin.py
 other-pythons: $(BIN)/python
 	@set -e; for version in $(OTHER_PYTHONS); do \
 	  python=$$(HOST_PYTHON=$(BIN)/python scripts/other-python $$version); \

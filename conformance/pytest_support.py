@@ -34,7 +34,7 @@ from conformance.report.allure import annotate as allure_annotate
 from conformance.report.allure import description as allure_description
 from conformance.report.allure import static_labels as allure_labels
 from conformance.report.terminal import render_summary
-from conformance.results import Result, clear_run_files, read_jsonl
+from conformance.results import Result, clear_run_files, printable, read_jsonl
 from conformance.run import Run, new_run_id
 from conformance.stability import label, parse_repeat
 
@@ -446,7 +446,13 @@ class ConformanceSession:
             return
         tw = terminalreporter._tw
         terminalreporter.write_sep("=", "conformance")
-        terminalreporter.write(render_summary(data, width=tw.fullwidth, color=tw.hasmarkup))
+        try:
+            summary = render_summary(data, width=tw.fullwidth, color=tw.hasmarkup)
+        except Exception as exc:  # a renderer's bug: one line, and the run's exit status stands
+            error = printable(" ".join(str(exc).split()))[:300]
+            summary = _("conformance: could not show the summary: {error}").format(
+                error=f"{type(exc).__name__}: {error}") + "\n"
+        terminalreporter.write(summary)
         partial = ""
         if self.interrupted:
             partial = _(" (partial: interrupted, {finished}{of} checks finished)").format(

@@ -23,6 +23,10 @@ OpenAPI-only constructs are converted as the reference README ("What a plain JSO
   use in the spec is that self-reference).
 * ``discriminator``, ``example``, ``externalDocs``, ``xml`` and vendor ``x-*`` keywords are
   dropped; ``examples`` is kept only when it is an array (its 2020-12 form).
+* A schema that declares ``properties`` or ``required`` but no ``type`` (and no ``$ref`` or
+  combinator) gets ``"type": "object"``: JSON Schema applies those keywords to objects only,
+  so without it any list, number or string passes (``Model``: ``{"data": [[null]]}`` was a
+  valid model list).
 
 Usage::
 
@@ -122,6 +126,9 @@ class Stats:
     allof_patched: list[str] = field(default_factory=list)
     #: Dropped keywords by name.
     dropped: Counter[str] = field(default_factory=Counter)
+    #: Object schemas (``properties``/``required``) without a ``type``, typed as objects, by
+    #: title.
+    typed: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
         def fmt(counter: Counter[str]) -> str:
@@ -130,7 +137,8 @@ class Stats:
         return (
             f"nullable: {sum(self.nullable.values())} converted ({fmt(self.nullable)}); "
             f"allOf nullability patched: {', '.join(self.allof_patched) or 'none'}; "
-            f"dropped keywords: {fmt(self.dropped)}"
+            f"dropped keywords: {fmt(self.dropped)}; "
+            f"typed as objects: {fmt(self.typed)}"
         )
 
 
@@ -251,6 +259,10 @@ def convert(schema: Schema, stats: Stats) -> Schema:
             out[key] = [convert(v, stats) if isinstance(v, dict) else v for v in value]
         else:
             out[key] = copy.deepcopy(value)
+    if ("properties" in out or "required" in out) and "type" not in out and not any(
+            k in out for k in _WRAP_KEYWORDS):
+        out["type"] = "object"
+        stats.typed[str(schema.get("title", "untitled"))] += 1
     if "nullable" in out:
         if out["nullable"] is True:
             out, kind = make_nullable(out)

@@ -241,7 +241,7 @@ def cut_finding(exchange: Exchange, what: str = "stream", *,
     if _saw_done(exchange):
         return None
     finished = any(isinstance(c, dict) and c.get("finish_reason") is not None
-                   for chunk in exchange.chunks() for c in (chunk.get("choices") or []))
+                   for chunk in exchange.chunks() for c in arr(chunk.get("choices")))
     missing = "no [DONE]" if finished else "no finish_reason, no [DONE]"
     return Failure(f"{what} cut after {count} events, {missing}: {exchange.cut}")
 
@@ -319,6 +319,9 @@ def expect_completion(exchange: Exchange, *, feature: str | None = None) -> dict
         isinstance(c, dict) for c in choices
     ):
         raise Failure(f"expected a non-empty 'choices' list, got {snippet(choices)}")
+    wrong = _mistyped_choice(choices, "message")
+    if wrong:
+        raise Failure(wrong)
     return body
 
 
@@ -331,7 +334,8 @@ def message_text(choice: dict[str, Any]) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        return "".join(p["text"] for p in content
+                       if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
 
 
@@ -364,8 +368,40 @@ def expect_stream(exchange: Exchange, *, feature: str | None = None) -> list[dic
         if choices is not None and (not isinstance(choices, list)
                                     or not all(isinstance(c, dict) for c in choices)):
             raise Failure(f"chunk {n}: 'choices' must be a list of objects, got "
-                          f"{snippet(choices)}")
+                          f"{snippet(choices)}", event=chunk_at(exchange, n))
+        wrong = _mistyped_choice(choices or [], "delta")
+        if wrong:
+            raise Failure(f"chunk {n}: {wrong}", event=chunk_at(exchange, n))
     return chunks
+
+
+def obj(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else ``{}``: a part a provider sent with another type
+    reads as absent, so the check's own test of what it holds fails (never a suite fault)."""
+    return value if isinstance(value, dict) else {}
+
+
+def arr(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else ``[]`` (as :func:`obj`)."""
+    return value if isinstance(value, list) else []
+
+
+def _mistyped_choice(choices: list[dict[str, Any]], part: str) -> str | None:
+    """What is wrongly typed in the fields of ``choices`` every check reads (``index`` an
+    integer, ``part`` — ``message`` or ``delta`` — an object, ``finish_reason`` a string or
+    null; absent ones are left to the checks that need them), else None.  A client indexes
+    choices and switches on finish_reason: another type there is no answer it can read."""
+    for i, choice in enumerate(choices):
+        index = choice.get("index", 0)
+        if not isinstance(index, int) or isinstance(index, bool):
+            return f"choices[{i}].index is {snippet(index, 40)}, expected an integer"
+        if part in choice and not isinstance(choice[part], dict):
+            return f"choices[{i}].{part} is {snippet(choice[part], 40)}, expected an object"
+        reason = choice.get("finish_reason")
+        if reason is not None and not isinstance(reason, str):
+            return (f"choices[{i}].finish_reason is {snippet(reason, 40)}, expected a string "
+                    "or null")
+    return None
 
 
 class Reassembled:

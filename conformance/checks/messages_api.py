@@ -28,6 +28,7 @@ from conformance.checks.expect import (
     expect_client_error,
     named_event_payloads,
     named_stream_events,
+    obj,
     raise_for_status,
     snippet,
 )
@@ -212,9 +213,9 @@ class _Stream:
 
     def text(self) -> str:
         return "".join(
-            p["delta"].get("text", "") for _, p in self.events
-            if p.get("type") == "content_block_delta" and isinstance(p.get("delta"), dict)
-            and p["delta"].get("type") == "text_delta")
+            text for _, p in self.events
+            if p.get("type") == "content_block_delta" and obj(p.get("delta")).get("type")
+            == "text_delta" and isinstance(text := p["delta"].get("text"), str))
 
     def last(self, kind: str) -> dict[str, Any]:
         found = [p for _, p in self.events if p.get("type") == kind]
@@ -252,7 +253,7 @@ async def stream(ctx: CheckContext) -> str:
         raise Failure(f"no content block was opened, filled and closed: {', '.join(core)}")
     start = parsed.last("message_start").get("message")
     if not isinstance(start, dict) or start.get("role") != "assistant" or not isinstance(
-            (start.get("usage") or {}).get("input_tokens"), int):
+            obj(start.get("usage")).get("input_tokens"), int):
         raise Failure(f"message_start.message lacks role 'assistant' or usage.input_tokens: "
                       f"{snippet(start, 100)}")
     text = parsed.text()
@@ -260,10 +261,10 @@ async def stream(ctx: CheckContext) -> str:
         raise Failure(f"the text_deltas give {snippet(text, 80) if text else 'no text'}, "
                       f"expected an answer containing {prompts.CAPITAL_ANSWER!r}")
     final = parsed.last("message_delta")
-    reason = (final.get("delta") or {}).get("stop_reason")
+    reason = obj(final.get("delta")).get("stop_reason")
     if reason != "end_turn":
         raise Failure(f"message_delta.delta.stop_reason is {reason!r}, expected 'end_turn'")
-    output = (final.get("usage") or {}).get("output_tokens")
+    output = obj(final.get("usage")).get("output_tokens")
     if isinstance(output, bool) or not isinstance(output, int) or output <= 0:
         raise Failure(f"message_delta.usage.output_tokens is {snippet(output)}, expected the "
                       "count of generated tokens")

@@ -23,6 +23,7 @@ from conformance.checks.expect import (
     expect_client_error,
     expect_completion,
     expect_stream,
+    obj,
     snippet,
 )
 from conformance.checks.models import same_model
@@ -183,7 +184,7 @@ async def logprobs(ctx: CheckContext) -> str:
     if wrong:
         raise Failure(f"choices[0].logprobs deviates from the OpenAI schema at {wrong[0]}")
     choice = body["choices"][0]
-    entries = (choice.get("logprobs") or {}).get("content")
+    entries = obj(choice.get("logprobs")).get("content")
     if choice.get("logprobs") is None:
         raise Failure("logprobs: true ignored: choices[0].logprobs is null")
     if not entries:
@@ -231,7 +232,7 @@ def _concatenates(entries: list[dict[str, Any]], text: str) -> bool:
 
 def _tokens(body: dict[str, Any]) -> list[str] | None:
     """The first choice's logprobs tokens when they are present and spell its content."""
-    entries = (body["choices"][0].get("logprobs") or {}).get("content")
+    entries = obj(body["choices"][0].get("logprobs")).get("content")
     if not isinstance(entries, list) or not entries or not all(
             isinstance(e, dict) and isinstance(e.get("token"), str) for e in entries):
         return None
@@ -455,10 +456,10 @@ async def model_echo(ctx: CheckContext) -> str:
                               share=True)
     shown = f"completion {answered!r}"
     if streamed.ok:
-        models = {c.get("model") for c in expect_stream(streamed) if "model" in c}
-        for name in sorted(models, key=str):
+        models = [c["model"] for c in expect_stream(streamed) if "model" in c]
+        for name in models:  # any JSON value: judged before it is compared or sorted
             _judge_model(ctx.model, name, "a stream chunk")
-        shown += f", stream {', '.join(repr(m) for m in sorted(models, key=str))}"
+        shown += f", stream {', '.join(repr(m) for m in sorted(set(models)))}"
     else:
         shown += f" (stream not judged: {describe(streamed)})"
     return shown

@@ -26,6 +26,7 @@ from conformance.checks import prompts
 from conformance.checks.auth import WRONG_KEY, expect_refused, require_key
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
+    arr,
     check_key_refused,
     check_rate_limited,
     describe,
@@ -33,6 +34,7 @@ from conformance.checks.expect import (
     expect_client_error,
     expect_schema,
     is_decline,
+    obj,
     raise_for_status,
     snippet,
 )
@@ -153,14 +155,15 @@ def expect_response(exchange: Exchange, what: str = "the answer") -> dict[str, A
 
 def output_text(body: Mapping[str, Any]) -> str:
     """The concatenated ``output_text`` parts of the Response's message items."""
-    return "".join(part.get("text", "") for item in body.get("output", [])
+    return "".join(part["text"] for item in arr(body.get("output"))
                    if isinstance(item, dict) and item.get("type") == "message"
-                   for part in item.get("content", [])
-                   if isinstance(part, dict) and part.get("type") == "output_text")
+                   for part in arr(item.get("content"))
+                   if isinstance(part, dict) and part.get("type") == "output_text"
+                   and isinstance(part.get("text"), str))
 
 
 def function_calls(body: Mapping[str, Any]) -> list[dict[str, Any]]:
-    return [i for i in body.get("output", []) if isinstance(i, dict)
+    return [i for i in arr(body.get("output")) if isinstance(i, dict)
             and i.get("type") == "function_call"]
 
 
@@ -472,9 +475,9 @@ async def json_schema(ctx: CheckContext) -> str:
 )
 async def max_output_tokens(ctx: CheckContext) -> str:
     body = await answer(ctx, input=text_of(prompts.STORY), max_output_tokens=SHORT)
-    used = (body.get("usage") or {}).get("output_tokens")
+    used = obj(body.get("usage")).get("output_tokens")
     status = body.get("status")
-    reason = (body.get("incomplete_details") or {}).get("reason")
+    reason = obj(body.get("incomplete_details")).get("reason")
     if status == "incomplete" and reason == "max_output_tokens":
         if isinstance(used, int) and used > SHORT:
             raise Failure(f"usage.output_tokens is {used}, more than max_output_tokens {SHORT}")

@@ -16,6 +16,7 @@ from typing import Any
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
+    arr,
     at_event,
     named_event_payloads,
     named_stream_events,
@@ -186,7 +187,7 @@ async def stream_function_call(ctx: CheckContext) -> str:
     parsed = ResponseStream(await post(ctx, stream=True, input=ONE_CITY, tools=[WEATHER_TOOL],
                                        max_output_tokens=TOOL_CAP))
     final = parsed.final()
-    items = [i for i in final.get("output", []) if isinstance(i, dict)
+    items = [i for i in arr(final.get("output")) if isinstance(i, dict)
              and i.get("type") == "function_call"]
     if not items:
         raise Failure(f"no function_call item in the streamed Response: {snippet(final, 80)}")

@@ -41,7 +41,8 @@ def description(title: str, proves: str, spec: str) -> str:
 def sse_text(exchange: Mapping[str, Any]) -> str | None:
     """The stream of an exchange as SSE text (``: +13.0 ms`` comments give each event's time
     since the request), or None when it was not a stream."""
-    events = (exchange.get("response") or {}).get("events")
+    response = exchange.get("response")
+    events = response.get("events") if isinstance(response, dict) else None
     if not isinstance(events, list):
         return None
     out: list[str] = []

@@ -65,7 +65,8 @@ def _carries_content(data: object) -> bool:
         return False
     if payload.get("type") == "content_block_delta":
         return True
-    for choice in payload.get("choices") or []:
+    choices = payload.get("choices")
+    for choice in choices if isinstance(choices, list) else []:
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if isinstance(delta, dict) and any(delta.get(k) for k in
                                            ("content", "tool_calls", "refusal")):
