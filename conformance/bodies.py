@@ -54,6 +54,11 @@ class Overflow(Exception):
     """An answer exceeded one of the provider's limits (internal to the transport)."""
 
 
+class Undecodable(Exception):
+    """A body is not in the content coding its ``Content-Encoding`` names (a provider
+    labelling plain JSON ``gzip``): no client can read it (internal to the transport)."""
+
+
 class Inflater:
     """Incremental content decoding (gzip, deflate, identity) in bounded steps.
 
@@ -64,6 +69,7 @@ class Inflater:
 
     def __init__(self, content_encoding: str) -> None:
         coding = content_encoding.strip().lower()
+        self._coding = coding
         self._zlib: Any = None
         self._raw_deflate_fallback = False
         if coding in ("gzip", "x-gzip"):
@@ -86,7 +92,8 @@ class Inflater:
                     self._raw_deflate_fallback = False
                     self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
                     continue
-                raise httpx.DecodingError(f"cannot decode the body: {exc}") from None
+                raise Undecodable(f"the body is not {self._coding} data, though its "
+                                  f"Content-Encoding says so ({exc}): read stopped") from None
             self._raw_deflate_fallback = False
             pending = self._zlib.unconsumed_tail
             if out:

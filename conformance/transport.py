@@ -25,6 +25,7 @@ from conformance import __version__, jsontext
 from conformance.bodies import (
     ACCEPT_ENCODING,
     Overflow,
+    Undecodable,
     decode_text,
     decoded_chunks,
     keep_text,
@@ -104,7 +105,8 @@ class Exchange:
     retry as well: what arrived stays in ``text``/``events`` and is judged, not discarded."""
     overflow: str | None = None
     """Set when the answer exceeded one of the provider's :class:`~conformance.config.Limits`
-    (``response body larger than 8 MiB (limits.body): read stopped``): reading stopped there;
+    (``response body larger than 8 MiB (limits.body): read stopped``) or could not be
+    content-decoded (plain JSON labelled ``Content-Encoding: gzip``): reading stopped there;
     what arrived is evidence only, and the checks that read the answer fail."""
     retry_stopped: str | None = None
     """Why a 429 was not retried although retries were left (a Retry-After beyond the
@@ -571,6 +573,8 @@ class ProviderClient:
                         parts.append(piece)
                 except Overflow as exc:
                     exchange.overflow = f"{exc} (limits.body)"
+                except Undecodable as exc:
+                    exchange.overflow = str(exc)
                 finally:  # a cut body keeps what arrived, as evidence
                     text = r.text(decode_text(b"".join(parts), response.charset_encoding))
                     del parts
@@ -611,6 +615,9 @@ class ProviderClient:
                     ) from None
                 except Overflow as exc:
                     exchange.overflow = f"{exc} after {len(events)} events (limits.stream)"
+                    break
+                except Undecodable as exc:
+                    exchange.overflow = f"{exc} after {len(events)} events"
                     break
                 now = (time.perf_counter() - started) * 1000
                 if size <= limits.evidence + self.redactor.margin:
@@ -800,6 +807,11 @@ class _RecordingStream(httpx.AsyncByteStream):
             if self._decoder is not None:
                 self._decoder.discard()
             raise httpx.ReadError(message) from None
+        except Undecodable as exc:  # as httpx's own decoders would tell the client
+            exchange.overflow = str(exc)
+            if self._decoder is not None:
+                self._decoder.discard()
+            raise httpx.DecodingError(str(exc)) from None
         except CUT_ERRORS as exc:  # the third-party client sees the failure; we record it
             _redact_stream(exchange, self._data, "".join(self._parts), self._redactor,
                            limits.evidence)

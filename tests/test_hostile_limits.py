@@ -2,8 +2,9 @@
 
 One small Starlette app on 127.0.0.1 serves one hostile provider per path prefix
 (``/<kind>/v1``): a 200 MB body, an endless fast stream, one giant SSE line, a gzip bomb,
-``429 Retry-After: 3600``, an unknown charset, an HTML page for ``GET /models/{id}`` and
-non-object ``choices`` (a list of scalars, or a mapping).  The whole suite runs once
+``429 Retry-After: 3600``, an unknown charset, an HTML page for ``GET /models/{id}``,
+non-object ``choices`` (a list of scalars, or a mapping) and plain JSON labelled
+``Content-Encoding: gzip``.  The whole suite runs once
 (``conformance run`` in a subprocess) against all of them next to the builtin reference, with
 small configured limits; each test then looks at one provider's column.  Transport unit
 tests below check each limit at the seam.
@@ -37,7 +38,7 @@ from tests.hostile import HostileRun
 
 MiB = 1024 * 1024
 KINDS = ("huge", "endless", "giant_line", "gzip_bomb", "retry_after", "charset", "html_model",
-         "odd_choices", "dict_choices")
+         "odd_choices", "dict_choices", "false_gzip")
 
 
 def _gzip_bomb(inflated_mib: int = 1024) -> bytes:
@@ -122,6 +123,16 @@ async def chat(request: Request) -> Response:
     if kind == "gzip_bomb":
         return Response(BOMB, media_type="application/json",
                         headers={"content-encoding": "gzip"})
+    if kind == "false_gzip":  # plain bytes labelled gzip: no client can read them
+        if stream:
+            chunk = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 0,
+                                "model": "ref-1", "choices": [{"index": 0, "delta": {
+                                    "role": "assistant", "content": "Hi"},
+                                    "finish_reason": "stop"}]})
+            return Response(f"data: {chunk}\n\ndata: [DONE]\n\n",
+                            media_type="text/event-stream", headers={"content-encoding": "gzip"})
+        return Response(json.dumps(completion()), media_type="application/json",
+                        headers={"content-encoding": "gzip"})
     if kind == "retry_after":
         return JSONResponse({"error": {"message": "slow down", "type": "rate_limit"}},
                             status_code=429, headers={"retry-after": "3600"})
@@ -201,11 +212,19 @@ def test_no_hostile_answer_is_a_suite_fault(hostile_run: HostileRun) -> None:
     ("html-model", "models.retrieve", "text/html"),
     ("odd-choices", "streaming.role_first", "'choices' must be a list of objects"),
     ("dict-choices", "sdk.completion", "ChatCompletion"),
+    ("false-gzip", "chat.basic", "the body is not gzip data, though its Content-Encoding says"),
+    ("false-gzip", "streaming.done_sentinel", "the body is not gzip data"),
 ])
 def test_affected_checks_fail_naming_the_limit(hostile_run: HostileRun, provider: str,
                                                check: str, fragment: str) -> None:
     outcome, message = column(hostile_run, provider)[check]
     assert outcome == "fail" and fragment in message, (outcome, message)
+
+
+def test_an_undecodable_body_is_the_providers_fault_not_an_error(hostile_run: HostileRun
+                                                                 ) -> None:
+    errors = {c: m for c, (o, m) in column(hostile_run, "false-gzip").items() if o == "error"}
+    assert errors == {}
 
 
 def test_retry_after_beyond_the_deadline_is_not_waited_for(hostile_run: HostileRun) -> None:
@@ -259,6 +278,17 @@ def test_a_gzip_bomb_never_inflates_past_the_limit(hostile: ThreadedServer) -> N
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert exchange.overflow and "(limits.body)" in exchange.overflow
     assert grown_kib < 200 * 1024  # never the 1 GiB the bomb inflates to
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_body_not_in_its_content_coding_stops_the_read(hostile: ThreadedServer,
+                                                         stream: bool) -> None:
+    exchange = send(f"{hostile.origin}/false_gzip/v1", SMALL, "POST", "/chat/completions",
+                    json_body={"stream": stream}, stream=stream)
+    assert exchange.overflow and exchange.overflow.startswith(
+        "the body is not gzip data, though its Content-Encoding says so (Error -3 while "
+        "decompressing data: incorrect header check): read stopped")
+    assert exchange.json is None and exchange.error is None
 
 
 def test_an_endless_stream_stops_at_the_event_limit(hostile: ThreadedServer) -> None:
