@@ -1,9 +1,12 @@
-"""A relay that answers with the reference's JSON, one to three values changed to another type.
+"""A relay in front of the reference that changes its answers at random, reproducibly.
 
-``/f/<seed>/v1/...`` forwards to the upstream (the reference provider) and, for most JSON
-bodies and stream events, replaces a random value anywhere in the document with a value of
-another JSON type (null, a number, a string, an array, an object, a boolean) or removes a
-member.  The choice is a function of the seed, the route and the request body, so a run is
+``/f/<seed>/v1/...`` (values): for most JSON bodies and stream events, one to three values
+anywhere in the document are replaced by a value of another JSON type (null, a number, a
+string, an array, an object, a boolean) or removed.  ``/g/<seed>/v1/...`` (framing): now and
+then the status code, the Content-Type or the Content-Encoding is a lie (plain JSON labelled
+gzip), a body is cut short, or a stream has an event duplicated, swapped with the next,
+dropped, cut off, or a foreign line put in (``data: {``, ``data: null``, an ``error``
+event...).  Each choice is a function of the seed, the route and the request body, so a run is
 reproducible whatever order its requests come in.  What the suite owes such a provider: a
 verdict for every check (mostly ``fail``), never a suite fault, a traceback or a lost report.
 """
@@ -32,6 +35,13 @@ POOL: tuple[Any, ...] = (None, 0, -1, 1.5, "", "x", [], {}, [1], {"a": 1}, True,
                          "9" * 50, [None], [{}], {"": None}, 10 ** 20)
 #: Share of bodies and of stream events changed.
 RATE = 0.7
+#: What the framing mode may answer instead (a 204 cannot carry the body that follows).
+STATUSES = (200, 201, 302, 400, 404, 422, 500, 503)
+CONTENT_TYPES = (None, "text/html", "application/json", "text/event-stream",
+                 "text/plain; charset=latin-1", "application/octet-stream")
+FOREIGN_EVENTS = (b"garbage line", b"data: {", b"data: null", b"data: []", b"data: 5",
+                  b'event: error\ndata: {"error": {"message": "boom"}}', b'data: "str"',
+                  b"retry: x", b"id: 1")
 
 
 def _paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -73,18 +83,40 @@ def _changed(text: bytes, rng: random.Random) -> bytes:
     return json.dumps(document).encode()
 
 
+def _reframed(events: list[bytes], rng: random.Random) -> list[bytes]:
+    """``events`` with one framing fault, or none."""
+    pick = rng.random()
+    if pick < 0.15 and len(events) > 2:
+        at = rng.randrange(len(events))
+        events.insert(at, events[at])
+    elif pick < 0.3 and len(events) > 2:
+        at = rng.randrange(len(events) - 1)
+        events[at], events[at + 1] = events[at + 1], events[at]
+    elif pick < 0.45 and events:
+        del events[rng.randrange(len(events))]
+    elif pick < 0.55:
+        events.insert(rng.randrange(len(events) + 1), rng.choice(FOREIGN_EVENTS))
+    elif pick < 0.6:
+        events = events[:rng.randint(0, len(events))]
+    return events
+
+
 class _Changed(Response):
-    def __init__(self, upstream: httpx.Response, rng: random.Random) -> None:
+    def __init__(self, upstream: httpx.Response, rng: random.Random, framing: bool) -> None:
         super().__init__(status_code=upstream.status_code)
         self.upstream = upstream
         self.rng = rng
+        self.framing = framing
         self.raw_headers = [(k.encode(), v.encode()) for k, v in upstream.headers.items()
                             if k.lower() not in _HOP]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        streamed = self.upstream.headers.get("content-type", "").startswith("text/event-stream")
+        if self.framing:
+            await self._reframe(send, streamed)
+            return
         await send({"type": "http.response.start", "status": self.status_code,
                     "headers": self.raw_headers})
-        streamed = self.upstream.headers.get("content-type", "").startswith("text/event-stream")
         if not streamed:
             body = await self.upstream.aread()
             await self.upstream.aclose()
@@ -105,6 +137,28 @@ class _Changed(Response):
             await self.upstream.aclose()
         await send({"type": "http.response.body", "body": pending})
 
+    async def _reframe(self, send: Any, streamed: bool) -> None:
+        rng, status, headers = self.rng, self.status_code, list(self.raw_headers)
+        pick = rng.random()
+        if pick < 0.1:
+            status = rng.choice(STATUSES)
+        elif pick < 0.2:
+            headers = [(k, v) for k, v in headers if k.lower() != b"content-type"]
+            content_type = rng.choice(CONTENT_TYPES)
+            if content_type:
+                headers.append((b"content-type", content_type.encode()))
+        elif pick < 0.25:
+            headers.append((b"content-encoding", b"gzip"))  # a lie: the body is plain
+        body = await self.upstream.aread()
+        await self.upstream.aclose()
+        if streamed:
+            *events, tail = body.split(b"\n\n")
+            body = b"".join(e + b"\n\n" for e in _reframed(events, rng)) + tail
+        elif rng.random() < 0.1:
+            body = body[:rng.randint(0, len(body))]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
 
 class FuzzRelay(ThreadedServer):
     """``url(seed)`` is an API root whose answers are changed as the module says."""
@@ -113,10 +167,11 @@ class FuzzRelay(ThreadedServer):
         self.upstream = upstream.rstrip("/")
         self.client = httpx.AsyncClient(timeout=60)
         super().__init__(Starlette(routes=[
-            Route("/f/{seed}/v1/{path:path}", self.forward, methods=["GET", "POST"])]))
+            Route("/{mode:str}/{seed}/v1/{path:path}", self.forward, methods=["GET", "POST"])]))
 
-    def url(self, seed: str) -> str:
-        return f"{self.origin}/f/{seed}/v1"
+    def url(self, seed: str, *, framing: bool = False) -> str:
+        """The API root of ``seed``: values changed, or with ``framing`` the framing."""
+        return f"{self.origin}/{'g' if framing else 'f'}/{seed}/v1"
 
     async def forward(self, request: Request) -> Response:
         body = await request.body()
@@ -128,4 +183,4 @@ class FuzzRelay(ThreadedServer):
             self.client.build_request(request.method, f"{self.upstream}/{path}",
                                       headers=headers, content=body),
             stream=True)
-        return _Changed(upstream, rng)
+        return _Changed(upstream, rng, framing=request.path_params["mode"] == "g")

@@ -5,8 +5,9 @@ has, a hostile or broken provider sends another (``"index": [1]``, ``"delta": tr
 ``"choices": 1.5``, a model list holding ``[null]``). The checks must judge that (a ``fail``,
 or ``unsupported``/``skip`` where their rules say so); a ``TypeError`` inside a check would be
 an ``error`` the provider did not earn, and one inside a renderer a traceback instead of a
-summary. :mod:`tests.fuzz_relay` changes one to three values per answer, reproducibly per
-seed; this runs the whole suite against sixteen seeds of it.
+summary. Nor may a lying status code, Content-Type or Content-Encoding, a cut body, or a
+stream with an event duplicated, swapped, dropped or foreign. :mod:`tests.fuzz_relay` does
+both, reproducibly per seed; this runs the whole suite against sixteen seeds of each.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ def fuzz_run(reference_server: ReferenceServer, tmp_path_factory: pytest.TempPat
     base = tmp_path_factory.mktemp("fuzz")
     with FuzzRelay(reference_server.base_url) as relay:
         providers = write_providers(base / "providers.yaml", [
-            external(f"fuzz-{seed}", relay.url(seed)) for seed in SEEDS])
+            external(f"{name}-{seed}", relay.url(seed, framing=framing)) for seed in SEEDS
+            for name, framing in (("values", False), ("framing", True))])
         yield run_suite(providers, base / "report")
 
 
@@ -43,7 +45,7 @@ def test_the_run_ends_normally_with_its_summary(fuzz_run: RunOutput) -> None:
 
 def test_every_check_has_a_verdict_and_none_is_a_suite_fault(fuzz_run: RunOutput) -> None:
     outcomes = fuzz_run.outcomes()
-    assert len(outcomes) == len(SEEDS) * len({c for _, c in outcomes})
+    assert len(outcomes) == 2 * len(SEEDS) * len({c for _, c in outcomes})
     faults = {f"{p} {c}: {m}" for (p, c), (o, m) in outcomes.items() if o == "error"}
     assert not faults, sorted(faults)
     # not vacuous: the relay did change answers, and the checks judged them
