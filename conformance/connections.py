@@ -36,6 +36,11 @@ import httpx
 
 #: Idle connections older than this are closed, not reused (httpx's ``keepalive_expiry``).
 KEEPALIVE_EXPIRY = 5.0
+#: A request extension: ``True`` sends the request on a new connection, never an idle one.
+#: For a request that may not be sent again (no retries): a server may close a kept-alive
+#: connection at any moment (some right after an error answer, without ``Connection:
+#: close``), and a request written just then fails before any answer.
+FRESH_CONNECTION = "conformance.fresh_connection"
 #: Reading from the socket pauses while this many bytes wait to be parsed.
 READ_SIZE = 64 * 1024
 #: The most a response head (or a chunk header) may take: httpcore's limit, so an answer
@@ -307,7 +312,8 @@ class ConnectionPool(httpx.AsyncBaseTransport):
         port = request.url.port or (443 if scheme == "https" else 80)
         origin: Origin = (scheme, request.url.host, port)
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
-        connection = await self._acquire(origin, timeouts)
+        connection = await self._acquire(origin, timeouts,
+                                         fresh=bool(request.extensions.get(FRESH_CONNECTION)))
         try:
             # A server may answer (an early 4xx) and close before reading the whole body: its
             # answer is what counts (as in httpcore; without one, it "disconnected").
@@ -330,10 +336,11 @@ class ConnectionPool(httpx.AsyncBaseTransport):
                         "reason_phrase": head.reason},
         )
 
-    async def _acquire(self, origin: Origin, timeouts: dict[str, Any]) -> _Connection:
-        """An idle connection to ``origin`` that is still good, else a new one (waiting for
-        room under ``max_connections`` at most the pool timeout)."""
-        idle = self._idle.get(origin)
+    async def _acquire(self, origin: Origin, timeouts: dict[str, Any], *, fresh: bool = False
+                       ) -> _Connection:
+        """An idle connection to ``origin`` that is still good (unless ``fresh``), else a new
+        one (waiting for room under ``max_connections`` at most the pool timeout)."""
+        idle = None if fresh else self._idle.get(origin)
         while idle:
             connection = idle.pop()
             if connection.usable:

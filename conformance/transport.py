@@ -34,7 +34,7 @@ from conformance.bodies import (
 )
 from conformance.clientsetup import context_for, proxy_mounts, quick_readable
 from conformance.config import Limits, ProviderConfig
-from conformance.connections import ConnectionPool
+from conformance.connections import FRESH_CONNECTION, ConnectionPool
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
 from conformance.loopwatch import LoopWatch, Stall
 from conformance.redact import Redactor
@@ -479,7 +479,8 @@ class ProviderClient:
             started = time.perf_counter()
             try:
                 response = await asyncio.wait_for(
-                    self._send(method, url, content, req_headers, stream, exchange, started),
+                    self._send(method, url, content, req_headers, stream, exchange, started,
+                               fresh=attempts == 1),
                     timeout=max(0.001, deadline - started),
                 )
             except RETRY_ERRORS as exc:
@@ -531,13 +532,16 @@ class ProviderClient:
         stream: bool,
         exchange: Exchange,
         started: float,
+        *,
+        fresh: bool = False,
     ) -> httpx.Response:
         if not stream:
-            return await self._exchange(method, url, content, headers, stream, exchange, started)
+            return await self._exchange(method, url, content, headers, stream, exchange, started,
+                                        fresh=fresh)
         with LoopWatch.of().watching(started) as stalls:
             exchange.client_stalls = stalls
             return await self._exchange(method, url, content, headers, stream, exchange,
-                                        started)
+                                        started, fresh=fresh)
 
     async def _exchange(
         self,
@@ -548,9 +552,16 @@ class ProviderClient:
         stream: bool,
         exchange: Exchange,
         started: float,
+        *,
+        fresh: bool = False,
     ) -> httpx.Response:
+        """Send once.  ``fresh``: the request may not be sent again (no retries), so it goes out
+        on a new connection: an idle one the server is closing just then (some close right
+        after an error answer, without saying so) would fail it before any answer."""
         r = self.redactor
         request = self._client.build_request(method, url, content=content, headers=headers)
+        if fresh:
+            request.extensions[FRESH_CONNECTION] = True
         if stream:
             # A stream may run long; only silence is bounded (per chunk) besides the total.
             request.extensions["timeout"] = httpx.Timeout(

@@ -7,7 +7,8 @@ or ``unsupported``/``skip`` where their rules say so); a ``TypeError`` inside a 
 an ``error`` the provider did not earn, and one inside a renderer a traceback instead of a
 summary. Nor may a lying status code, Content-Type or Content-Encoding, a cut body, or a
 stream with an event duplicated, swapped, dropped or foreign. :mod:`tests.fuzz_relay` does
-both, reproducibly per seed; this runs the whole suite against sixteen seeds of each.
+both, reproducibly per seed; this runs the whole suite against sixteen seeds of each, for
+gpt-4o-mini with the reference as the recording upstream, so every family is judged.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from conformance.reference.server import ReferenceServer
-from tests.conftest import RunOutput, external, run_suite, write_providers
+from tests.conftest import KEY_ENV, RunOutput, external, run_suite, write_providers
 from tests.fuzz_relay import FuzzRelay, mutate
 
 SEEDS = [f"s{i}" for i in range(16)]
@@ -29,9 +30,13 @@ def fuzz_run(reference_server: ReferenceServer, tmp_path_factory: pytest.TempPat
              ) -> Iterator[RunOutput]:
     base = tmp_path_factory.mktemp("fuzz")
     with FuzzRelay(reference_server.base_url) as relay:
+        # gpt-4o-mini (the reference bills it with its real tokenizer) and the reference as
+        # the upstream: the billing and fidelity families are judged too
         providers = write_providers(base / "providers.yaml", [
-            external(f"{name}-{seed}", relay.url(seed, framing=framing)) for seed in SEEDS
-            for name, framing in (("values", False), ("framing", True))])
+            external(f"{name}-{seed}", relay.url(seed, framing=framing), model="gpt-4o-mini",
+                     upstream={"url": reference_server.origin,
+                               "api_key": "${" + KEY_ENV + "}"})
+            for seed in SEEDS for name, framing in (("values", False), ("framing", True))])
         yield run_suite(providers, base / "report")
 
 

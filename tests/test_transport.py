@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from types import MappingProxyType
 
@@ -302,12 +303,47 @@ def test_the_pool_drops_a_connection_the_server_closed() -> None:
             clients.append(ProviderClient(provider_config(base_url, KEY)))
         pool = clients[0]._client._transport
         assert isinstance(pool, ConnectionPool)
-        return (await clients[0].request("GET", "/models", retries=0)).status
+        # retries=1: a request that may be sent again reuses idle connections (one that may
+        # not goes out on a new one), and its one attempt shows the pool saw the hang-up
+        exchange = await clients[0].request("GET", "/models", retries=1)
+        assert exchange.attempts == 1
+        return exchange.status
 
     async def close() -> None:
         await clients[0].aclose()
 
     _answered_after_hang_ups(get, close)
+
+
+def _answer_then_hang_up_late(conn: socket.socket, number: int) -> None:
+    """Answer one request, wait, then close the connection without saying so, a request
+    written meanwhile unread (the kernel answers it with a reset): a relay that closes its
+    end only after logging an error, say."""
+    _answer_then_hang_up(conn, number)
+    time.sleep(0.3)
+
+
+def test_a_request_that_may_not_be_resent_goes_out_on_a_new_connection() -> None:
+    """With retries=0 (the fidelity checks' armed requests) nothing may be sent twice, so a
+    kept-alive connection the server is closing must not be written to: fails without
+    conformance.connections.FRESH_CONNECTION (the second request meets a reset)."""
+    server = RawServer(_answer_then_hang_up_late)
+
+    async def go() -> list[int | None]:
+        client = ProviderClient(provider_config(server.base_url, KEY))
+        try:
+            first = await client.request("GET", "/models", retries=0)
+            await asyncio.sleep(0.1)  # the server has not closed its end yet
+            second = await client.request("GET", "/models", retries=0)
+            return [first.status, second.status]
+        finally:
+            await client.aclose()
+
+    try:
+        assert asyncio.run(go()) == [200, 200]
+        assert server.connections == 2
+    finally:
+        server.close()
 
 
 def test_quick_readable_tells_a_closed_connection_to_httpcore() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from conformance import jsontext
 from conformance.checks.context import CheckContext
-from conformance.checks.expect import raise_for_status, snippet
+from conformance.checks.expect import obj, raise_for_status, snippet
 from conformance.checks.fidelity import (
     ANTHROPIC_VERSION,
     DOCS,
@@ -50,7 +50,7 @@ async def answer(ctx: CheckContext) -> str:
     if len(got) != len(want):
         raise Failure(f"the upstream answered {len(want)} choice(s), the client got {len(got)}")
     for index, (w, g) in enumerate(zip(want, got, strict=True)):
-        wm, gm = w.get("message") or {}, g.get("message") or {}
+        wm, gm = obj(w.get("message")), obj(g.get("message"))
         for key in ("content", "refusal"):
             if not same(wm.get(key), gm.get(key)):
                 raise Failure(f"choices[{index}].message.{key}: the upstream answered "
@@ -58,7 +58,7 @@ async def answer(ctx: CheckContext) -> str:
         if w.get("finish_reason") != g.get("finish_reason"):
             raise Failure(f"choices[{index}].finish_reason: the upstream answered "
                           f"{w.get('finish_reason')!r}, the client got {g.get('finish_reason')!r}")
-    content = want[0].get("message", {}).get("content") if want else None
+    content = obj(want[0].get("message")).get("content") if want else None
     return f"the upstream's answer reached the client unchanged: {snippet(content, 40)!r}"
 
 

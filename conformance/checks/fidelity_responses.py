@@ -155,6 +155,9 @@ async def responses_previous_response_id(ctx: CheckContext) -> str:
     client_id = first.exchange.json.get("id") if isinstance(first.exchange.json, dict) else None
     upstream_body = first.answered.get("body")
     upstream_id = upstream_body.get("id") if isinstance(upstream_body, dict) else None
+    if isinstance(upstream_id, str) and not isinstance(client_id, str):
+        raise Failure(f"the relay's answer has id {show(client_id)} where the upstream's had "
+                      f"{show(upstream_id)}: a client has no id to continue from")
     if not isinstance(client_id, str) or not isinstance(upstream_id, str):
         raise NotForwarded(f"no response id to continue from (client {show(client_id)}, "
                            f"upstream {show(upstream_id)})")
