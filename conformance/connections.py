@@ -15,7 +15,9 @@ keep-alive with a 5 s idle expiry and at most ``max_keepalive`` idle connections
 ``connect``/``read``/``write``/``pool`` timeouts of the request's ``timeout`` extension; the
 same ``httpx`` exceptions for the same faults (a refused connection is a
 :class:`httpx.ConnectError`, silence a :class:`httpx.ReadTimeout`, a body cut short or a
-malformed answer a :class:`httpx.RemoteProtocolError` with h11's words).  A connection whose
+malformed answer a :class:`httpx.RemoteProtocolError` with h11's words — or, for an answer
+that does not begin as HTTP at all, words a user can act on: TLS records from an https://
+server given as http://, another service's banner).  A connection whose
 answer was not read to its end, or that was cancelled, is closed, never reused.
 
 Proxies are not this module's: :class:`~conformance.transport.ProviderClient` leaves a proxied
@@ -51,7 +53,24 @@ Origin = tuple[str, str, int]  # scheme, host, port
 
 
 class _Closed(Exception):
-    """The connection ended before the answer began (see :meth:`_Connection.response`)."""
+    """The connection ended before the answer began (see :meth:`_Connection.response`);
+    its argument is the start of what the server sent instead of a response head, if any."""
+
+
+def _not_http(sent: bytes) -> str:
+    """What to say of an answer that does not begin as HTTP: TLS records (an https:// server
+    given as http://), else its first bytes (a banner: the port is another service's)."""
+    if sent[:1] in (b"\x15", b"\x16"):  # a TLS alert or handshake record
+        return "the server answered in TLS, not plain HTTP (is the base_url https://?)"
+    return f"the server answered something that is not HTTP: {sent[:40]!r}"
+
+
+def _closed_message(sent: bytes) -> str:
+    """What to say of a connection closed before a response head: httpcore's words when the
+    server sent nothing (or the start of a head), else :func:`_not_http`."""
+    if not sent or sent.startswith(b"HTTP/") or b"HTTP/".startswith(sent):
+        return "Server disconnected without sending a response."
+    return f"{_not_http(sent)}, then closed"
 
 
 class _Connection(asyncio.Protocol):
@@ -63,6 +82,8 @@ class _Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
         self._buffer = bytearray()
+        #: The first bytes received while waiting for a response head (for :class:`_Closed`).
+        self._unparsed = b""
         self._eof = False
         self._lost: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -192,15 +213,20 @@ class _Connection(asyncio.Protocol):
 
     async def _next_event(self, timeout: float | None) -> Any:
         while True:
+            waiting = self._h11.their_state is h11.SEND_RESPONSE
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as exc:
+                if waiting and not self._unparsed.startswith(b"HTTP/"):
+                    raise httpx.RemoteProtocolError(_not_http(self._unparsed)) from exc
                 raise httpx.RemoteProtocolError(str(exc)) from exc
             if event is not h11.NEED_DATA:
                 return event
             data = await self._read(timeout)
-            if not data and self._h11.their_state is h11.SEND_RESPONSE:
-                raise _Closed  # h11's words for it would be about its own states
+            if not data and waiting:
+                raise _Closed(self._unparsed)  # h11's words would be about its own states
+            if waiting and len(self._unparsed) < 64:
+                self._unparsed += data[:64]
             self._h11.receive_data(data)
 
     async def send_request(self, request: httpx.Request, timeouts: dict[str, Any]) -> None:
@@ -223,7 +249,7 @@ class _Connection(asyncio.Protocol):
             if isinstance(event, h11.Response):
                 return event
             if isinstance(event, h11.ConnectionClosed):
-                raise _Closed
+                raise _Closed(self._unparsed)
             # h11.InformationalResponse (100 Continue, 103 Early Hints): the answer follows
 
     async def body(self, timeouts: dict[str, Any]) -> AsyncIterator[bytes]:
@@ -241,6 +267,7 @@ class _Connection(asyncio.Protocol):
         if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE and \
                 not self._h11.trailing_data[0]:  # bytes past the answer's end: not HTTP
             self._h11.start_next_cycle()
+            self._unparsed = b""
             self.idle_since = time.monotonic()
             return self.usable
         return False
@@ -322,9 +349,8 @@ class ConnectionPool(httpx.AsyncBaseTransport):
                 self.sent += 1
             try:
                 head = await connection.response(timeouts)
-            except _Closed:
-                raise httpx.RemoteProtocolError(
-                    "Server disconnected without sending a response.") from None
+            except _Closed as closed:
+                raise httpx.RemoteProtocolError(_closed_message(closed.args[0])) from None
         except BaseException:
             self._discard(connection)
             raise

@@ -674,9 +674,10 @@ class ProviderClient:
         elif isinstance(exc, httpx.ConnectTimeout):
             mapped = ConnectFailed(f"connect timeout after {elapsed:.1f}s to {exchange.url}")
         elif isinstance(exc, httpx.ConnectError):
-            mapped = ConnectFailed(
-                f"cannot connect to {exchange.url}: {self.redactor.text(str(exc)) or 'refused'}"
-            )
+            detail = self.redactor.text(str(exc)) or "refused"
+            if "WRONG_VERSION_NUMBER" in detail:  # the TLS handshake met plain HTTP
+                detail += " (the server does not speak TLS there: is the base_url http://?)"
+            mapped = ConnectFailed(f"cannot connect to {exchange.url}: {detail}")
         elif isinstance(exc, httpx.TimeoutException | TimeoutError):
             mapped = RequestTimeout(f"no complete answer after {elapsed:.1f}s from {exchange.url}")
         else:

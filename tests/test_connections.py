@@ -109,6 +109,33 @@ def test_no_answer_at_all_is_a_disconnect() -> None:
     _run(server, go)
 
 
+@pytest.mark.parametrize(("sent", "said"), [
+    (b"SSH-2.0-OpenSSH_9.2\r\nProtocol mismatch.\r\n",
+     "the server answered something that is not HTTP: b'SSH-2.0-OpenSSH_9.2"),
+    (b"SSH-2.0", "the server answered something that is not HTTP: b'SSH-2.0', then closed"),
+    (b"HTTP/1.1 200 O", "Server disconnected without sending a response."),
+    (b"\x15\x03\x01\x00\x02\x02\x46", "the server answered in TLS, not plain HTTP (is the "
+     "base_url https://?)"),
+    (b"<html>hello</html>\r\n\r\n", "the server answered something that is not HTTP: "
+     "b'<html>hello</html>"),
+])
+def test_an_answer_that_is_not_http_is_named(sent: bytes, said: str) -> None:
+    """A base_url at another service's port (a banner), or an https:// server given as
+    http:// (a TLS alert): said, not "disconnected without sending a response"."""
+    def answer(conn: socket.socket, number: int) -> None:
+        read_request_head(conn)
+        conn.sendall(sent)
+
+    server = RawServer(answer)
+
+    async def go(client: httpx.AsyncClient) -> None:
+        with pytest.raises(httpx.RemoteProtocolError) as raised:
+            await client.get(server.base_url + "/models")
+        assert str(raised.value).startswith(said), str(raised.value)
+
+    _run(server, go)
+
+
 def test_a_reset_is_a_read_error() -> None:
     def answer(conn: socket.socket, number: int) -> None:
         read_request_head(conn)

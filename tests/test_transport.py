@@ -323,6 +323,14 @@ def _answer_then_hang_up_late(conn: socket.socket, number: int) -> None:
     time.sleep(0.3)
 
 
+def test_https_to_a_plain_http_server_says_so(base_url: str) -> None:
+    """The commonest base_url mistake, https:// for a plain HTTP server, is named in the one
+    line the user reads (OpenSSL's own words are "wrong version number")."""
+    with pytest.raises(ConnectFailed, match=r"WRONG_VERSION_NUMBER.*\(the server does not speak "
+                       r"TLS there: is the base_url http://\?\)"):
+        send(provider(base_url.replace("http://", "https://"), retries=0), "GET", "/models")
+
+
 def test_a_request_that_may_not_be_resent_goes_out_on_a_new_connection() -> None:
     """With retries=0 (the fidelity checks' armed requests) nothing may be sent twice, so a
     kept-alive connection the server is closing must not be written to: fails without
