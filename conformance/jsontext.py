@@ -33,14 +33,17 @@ def loads(text: str) -> Any:
     return _DECODER.decode(text)
 
 
+def explain(exc: BaseException) -> str:
+    """`` (NaN is not a JSON value, RFC 8259 §6)`` for a :class:`NonFiniteNumber`, else
+    ``""``: what a verdict adds to "is not JSON", since a snippet of the text does not show
+    why Python's own parser would have taken it."""
+    return f" ({exc})" if isinstance(exc, NonFiniteNumber) else ""
+
+
 def reason(text: str) -> str:
-    """`` (NaN is not a JSON value, RFC 8259 §6)`` when ``text`` fails :func:`loads` only
-    for such a token, else ``""``: what a verdict adds to "is not JSON", since a snippet of
-    the text does not show why Python's own parser would have taken it."""
+    """:func:`explain` of why ``text`` fails :func:`loads` (``""`` when it does not)."""
     try:
         loads(text)
-    except NonFiniteNumber as exc:
-        return f" ({exc})"
-    except (ValueError, RecursionError):
-        return ""
+    except (ValueError, RecursionError) as exc:
+        return explain(exc)
     return ""

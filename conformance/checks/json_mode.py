@@ -64,7 +64,7 @@ def parse_json(text: str, finish: Any, mode: str,
         return jsontext.loads(text)
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, or an integer too long
         at = exc.pos if isinstance(exc, json.JSONDecodeError) else 0
-        why = f" ({exc})" if isinstance(exc, jsontext.NonFiniteNumber) else ""
+        why = jsontext.explain(exc)
         broken = event_at(min(at, len(text) - 1)) if event_at is not None else None
     if _FENCE.match(text):
         raise Failure(f"response_format {mode}: the JSON is wrapped in a Markdown code fence, "

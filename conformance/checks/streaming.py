@@ -73,8 +73,7 @@ async def chunk_schema(ctx: CheckContext) -> str:
         try:
             payload = jsontext.loads(event.data)
         except ValueError as exc:
-            why = f" ({exc})" if isinstance(exc, jsontext.NonFiniteNumber) else ""
-            raise Failure(f"event {n} is not JSON{why}: {snippet(event.data)}",
+            raise Failure(f"event {n} is not JSON{jsontext.explain(exc)}: {snippet(event.data)}",
                           event=about) from None
         try:
             expect_schema("chat.completion.chunk", payload, f"chunk {n}")
