@@ -63,6 +63,8 @@ class UpstreamClient:
         self._start = start
         self._client: ProviderClient | None = None
         self._lock = asyncio.Lock()
+        #: Per marker of a shared request: the one fetch of its records and its polls.
+        self._fetched: dict[str, tuple[asyncio.Future[list[Record]], list[Exchange]]] = {}
 
     @property
     def expected_model(self) -> str | None:
@@ -129,9 +131,30 @@ class UpstreamClient:
         record(exchange)
 
     async def records(self, marker: str, record: Callable[[Exchange], None], *,
-                      wait: float = RECORD_WAIT) -> list[Record]:
+                      wait: float = RECORD_WAIT, share: bool = False) -> list[Record]:
         """The records of requests carrying ``marker``, oldest first, once the last one's answer
-        has ended (or after ``wait`` seconds, with what there is: maybe nothing)."""
+        has ended (or after ``wait`` seconds, with what there is: maybe nothing).
+
+        ``share``: the marker's request is shared by several checks, which may judge it long
+        after it was answered: its records are fetched once, right after the first answer,
+        and every caller gets them (and the polls as evidence).  Asked again later, the
+        reference may have dropped them from its bounded buffer (many providers or models
+        through one reference)."""
+        if share:
+            entry = self._fetched.get(marker)
+            if entry is None:
+                polls: list[Exchange] = []
+                entry = (asyncio.ensure_future(self._poll(marker, polls.append, wait)), polls)
+                self._fetched[marker] = entry
+            task, polls = entry
+            found = await asyncio.shield(task)
+            for exchange in polls:
+                record(exchange)
+            return found
+        return await self._poll(marker, record, wait)
+
+    async def _poll(self, marker: str, record: Callable[[Exchange], None], wait: float
+                    ) -> list[Record]:
         deadline = time.monotonic() + wait
         pause = 0.05
         while True:

@@ -235,3 +235,21 @@ def test_serve_reference_in_one_shell_and_the_run_in_another(tmp_path: Path) -> 
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     verdicts = _verdicts(out, "gw")
     assert len(verdicts) >= 3 and {o for o, _ in verdicts.values()} == {"pass"}, verdicts
+
+
+def test_a_shared_request_keeps_its_records_however_busy_the_reference(tmp_path: Path) -> None:
+    """A request shared by several fidelity checks (the conversation, the usage probe, ...) is
+    judged by each when its turn comes, maybe after many other requests; a reference keeping
+    few records (many providers or models through one reference do the same to 1,000) has
+    dropped its records by then.  They are fetched once, after the first answer, for all:
+    fails without (later checks were 'error: no request carrying the marker ... reached the
+    upstream')."""
+    with ReferenceServer(api_key=UPSTREAM_KEY, record_limit=8) as upstream:
+        path = write_providers(tmp_path / "providers.yaml", [
+            {"name": "reference-itself", "base_url": upstream.base_url,
+             "api_key": "${UPSTREAM_KEY}", "model": "ref-1", "concurrency": 1,
+             "upstream": {"url": upstream.origin, "api_key": "${UPSTREAM_KEY}"}}])
+        out = run_suite(path, tmp_path / "r", "-k", "fidelity", env=ENV)
+    verdicts = _verdicts(out, "reference-itself")
+    assert set(verdicts) == set(FIDELITY), out.stdout[-2000:]
+    assert {c: v for c, v in verdicts.items() if v[0] != "pass"} == {}

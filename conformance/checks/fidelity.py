@@ -144,7 +144,7 @@ async def through(ctx: CheckContext, name: str, *, path: str = "/chat/completion
     await upstream.start()  # a builtin upstream must listen before the relay forwards to it
     exchange = await ctx.request("POST", path, json_body=body, stream=stream, share=share,
                                  retries=retries, headers=headers, auth=auth)
-    records = await upstream.records(marker, ctx.record)
+    records = await upstream.records(marker, ctx.record, share=share)
     return Sent(body, exchange, records, marker)
 
 

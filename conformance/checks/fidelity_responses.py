@@ -51,7 +51,7 @@ async def _through(ctx: CheckContext, name: str, *, share: bool = True,
     await upstream.start()
     stream = body.get("stream") is True
     exchange = await ctx.request("POST", PATH, json_body=body, stream=stream, share=share)
-    records = await upstream.records(marker, ctx.record)
+    records = await upstream.records(marker, ctx.record, share=share)
     sent = Sent(body, exchange, records, marker)
     if not records:
         if exchange.status in (404, 405):
