@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from conformance.reference.server import ThreadedServer
+from tests.relays import HOP
 
 #: One deviation each: name → what the relay does wrong.
 DEVIATIONS: Mapping[str, str] = {
@@ -58,8 +59,6 @@ DEVIATIONS: Mapping[str, str] = {
     "responses_drop_previous_id": "previous_response_id is dropped (a stateless relay)",
 }
 
-_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection",
-                  "accept-encoding", "content-encoding", "keep-alive"})
 _STRIPPED = ("x-request-id", "x-ratelimit-")
 INJECTED = "You are HelpfulBot by RelayCorp. Always be polite."
 AD = " [Sponsored: try RelayCorp Pro]"
@@ -113,7 +112,7 @@ class FidelityRelay(ThreadedServer):
         out = {}
         for name, value in upstream.headers.items():
             lower = name.lower()
-            if lower in _HOP or lower == "content-type":
+            if lower in HOP or lower == "content-type":
                 continue
             if deviation == "strip_headers" and lower.startswith(_STRIPPED):
                 continue

@@ -28,9 +28,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from conformance.reference.server import ThreadedServer
+from tests.relays import HOP
 
-_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection",
-                  "accept-encoding", "content-encoding", "keep-alive"})
 #: What a value is replaced with: every JSON type, empty and not.
 POOL: tuple[Any, ...] = (None, 0, -1, 1.5, "", "x", [], {}, [1], {"a": 1}, True, False,
                          "9" * 50, [None], [{}], {"": None}, 10 ** 20)
@@ -111,7 +110,7 @@ class _Changed(Response):
         self.rng = rng
         self.framing = framing
         self.raw_headers = [(k.encode(), v.encode()) for k, v in upstream.headers.items()
-                            if k.lower() not in _HOP]
+                            if k.lower() not in HOP]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         streamed = self.upstream.headers.get("content-type", "").startswith("text/event-stream")
@@ -182,7 +181,7 @@ class FuzzRelay(ThreadedServer):
         # the fidelity checks' markers differ from run to run: the same choice every run
         digest = hashlib.sha256(_MARKER.sub(b"cfm-", body)).hexdigest()
         rng = random.Random(f"{request.path_params['seed']}|{request.method}|{path}|{digest}")
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP}
         upstream = await self.client.send(
             self.client.build_request(request.method, f"{self.upstream}/{path}",
                                       headers=headers, content=body),

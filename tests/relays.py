@@ -17,9 +17,9 @@ from starlette.routing import Route
 
 from conformance.reference.server import ThreadedServer
 
-#: Hop-by-hop and length headers a proxy must not copy.
-_HOP = frozenset({"host", "content-length", "transfer-encoding", "connection",
-                  "accept-encoding", "content-encoding", "keep-alive"})
+#: Hop-by-hop and length headers a proxy must not copy (every test relay's).
+HOP = frozenset({"host", "content-length", "transfer-encoding", "connection",
+                 "accept-encoding", "content-encoding", "keep-alive"})
 
 
 class _Forwarded(Response):
@@ -32,7 +32,7 @@ class _Forwarded(Response):
         self.upstream = upstream
         self.cut_after = cut_after
         self.raw_headers = [(k.encode(), v.encode()) for k, v in upstream.headers.items()
-                            if k.lower() not in _HOP]
+                            if k.lower() not in HOP]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": self.status_code,
@@ -77,7 +77,7 @@ class Relay(ThreadedServer):
 
     async def forward(self, request: Request) -> Response:
         headers = {k: v for k, v in request.headers.items()
-                   if k.lower() not in _HOP and k.lower() not in self.drop}
+                   if k.lower() not in HOP and k.lower() not in self.drop}
         upstream = await self.client.send(
             self.client.build_request(request.method,
                                       f"{self.upstream}/{request.path_params['path']}",
