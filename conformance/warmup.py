@@ -15,7 +15,8 @@ which needs the GIL for a moment after each socket event.  At CPython's default 
 (5 ms) the loop's thread waits up to that long for every one (the convoy effect, bpo-7946):
 one provider at 300 ms per request took ~0.4 s longer whenever the SDK checks ran (median of 8:
 3.35 s vs 2.94 s), the first requests of its longest chain held back.  While a prepare runs the
-interval is :data:`SWITCH_INTERVAL`.  This module never imports pytest.
+interval is :data:`SWITCH_INTERVAL`, set by :func:`start` itself (not by the new thread when it
+first runs).  This module never imports pytest.
 """
 
 from __future__ import annotations
@@ -46,13 +47,13 @@ def start(prepare: Prepare) -> concurrent.futures.Future[None]:
         if future is None:
             future = concurrent.futures.Future()
             _started[prepare] = future
+            _shorten_switch_interval()  # now, not when the thread first runs: no window
             threading.Thread(target=_run, args=(prepare, future), daemon=True,
                              name=f"conformance-prepare-{prepare.__name__}").start()
     return future
 
 
 def _run(prepare: Prepare, future: concurrent.futures.Future[None]) -> None:
-    _shorten_switch_interval()
     try:
         try:
             prepare()
@@ -65,12 +66,12 @@ def _run(prepare: Prepare, future: concurrent.futures.Future[None]) -> None:
 
 
 def _shorten_switch_interval() -> None:
+    """Called with ``_lock`` held, by :func:`start`."""
     global _running, _interval_before
-    with _lock:
-        if _running == 0:
-            _interval_before = sys.getswitchinterval()
-            sys.setswitchinterval(min(_interval_before, SWITCH_INTERVAL))
-        _running += 1
+    if _running == 0:
+        _interval_before = sys.getswitchinterval()
+        sys.setswitchinterval(min(_interval_before, SWITCH_INTERVAL))
+    _running += 1
 
 
 def _restore_switch_interval() -> None:

@@ -204,7 +204,7 @@ class IntervalWitness(Prepared):
 def test_a_prepare_runs_at_a_short_switch_interval_and_the_callers_comes_back() -> None:
     """The event loop's thread is not held up to 5 ms per socket event while a prepare holds
     the GIL (warmup's docstring); two prepares at once restore the interval only when the
-    last one ends."""
+    last one ends, however their threads are scheduled."""
     before = sys.getswitchinterval()
     gate = threading.Event()
     first, second = IntervalWitness(gate), IntervalWitness()
@@ -212,6 +212,9 @@ def test_a_prepare_runs_at_a_short_switch_interval_and_the_callers_comes_back() 
     second.__name__ = "second_library"  # type: ignore[attr-defined]
     try:
         running = warmup.start(first)
+        # short from start() on, not from whenever the new thread first runs: a second
+        # prepare ending before the first one's thread began had put 5 ms back meanwhile
+        assert sys.getswitchinterval() == pytest.approx(warmup.SWITCH_INTERVAL)
         warmup.start(second).result(timeout=10)
         # the first still runs (the interval is kept in microseconds)
         assert sys.getswitchinterval() == pytest.approx(warmup.SWITCH_INTERVAL)
