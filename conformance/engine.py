@@ -27,13 +27,14 @@ from conformance.checks.registry import Check
 from conformance.config import ProviderConfig, UpstreamConfig
 from conformance.cost_table import CHAINS
 from conformance.errors import Failure, NotApplicable, SuiteError, TransportError, Unsupported
+from conformance.exchange import Exchange
 from conformance.i18n import BUDGET_SPENT
 from conformance.preflight import ProviderProblem, preflight
 from conformance.redact import Redactor
 from conformance.results import Outcome, Result, Sanitized, one_line
 from conformance.slots import PRIORITY, WAITING, Priority, Waiting
 from conformance.stability import fold
-from conformance.transport import Exchange, ProviderClient
+from conformance.transport import ProviderClient
 from conformance.upstream import UpstreamClient
 
 #: Checks of one provider admitted at once per request slot (``concurrency:``).

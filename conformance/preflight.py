@@ -25,8 +25,8 @@ from conformance.checks.context import CheckContext, ProviderRuntime
 from conformance.checks.expect import describe
 from conformance.checks.registry import Check
 from conformance.errors import TransportError
+from conformance.exchange import Exchange
 from conformance.i18n import KEY_REJECTED, UNREACHABLE
-from conformance.transport import Exchange
 
 ProblemKind = Literal["unreachable", "key_rejected"]
 

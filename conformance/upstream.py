@@ -24,7 +24,8 @@ from typing import Any
 
 from conformance.config import ProviderConfig, UpstreamConfig
 from conformance.errors import SuiteError
-from conformance.transport import Exchange, ProviderClient
+from conformance.exchange import Exchange
+from conformance.transport import ProviderClient
 
 RECORDS_PATH = "/__conformance/records"
 ARM_PATH = "/__conformance/arm"

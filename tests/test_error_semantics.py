@@ -15,7 +15,7 @@ from conformance.checks.errors import (
 )
 from conformance.checks.expect import CredentialsRejected, RateLimited
 from conformance.errors import Failure, NotApplicable
-from conformance.transport import Exchange
+from conformance.exchange import Exchange
 
 UNKNOWN_MODEL = DOCUMENTED["unknown_model"]
 WRONG_KEY = DOCUMENTED["wrong_key"]

@@ -19,7 +19,7 @@ from conformance.checks.expect import (
     raise_for_status,
 )
 from conformance.errors import Failure, Unsupported
-from conformance.transport import Exchange, TimedEvent
+from conformance.exchange import Exchange, TimedEvent
 
 ANTHROPIC_HEADERS = {"authorization": "Bearer ***", "anthropic-version": "2023-06-01",
                      "content-type": "application/json", "user-agent": "conformance/0"}

@@ -30,8 +30,9 @@ from conformance.bodies import decode_text
 from conformance.checks.registry import Check
 from conformance.config import Limits, Timeouts
 from conformance.engine import Engine
+from conformance.exchange import Exchange
 from conformance.reference.server import ThreadedServer
-from conformance.transport import Exchange, ProviderClient
+from conformance.transport import ProviderClient
 from tests import hostile as guard
 from tests.conftest import KEY_ENV, SELFTEST_KEY, provider_config, write_providers
 from tests.hostile import HostileRun

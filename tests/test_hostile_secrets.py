@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from conformance.exchange import MAX_BODY_CHARS
 from conformance.reference.server import ThreadedServer
-from conformance.transport import MAX_BODY_CHARS
 from tests import hostile as guard
 from tests.conftest import write_providers
 

@@ -26,9 +26,10 @@ from conformance.checks.streaming import Pacing, decide_pacing, judge_pacing
 from conformance.connections import ConnectionPool
 from conformance.engine import Engine
 from conformance.errors import Failure, NotApplicable
+from conformance.exchange import Exchange, TimedEvent
 from conformance.loopwatch import STALL_MS, LoopWatch, blind_since
 from conformance.reference.server import ReferenceServer
-from conformance.transport import Exchange, ProviderClient, TimedEvent
+from conformance.transport import ProviderClient
 from tests.conftest import SELFTEST_KEY, provider_config
 
 ROLE = json.dumps({"choices": [{"index": 0, "delta": {"role": "assistant"}}]})

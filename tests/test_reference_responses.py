@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
+from conformance.exchange import Exchange, TimedEvent
 from conformance.reference.responses import Store, Stored
 from conformance.reference.server import ReferenceServer
-from conformance.transport import Exchange, TimedEvent
 from conformance.validation import stream_event_types, stream_event_violations, violations
 
 KEY = "sk-responses-test-0123456789"

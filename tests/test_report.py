@@ -605,8 +605,8 @@ def test_the_matrix_is_written_as_it_is_encoded() -> None:
 def test_a_results_json_text_is_its_entry_with_shared_records_encoded_once() -> None:
     """Result.json_text() is the results[] entry (the same JSON as to_json()), the text of a
     shared exchange record made once (Sanitized.json_text) and reused by every result."""
+    from conformance.exchange import RECORD_DEPTH
     from conformance.results import Sanitized, sanitized
-    from conformance.transport import RECORD_DEPTH
 
     record = sanitized(exchange("shared-1", stream=True), RECORD_DEPTH)
     assert isinstance(record, Sanitized)

@@ -21,8 +21,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from conformance.config import ProviderConfig, Timeouts
+from conformance.exchange import Exchange
 from conformance.reference.server import ThreadedServer
-from conformance.transport import Exchange, ProviderClient
+from conformance.transport import ProviderClient
 from tests.conftest import provider_config
 from tests.rawserver import RawServer
 

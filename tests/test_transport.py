@@ -17,10 +17,11 @@ from starlette.routing import Route
 
 from conformance.config import ProviderConfig, Timeouts
 from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled
+from conformance.exchange import Exchange
 from conformance.redact import Redactor
 from conformance.reference.server import ThreadedServer
 from conformance.reference.streaming import CutStream
-from conformance.transport import Exchange, ProviderClient
+from conformance.transport import ProviderClient
 from tests.conftest import provider_config
 from tests.rawserver import RawServer, read_request_head
 
@@ -196,7 +197,7 @@ def test_redactor_masks_json_escaped_and_header_forms() -> None:
 def test_usage_reads_anthropic_counts() -> None:
     """Token totals count the Messages API too: input/output_tokens, in a stream split over
     message_start and message_delta, are also given under OpenAI's names."""
-    from conformance.transport import TimedEvent
+    from conformance.exchange import TimedEvent
 
     def exchange(**fields: object) -> Exchange:
         return Exchange(method="POST", url="u", request_headers={}, request_body=None,

@@ -12,7 +12,7 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import describe, expect_client_error, snippet
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable
-from conformance.transport import Auth, Exchange
+from conformance.exchange import Auth, Exchange
 
 #: Looks like a real key (prefix, length) so format checks alone do not reject it.
 WRONG_KEY = "sk-conformance-invalid-00000000000000000000000000000000"

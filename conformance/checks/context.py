@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.config import ProviderConfig
+from conformance.exchange import Auth, Exchange
 from conformance.slots import PRIORITY, SHARED_HOPS, WAITING, Priority, Waiting, add_hop
-from conformance.transport import Auth, Exchange, ProviderClient
+from conformance.transport import ProviderClient
 from conformance.upstream import UpstreamClient
 
 

@@ -30,7 +30,7 @@ from conformance.checks.expect import (
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable
-from conformance.transport import Exchange
+from conformance.exchange import Exchange
 
 #: A model id no provider serves.
 UNKNOWN_MODEL = "conformance-no-such-model-4f1c"

@@ -22,7 +22,7 @@ from typing import Any
 
 from conformance import jsontext
 from conformance.errors import Failure, SuiteError, Unsupported
-from conformance.transport import Exchange, TimedEvent
+from conformance.exchange import Exchange, TimedEvent
 from conformance.validation import first_violation
 
 

@@ -26,8 +26,8 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import raise_for_status, snippet
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable, SuiteError
+from conformance.exchange import Auth, Exchange
 from conformance.reference.images import data_url, solid_png
-from conformance.transport import Auth, Exchange
 from conformance.upstream import Record, UpstreamClient, new_marker
 
 DOCS = "https://platform.openai.com/docs/api-reference/chat/create"

@@ -31,7 +31,7 @@ from conformance.checks.fidelity import (
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable, Unsupported
-from conformance.transport import Exchange
+from conformance.exchange import Exchange
 from conformance.upstream import Record
 
 

@@ -34,7 +34,7 @@ from conformance.checks.expect import (
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable
-from conformance.transport import Auth, Exchange
+from conformance.exchange import Auth, Exchange
 from conformance.validation import violations_of
 
 PATH = "/messages"

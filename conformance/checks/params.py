@@ -30,7 +30,7 @@ from conformance.checks.models import same_model
 from conformance.checks.registry import check
 from conformance.checks.streaming import STREAM_CAP
 from conformance.errors import Failure, NotApplicable
-from conformance.transport import Exchange
+from conformance.exchange import Exchange
 from conformance.validation import violations
 
 #: Cap for requests whose answer is not read (only that one comes back).

@@ -40,7 +40,7 @@ from conformance.checks.expect import (
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable, Unsupported
-from conformance.transport import Auth, Exchange
+from conformance.exchange import Auth, Exchange
 from conformance.validation import Violation, violations
 
 PATH = "/responses"

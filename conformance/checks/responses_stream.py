@@ -39,7 +39,7 @@ from conformance.checks.responses_api import (
     without_nulls,
 )
 from conformance.errors import Failure
-from conformance.transport import Exchange
+from conformance.exchange import Exchange
 from conformance.validation import stream_event_violations
 
 #: The events that end a Response stream.

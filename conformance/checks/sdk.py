@@ -48,7 +48,7 @@ from conformance.errors import (
     TransportError,
     Unsupported,
 )
-from conformance.transport import Exchange
+from conformance.exchange import Exchange
 from conformance.validation import first_violation
 
 if TYPE_CHECKING:

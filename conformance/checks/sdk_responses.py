@@ -18,7 +18,7 @@ from conformance.checks.responses_api import SHORT, raise_route, text_of
 from conformance.checks.responses_stream import STREAM_CAP, ended
 from conformance.checks.sdk import _call, _last, _reading, _sdk, load_openai
 from conformance.errors import Failure
-from conformance.transport import Exchange
+from conformance.exchange import Exchange
 
 
 def _extra(ctx: CheckContext) -> dict[str, Any]:

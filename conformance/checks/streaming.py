@@ -25,8 +25,8 @@ from conformance.checks.expect import (
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable
+from conformance.exchange import Exchange
 from conformance.loopwatch import blind_since
-from conformance.transport import Exchange
 
 STREAM_CAP = 32
 

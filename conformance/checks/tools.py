@@ -31,7 +31,7 @@ from conformance.checks.expect import (
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable
-from conformance.transport import Exchange
+from conformance.exchange import Exchange
 
 CITY_PARAMS: dict[str, Any] = {
     "type": "object",

@@ -22,7 +22,7 @@ from conformance.checks.expect import (
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure
-from conformance.transport import Exchange
+from conformance.exchange import Exchange
 
 
 async def _plain(ctx: CheckContext) -> dict[str, Any]:
