@@ -76,8 +76,23 @@ async def chat(request: Request) -> Response:
     return StreamingResponse(events(), media_type="text/event-stream")
 
 
+#: The answer time of ``/slow/v1``, for the deadline test.
+SLOW = 0.4
+
+
+async def slow_chat(request: Request) -> Response:
+    FLIGHT.enter()
+    try:
+        await asyncio.sleep(SLOW)
+        return JSONResponse({"id": "c", "object": "chat.completion", "choices": []})
+    finally:
+        FLIGHT.leave()
+
+
 APP = Starlette(routes=[Route("/v1/models", models),
-                        Route("/v1/chat/completions", chat, methods=["POST"])])
+                        Route("/v1/chat/completions", chat, methods=["POST"]),
+                        Route("/slow/v1/models", models),
+                        Route("/slow/v1/chat/completions", slow_chat, methods=["POST"])])
 
 
 @pytest.fixture(scope="module")
@@ -229,33 +244,36 @@ def test_requests_in_flight_never_exceed_concurrency(origin: str) -> None:
 
 
 def test_a_checks_deadline_leaves_out_its_wait_for_a_slot(origin: str) -> None:
-    """Eight one-request checks on a provider with one slot: the last waits ~7 × 0.2 s for
-    its turn, far past its 0.6 s deadline, yet its own time is 0.2 s: it passes.  A check
-    whose own time passes the deadline is still an error (the control)."""
+    """Four one-request checks (as many as the engine admits per request slot) on a provider
+    with one slot answering in 0.4 s: the last waits ~3 × 0.4 s for its turn, so its request
+    ends past its 1.2 s deadline, yet its own time is 0.4 s: it passes (without the wait left
+    out, it is an error).  A check whose own time passes the deadline is still an error (the
+    control).  Each quick check has 0.8 s to spare for a loaded machine (at 0.2 s against
+    0.6 s, four xdist workers on two cores once made them take longer)."""
 
     async def one_request(ctx: Any) -> str:
         exchange = await ctx.chat(messages=[{"role": "user", "content": "hi"}])
         assert exchange.status == 200
         return "answered"
 
-    async def three_requests(ctx: Any) -> str:
-        for _ in range(4):  # 4 × 0.2 s of its own: past 0.6 s
+    async def four_requests(ctx: Any) -> str:
+        for _ in range(4):  # 4 × 0.4 s of its own: past 1.2 s
             await ctx.chat(messages=[{"role": "user", "content": "again"}])
         return "answered"
 
     quick = [Check(id=f"slots.quick{n}", title="quick", behavior="chat", spec="-", proves="-",
-                   func=one_request, module="tests") for n in range(8)]
+                   func=one_request, module="tests") for n in range(4)]
     long = Check(id="slots.long", title="long", behavior="chat", spec="-", proves="-",
-                 func=three_requests, module="tests")
-    config = provider_config(f"{origin}/v1", KEY, concurrency=1,
-                             timeouts=Timeouts(total=5, check=0.6))
+                 func=four_requests, module="tests")
+    config = provider_config(f"{origin}/slow/v1", KEY, concurrency=1,
+                             timeouts=Timeouts(total=5, check=1.2))
     engine = Engine([config])
     try:
         futures = [engine.submit(check, "t") for check in [*quick, long]]
         results = [future.result(timeout=30) for future in futures]
     finally:
         engine.close()
-    assert [r.outcome for r in results[:-1]] == ["pass"] * 8, [r.message for r in results]
+    assert [r.outcome for r in results[:-1]] == ["pass"] * 4, [r.message for r in results]
     assert results[-1].outcome == "error"
     assert "deadline" in results[-1].message
     assert FLIGHT.most == 1
