@@ -53,6 +53,8 @@ from pathlib import Path
 import httpx
 import yaml
 
+from conformance.localpeer import parse_peer_args
+
 VERSION = "1.106.12"
 LITELLM = f"litellm[proxy]=={VERSION}"
 #: The proxy's authentication error handler does ``import prisma`` (to tell database outages
@@ -347,7 +349,8 @@ def running(upstream_url: str, upstream_key: str, venv: Path = DEFAULT_VENV,
         stop(proxy)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``litellm-peer``."""
     parser = argparse.ArgumentParser(prog="litellm-peer", description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -358,12 +361,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("stop", help="stop what 'start' started")
     run = sub.add_parser("run", help="start, run the suite on providers.litellm.yaml, stop")
     run.add_argument("args", nargs=argparse.REMAINDER, help="passed to conformance run")
-    # REMAINDER takes nothing that starts with "-" first ("run --report-dir X"): keep those too.
-    args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "run":
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    if args.command == "run":
-        args.args = [*unknown, *args.args]
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_peer_args(parser, argv)
     if args.command == "install":
         install(args.venv, quiet=args.quiet)
         return 0

@@ -177,7 +177,27 @@ def running(venv: Path = DEFAULT_VENV, log_dir: Path | None = None) -> Iterator[
         stop_peers(peers)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_peer_args(parser: argparse.ArgumentParser,
+                    argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse a peer command line (``local-peer``, ``litellm-peer``) whose ``run`` passes the
+    rest to ``conformance run``: options too (``REMAINDER`` takes none that starts with "-"
+    first, so ``run --report-dir X`` left them out), in their order, and without a leading
+    ``--`` (``run -- -k stop``), which pytest would take as the end of its options."""
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "run":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if args.command == "run":
+        given = list(sys.argv[1:] if argv is None else argv)
+        at = 0
+        while given[at] != "run":  # the options before it: --venv PATH or --venv=PATH
+            at += 2 if given[at] == "--venv" else 1
+        rest = given[at + 1:]
+        args.args = rest[1:] if rest[:1] == ["--"] else rest
+    return args
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``local-peer``."""
     parser = argparse.ArgumentParser(prog="local-peer", description=__doc__.split("\n\n")[0])
     parser.add_argument("--venv", type=Path, default=DEFAULT_VENV)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -188,7 +208,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("stop", help="stop the peers started by 'start'")
     run = sub.add_parser("run", help="start, run the suite on providers.local.yaml, stop")
     run.add_argument("args", nargs=argparse.REMAINDER, help="passed to conformance run")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_peer_args(parser, argv)
     if args.command == "install":
         install(args.venv, quiet=args.quiet)
         return 0
