@@ -15,9 +15,10 @@ keep-alive with a 5 s idle expiry and at most ``max_keepalive`` idle connections
 ``connect``/``read``/``write``/``pool`` timeouts of the request's ``timeout`` extension; the
 same ``httpx`` exceptions for the same faults (a refused connection is a
 :class:`httpx.ConnectError`, silence a :class:`httpx.ReadTimeout`, a body cut short or a
-malformed answer a :class:`httpx.RemoteProtocolError` with h11's words — or, for an answer
-that does not begin as HTTP at all, words a user can act on: TLS records from an https://
-server given as http://, another service's banner).  A connection whose
+malformed answer a :class:`httpx.RemoteProtocolError` with h11's words — a response head it
+refuses as :class:`MalformedHead`, a provider's wrong answer rather than a network failure —
+or, for an answer that does not begin as HTTP at all, words a user can act on: TLS records
+from an https:// server given as http://, another service's banner).  A connection whose
 answer was not read to its end, or that was cancelled, is closed, never reused.
 
 Proxies are not this module's: :class:`~conformance.transport.ProviderClient` leaves a proxied
@@ -48,8 +49,17 @@ READ_SIZE = 64 * 1024
 #: The most a response head (or a chunk header) may take: httpcore's limit, so an answer
 #: it read is read here too.
 MAX_HEAD = 100 * 1024
+HEAD_TOO_LARGE = f"response head larger than {MAX_HEAD // 1024} KiB: read stopped"
 
 Origin = tuple[str, str, int]  # scheme, host, port
+
+
+class MalformedHead(httpx.RemoteProtocolError):
+    """An answer that began as HTTP (``HTTP/``) whose response head h11 refuses: an illegal
+    status or header line, conflicting Content-Length headers, a head larger than
+    :data:`MAX_HEAD`.  The provider answered wrongly: never sent again, and judged (the
+    transport's :class:`~conformance.errors.MalformedAnswer`), not taken for a network
+    failure."""
 
 
 class _Closed(Exception):
@@ -63,6 +73,13 @@ def _not_http(sent: bytes) -> str:
     if sent[:1] in (b"\x15", b"\x16"):  # a TLS alert or handshake record
         return "the server answered in TLS, not plain HTTP (is the base_url https://?)"
     return f"the server answered something that is not HTTP: {sent[:40]!r}"
+
+
+def _head_problem(exc: h11.RemoteProtocolError) -> str:
+    """h11's words for a response head it refused, its buffer limit said as ours."""
+    if str(exc) == "Receive buffer too long":
+        return HEAD_TOO_LARGE
+    return str(exc)
 
 
 def _closed_message(sent: bytes) -> str:
@@ -219,6 +236,8 @@ class _Connection(asyncio.Protocol):
             except h11.RemoteProtocolError as exc:
                 if waiting and not self._unparsed.startswith(b"HTTP/"):
                     raise httpx.RemoteProtocolError(_not_http(self._unparsed)) from exc
+                if waiting:
+                    raise MalformedHead(_head_problem(exc)) from exc
                 raise httpx.RemoteProtocolError(str(exc)) from exc
             if event is not h11.NEED_DATA:
                 return event
@@ -247,6 +266,11 @@ class _Connection(asyncio.Protocol):
         while True:
             event = await self._next_event(read)
             if isinstance(event, h11.Response):
+                # h11 bounds only a head still incomplete: one that arrived whole in one read
+                # may be larger, so its size is checked here, whatever the reads were
+                if len(event.reason) + sum(len(n) + len(v) + 4 for n, v in event.headers) \
+                        > MAX_HEAD - 16:
+                    raise MalformedHead(HEAD_TOO_LARGE)
                 return event
             if isinstance(event, h11.ConnectionClosed):
                 raise _Closed(self._unparsed)

@@ -35,6 +35,16 @@ class Failure(Finding, AssertionError):
     """The provider deviates from the spec (outcome ``fail``)."""
 
 
+class MalformedAnswer(Failure):
+    """The provider answered, but not in HTTP/1.1 a client can read (RFC 9112): an illegal
+    status or header line, conflicting ``Content-Length`` headers, a response head past the
+    suite's 100 KiB.  A finding about the provider (outcome ``fail``), though the transport
+    raises it where any other failure to get an answer is a :class:`TransportError`;
+    ``exchange`` holds the redacted record of the request."""
+
+    exchange: object | None = None
+
+
 class Unsupported(Finding):
     """The provider declined the feature with a well-formed 4xx error (outcome ``unsupported``)."""
 

@@ -24,7 +24,7 @@ from typing import Literal
 from conformance.checks.context import CheckContext, ProviderRuntime
 from conformance.checks.expect import describe
 from conformance.checks.registry import Check
-from conformance.errors import TransportError
+from conformance.errors import MalformedAnswer, TransportError
 from conformance.exchange import Exchange
 from conformance.i18n import KEY_REJECTED, UNREACHABLE
 
@@ -53,6 +53,8 @@ async def preflight(runtime: ProviderRuntime) -> ProviderProblem | None:
         listing = await ctx.request("GET", "/models", share=True)
     except TransportError as exc:
         return _unreachable(exc)
+    except MalformedAnswer:  # reachable, answering wrongly: each check judges its own answer
+        return None
     if listing.status not in (401, 403) or not listing.sent_key:
         return None
     # Some gateways guard /models differently from the chat route: ask the chat route too,
@@ -61,6 +63,8 @@ async def preflight(runtime: ProviderRuntime) -> ProviderProblem | None:
         confirm = await ctx.chat(messages=[], max_tokens=1)
     except TransportError as exc:
         return _unreachable(exc)
+    except MalformedAnswer:
+        return None
     if confirm.status not in (401, 403):
         return None
     return ProviderProblem(

@@ -28,6 +28,7 @@ from conformance.bodies import (
     size_text,
 )
 from conformance.config import Limits
+from conformance.connections import MalformedHead
 from conformance.exchange import Exchange, TimedEvent, cut_summary, parse_json, redact_stream
 from conformance.redact import Redactor
 from conformance.sse import SSEDecoder
@@ -90,11 +91,13 @@ class RecordingTransport(httpx.AsyncBaseTransport):
             try:
                 response = await self._owner._client.send(request, stream=True)
                 break
+            except MalformedHead as exc:  # the provider answered wrongly: not sent again
+                failure: httpx.HTTPError = exc
             except RETRY_ERRORS as exc:  # the client's own retries are off: these stand in
                 if attempt < attempts:
                     await asyncio.sleep(retry_delay(None, attempt))
                     continue
-                failure: httpx.HTTPError = exc
+                failure = exc
             except httpx.HTTPError as exc:
                 failure = exc
             exchange.elapsed_ms = (time.perf_counter() - started) * 1000

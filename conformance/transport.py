@@ -35,8 +35,19 @@ from conformance.bodies import (
 )
 from conformance.clientsetup import context_for, proxy_mounts, quick_readable
 from conformance.config import ProviderConfig
-from conformance.connections import FRESH_CONNECTION, ConnectionPool
-from conformance.errors import ConnectFailed, RequestTimeout, StreamStalled, TransportError
+from conformance.connections import (
+    FRESH_CONNECTION,
+    HEAD_TOO_LARGE,
+    ConnectionPool,
+    MalformedHead,
+)
+from conformance.errors import (
+    ConnectFailed,
+    MalformedAnswer,
+    RequestTimeout,
+    StreamStalled,
+    TransportError,
+)
 from conformance.exchange import (
     Auth,
     Exchange,
@@ -63,6 +74,14 @@ RETRY_ERRORS: tuple[type[httpx.HTTPError], ...] = (
 #: once (when retries are configured); cut again, the partial answer is returned to be judged.
 CUT_ERRORS: tuple[type[httpx.HTTPError], ...] = (httpx.RemoteProtocolError, httpx.ReadError)
 USER_AGENT = f"conformance/{__version__} (+https://github.com/conformance)"
+
+
+def malformed_text(exc: MalformedHead, redactor: Redactor) -> str:
+    """The verdict on a response head that could not be read (:class:`MalformedAnswer`)."""
+    detail = redactor.text(str(exc))
+    if detail == HEAD_TOO_LARGE:  # a limit, as the body's: no head of an API answer is near it
+        return detail
+    return f"the answer is not HTTP/1.1 a client can read (RFC 9112): {detail}"
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -240,6 +259,8 @@ class ProviderClient:
                                fresh=attempts == 1),
                     timeout=max(0.001, deadline - started),
                 )
+            except MalformedHead as exc:  # the provider answered wrongly: judged, not resent
+                raise self._malformed(exc, exchange) from None
             except RETRY_ERRORS as exc:
                 if exchange.first_byte_ms is not None and isinstance(exc, CUT_ERRORS):
                     if attempt < attempts and not resent_cut:
@@ -422,6 +443,13 @@ class ProviderClient:
         if not events and exchange.content_type == "application/json":
             # An error (or a whole completion) answered as plain JSON to a stream request.
             exchange.json = parse_json(exchange.text)
+
+    def _malformed(self, exc: MalformedHead, exchange: Exchange) -> MalformedAnswer:
+        """The finding for an answer whose head is not HTTP/1.1 a client can read."""
+        finding = MalformedAnswer(malformed_text(exc, self.redactor))
+        exchange.error = finding.message
+        finding.exchange = exchange
+        return finding
 
     def _map(self, exc: BaseException, exchange: Exchange, started: float) -> TransportError:
         """Map an httpx/asyncio exception to the suite's tree, redacted, once."""

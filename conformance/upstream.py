@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from conformance.config import ProviderConfig, UpstreamConfig
-from conformance.errors import SuiteError
+from conformance.errors import MalformedAnswer, SuiteError
 from conformance.exchange import Exchange
 from conformance.transport import ProviderClient
 
@@ -111,7 +111,7 @@ class UpstreamClient:
         client = await self._transport()
         try:
             exchange = await client.request(method, path, json_body=body)
-        except SuiteError as exc:
+        except (SuiteError, MalformedAnswer) as exc:  # never the relay's finding: no verdict
             raise UpstreamProblem(f"the upstream {self.where} cannot be asked: {exc}") from None
         if exchange.status in (401, 403):
             raise UpstreamProblem(f"the upstream {self.where} refused the key in upstream."

@@ -125,21 +125,23 @@ class CheckContext:
                 stream=stream, retries=retries,
             )
 
+        sending: Awaitable[Exchange]
         if share:
             key = json.dumps(
                 [method, path, json_body, content.decode("utf-8", "replace") if content else None,
                  headers, auth, stream, retries, self.repeat],
                 sort_keys=True, default=str,
             )
-            exchange = await self._runtime.shared(key, send)
+            sending = self._runtime.shared(key, send)
         else:
-            try:
-                exchange = await send()
-            except Exception as exc:
-                recorded = getattr(exc, "exchange", None)
-                if isinstance(recorded, Exchange):
-                    self.exchanges.append(recorded)
-                raise
+            sending = send()
+        try:
+            exchange = await sending
+        except Exception as exc:  # what was sent, and what came back, is evidence too
+            recorded = getattr(exc, "exchange", None)
+            if isinstance(recorded, Exchange):
+                self.exchanges.append(recorded)
+            raise
         self.exchanges.append(exchange)
         add_hop()  # its next request goes before new checks' first ones
         return exchange

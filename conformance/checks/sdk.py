@@ -38,10 +38,12 @@ from conformance.checks.expect import (
 )
 from conformance.checks.registry import check
 from conformance.checks.streaming import STREAM_CAP
+from conformance.connections import MalformedHead
 from conformance.errors import (
     ConnectFailed,
     Failure,
     Finding,
+    MalformedAnswer,
     NotApplicable,
     RequestTimeout,
     SuiteError,
@@ -49,6 +51,7 @@ from conformance.errors import (
     Unsupported,
 )
 from conformance.exchange import Exchange
+from conformance.transport import malformed_text
 from conformance.validation import first_violation
 
 if TYPE_CHECKING:
@@ -166,6 +169,8 @@ async def _call(ctx: CheckContext, awaitable: Awaitable[T]) -> T:
         if cut is not None:  # the provider cut the answer: a finding, not a network failure
             raise cut from None
         cause = exc.__cause__
+        if isinstance(cause, MalformedHead):  # answered, wrongly: a finding (as the transport's)
+            raise MalformedAnswer(malformed_text(cause, ctx.client.redactor)) from None
         detail = f"{type(cause).__name__}: {cause}".rstrip(": ") if cause else str(exc)
         if isinstance(cause, httpx.ConnectError | httpx.ConnectTimeout):
             raise ConnectFailed(f"cannot connect to {_url(ctx)} (openai SDK): {detail}") \
