@@ -62,6 +62,12 @@ class MalformedHead(httpx.RemoteProtocolError):
     failure."""
 
 
+class MalformedBody(httpx.RemoteProtocolError):
+    """A body whose HTTP/1.1 framing h11 refuses (an illegal chunk header, bytes where the
+    chunked body's end should be): the provider's fault, the same on every attempt, so the
+    body is judged as cut where it broke without being asked for again."""
+
+
 class _Closed(Exception):
     """The connection ended before the answer began (see :meth:`_Connection.response`);
     its argument is the start of what the server sent instead of a response head, if any."""
@@ -102,6 +108,8 @@ class _Connection(asyncio.Protocol):
         #: The first bytes received while waiting for a response head (for :class:`_Closed`).
         self._unparsed = b""
         self._eof = False
+        #: The last read found the server's end closed (h11's error then is about a cut).
+        self._closed_seen = False
         self._lost: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
@@ -238,12 +246,15 @@ class _Connection(asyncio.Protocol):
                     raise httpx.RemoteProtocolError(_not_http(self._unparsed)) from exc
                 if waiting:
                     raise MalformedHead(_head_problem(exc)) from exc
-                raise httpx.RemoteProtocolError(str(exc)) from exc
+                if not self._closed_seen:  # (h11 has put their state to ERROR by now)
+                    raise MalformedBody(str(exc)) from exc
+                raise httpx.RemoteProtocolError(str(exc)) from exc  # closed mid-body: a cut
             if event is not h11.NEED_DATA:
                 return event
             data = await self._read(timeout)
             if not data and waiting:
                 raise _Closed(self._unparsed)  # h11's words would be about its own states
+            self._closed_seen = not data
             if waiting and len(self._unparsed) < 64:
                 self._unparsed += data[:64]
             self._h11.receive_data(data)

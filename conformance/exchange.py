@@ -264,11 +264,15 @@ def redact_stream(exchange: Exchange, data: list[str], text: str, redactor: Reda
                                                                     strict=False)]
 
 
-def cut_summary(exchange: Exchange, exc: BaseException, redactor: Redactor) -> str:
-    """``connection closed after 412 bytes (the retry too): peer closed connection ...``."""
+def cut_summary(exchange: Exchange, exc: BaseException, redactor: Redactor, *,
+                framing: bool = False) -> str:
+    """``connection closed after 412 bytes (the retry too): peer closed connection ...``, or
+    with ``framing`` (the body's HTTP/1.1 framing broke, not the connection) ``HTTP/1.1
+    framing broken after 412 bytes: illegal chunk header ...``."""
     detail = redactor.text(str(exc)) or type(exc).__name__
     tries = " (the retry too)" if exchange.attempts > 1 else ""
-    return f"connection closed after {len(exchange.text.encode())} bytes{tries}: {detail}"
+    what = "HTTP/1.1 framing broken" if framing else "connection closed"
+    return f"{what} after {len(exchange.text.encode())} bytes{tries}: {detail}"
 
 
 def parse_json(text: str) -> Any:

@@ -28,7 +28,7 @@ from conformance.bodies import (
     size_text,
 )
 from conformance.config import Limits
-from conformance.connections import MalformedHead
+from conformance.connections import MalformedBody, MalformedHead
 from conformance.exchange import Exchange, TimedEvent, cut_summary, parse_json, redact_stream
 from conformance.redact import Redactor
 from conformance.sse import SSEDecoder
@@ -173,7 +173,8 @@ class RecordingStream(httpx.AsyncByteStream):
         except CUT_ERRORS as exc:  # the third-party client sees the failure; we record it
             redact_stream(exchange, self._data, "".join(self._parts), self._redactor,
                            limits.evidence)
-            exchange.cut = cut_summary(exchange, exc, self._redactor)
+            exchange.cut = cut_summary(exchange, exc, self._redactor,
+                                       framing=isinstance(exc, MalformedBody))
             raise
 
     def _give_back(self) -> None:

@@ -39,6 +39,7 @@ from conformance.connections import (
     FRESH_CONNECTION,
     HEAD_TOO_LARGE,
     ConnectionPool,
+    MalformedBody,
     MalformedHead,
 )
 from conformance.errors import (
@@ -263,11 +264,12 @@ class ProviderClient:
                 raise self._malformed(exc, exchange) from None
             except RETRY_ERRORS as exc:
                 if exchange.first_byte_ms is not None and isinstance(exc, CUT_ERRORS):
-                    if attempt < attempts and not resent_cut:
+                    broken = isinstance(exc, MalformedBody)  # the same every time: not resent
+                    if attempt < attempts and not resent_cut and not broken:
                         resent_cut = True
                         exchange.restart()
                         continue
-                    exchange.cut = cut_summary(exchange, exc, self.redactor)
+                    exchange.cut = cut_summary(exchange, exc, self.redactor, framing=broken)
                     break
                 pause = retry_delay(None, attempt)
                 if (attempt < attempts and not exchange.first_byte_ms

@@ -1,9 +1,10 @@
 """A provider whose answers begin as HTTP but are not HTTP/1.1 a client can read (RFC 9112):
 an illegal header line, conflicting ``Content-Length`` headers, an illegal status line, a head
-past 100 KiB.  That is the provider's wrong answer: the checks that read it ``fail`` saying
-so (docs/CONTRACT.md: ``error`` is "never used for a provider's wrong answer"), none of them
-is sent twice, and a provider whose ``GET /models`` is malformed too is not taken for an
-unreachable host.  The server is a raw socket server: no framework writes such heads."""
+past 100 KiB, or a chunked body whose framing breaks (judged as a body cut there).  That is
+the provider's wrong answer: the checks that read it ``fail`` saying so (docs/CONTRACT.md:
+``error`` is "never used for a provider's wrong answer"), none of them is sent twice, and a
+provider whose ``GET /models`` is malformed too is not taken for an unreachable host.  The
+server is a raw socket server: no framework writes such answers."""
 
 from __future__ import annotations
 
@@ -35,7 +36,16 @@ HEADS = {
     "huge_head": b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                  + b"".join(b"Set-Cookie: c%d=%s\r\n" % (i, b"v" * 200) for i in range(600)),
 }
+#: Answers whose head is fine and whose chunked body's framing breaks (after a first chunk
+#: holding half the answer, so nothing a client could use arrived).
+FRAMINGS = {
+    "chunk_header": lambda body: (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\nzz\r\n%s\r\n0\r\n\r\n"
+        % (len(body) // 2, body[:len(body) // 2], body[len(body) // 2:])),
+}
 MESSAGES = {
+    "chunk_header": "HTTP/1.1 framing broken after 133 bytes: illegal chunk header",
     "header_line": "illegal header line",
     "content_length": "conflicting Content-Length headers",
     "status_line": "illegal status line",
@@ -65,6 +75,9 @@ class Handler(socketserver.StreamRequestHandler):
                 self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
                 continue
+            if variant in FRAMINGS:
+                self.wfile.write(FRAMINGS[variant](COMPLETION))
+                return  # its framing broken, the connection cannot go on
             self.wfile.write(HEADS[variant] + b"Content-Length: %d\r\n\r\n%s"
                              % (len(COMPLETION), COMPLETION))
 
@@ -91,7 +104,7 @@ def malformed_run(origin: str, tmp_path_factory: pytest.TempPathFactory) -> RunO
     providers = write_providers(tmp / "providers.yaml", [
         {"name": f"{variant}-{scope}".replace("_", "-"),
          "base_url": f"{origin}/{variant}/{scope}/v1", "api_key": KEY, "model": "gpt-4o-mini"}
-        for variant in HEADS for scope in ("post", "all")])
+        for variant in [*HEADS, *FRAMINGS] for scope in ("post", "all")])
     return run_suite(providers, tmp / "report")
 
 
@@ -99,7 +112,7 @@ def test_the_run_ends_normally(malformed_run: RunOutput) -> None:
     assert malformed_run.returncode == 0, malformed_run.stderr[-2000:]
 
 
-@pytest.mark.parametrize("variant", sorted(HEADS))
+@pytest.mark.parametrize("variant", sorted([*HEADS, *FRAMINGS]))
 @pytest.mark.parametrize("scope", ["post", "all"])
 def test_a_malformed_answer_fails_the_checks_that_read_it(malformed_run: RunOutput,
                                                           variant: str, scope: str) -> None:
@@ -110,7 +123,9 @@ def test_a_malformed_answer_fails_the_checks_that_read_it(malformed_run: RunOutp
         outcome, message = outcomes[check]
         assert outcome == "fail", (check, outcome, message)
         assert MESSAGES[variant] in message, message
-        if variant != "huge_head":
+        if variant in FRAMINGS:  # read as cut where it broke, never asked for again
+            assert "cut" in message and "(the retry too)" not in message, message
+        elif variant != "huge_head":
             assert message.startswith("the answer is not HTTP/1.1 a client can read (RFC 9112): ")
     errors = {check: message for check, (outcome, message) in outcomes.items()
               if outcome == "error"}
