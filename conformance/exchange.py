@@ -33,6 +33,9 @@ RECORD_DEPTH = 2
 #: Client stalls kept in an exchange's evidence (the longest).
 MAX_STALLS = 20
 
+#: U+FEFF, the byte order mark (EF BB BF in UTF-8).
+BOM = "\ufeff"
+
 Auth = Literal["key", "none"] | str
 """How a request authenticates: the configured key, none, or a literal key to send instead."""
 
@@ -89,6 +92,12 @@ class Exchange:
     so events that arrived meanwhile were stamped late; None when not watched."""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     _record: Any = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def bom(self) -> bool:
+        """The (non-stream) body begins with a byte order mark, which RFC 8259 §8.1 forbids a
+        sender to write (:func:`parse_json` reads past it)."""
+        return self.events is None and self.text.startswith(BOM)
 
     @property
     def content_type(self) -> str:
@@ -276,7 +285,11 @@ def cut_summary(exchange: Exchange, exc: BaseException, redactor: Redactor, *,
 
 
 def parse_json(text: str) -> Any:
+    """A body's JSON, or None.  A leading byte order mark is skipped, as RFC 8259 §8.1 lets a
+    parser do and the clients do (httpx's ``Response.json()``, the openai SDK's; a browser's
+    ``fetch().json()``, the Node SDK's); :attr:`Exchange.bom` records it for the checks that
+    judge the body's form."""
     try:
-        return jsontext.loads(text)
+        return jsontext.loads(text.removeprefix(BOM))
     except (ValueError, RecursionError):  # not JSON, or nested deeper than Python can parse
         return None

@@ -822,6 +822,13 @@ def _f_first_text_part_only(api: Api) -> None:
     assert "plum" not in api.text(PROMPTS[5][0], "first_text_part_only")
 
 
+def _f_json_bom(api: Api) -> None:
+    response = api.chat(COUNT, "json_bom")
+    assert response.content.startswith(b"\xef\xbb\xbf{")
+    assert response.json()["object"] == "chat.completion"  # httpx reads past it, as RFC 8259
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
 def _f_stream_json_content_type(api: Api) -> None:
     response, _ = api.stream(COUNT, "stream_json_content_type")
     assert response.headers["content-type"] == "application/json"

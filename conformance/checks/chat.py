@@ -6,7 +6,13 @@ from typing import Any
 
 from conformance.checks import prompts
 from conformance.checks.context import CheckContext
-from conformance.checks.expect import answer_text, expect_completion, expect_schema, snippet
+from conformance.checks.expect import (
+    answer_text,
+    expect_completion,
+    expect_no_bom,
+    expect_schema,
+    snippet,
+)
 from conformance.checks.registry import check
 from conformance.errors import Failure
 from conformance.validation import violations
@@ -32,9 +38,9 @@ async def _ask(ctx: CheckContext, messages: list[dict[str, Any]], expected: str,
     severity="breaks-clients",
     title="A plain request returns a schema-valid chat.completion",
     spec="POST /chat/completions → CreateChatCompletionResponse",
-    proves="A one-message request answers HTTP 200, application/json, a body that validates "
-    "against the OpenAI schema, object 'chat.completion', an assistant message with text "
-    "content and finish_reason 'stop'.",
+    proves="A one-message request answers HTTP 200, application/json, a body (without a byte "
+    "order mark) that validates against the OpenAI schema, object 'chat.completion', an "
+    "assistant message with text content and finish_reason 'stop'.",
 )
 async def chat_basic(ctx: CheckContext) -> str:
     exchange = await ctx.chat(messages=prompts.CAPITAL, max_tokens=prompts.SHORT, share=True)
@@ -42,6 +48,7 @@ async def chat_basic(ctx: CheckContext) -> str:
     if exchange.content_type != "application/json":
         raise Failure(f"Content-Type is {exchange.content_type or 'missing'!r}, expected "
                       "'application/json'")
+    expect_no_bom(exchange, "the completion")
     expect_schema("chat.completion", body, "the completion")
     if body["object"] != "chat.completion":
         raise Failure(f"object is {body['object']!r}, expected 'chat.completion'")

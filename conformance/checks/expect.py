@@ -46,6 +46,16 @@ def snippet(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def expect_no_bom(exchange: Exchange, what: str) -> None:
+    """Fail a JSON body that begins with a byte order mark (RFC 8259 §8.1: a sender MUST NOT
+    add one).  Every other check reads past it, as the openai SDKs do; the checks of a body's
+    form (``chat.basic``, ``models.list``) say it once."""
+    if exchange.bom:
+        raise Failure(f"{what} begins with a byte order mark (U+FEFF), which JSON sent over a "
+                      "network must not (RFC 8259 §8.1): the openai SDKs read past it, Go's "
+                      "encoding/json and other strict parsers refuse the whole body")
+
+
 def error_envelope(exchange: Exchange) -> dict[str, Any] | None:
     """The ``error`` object when the body is an OpenAI error envelope with a message."""
     body = exchange.json

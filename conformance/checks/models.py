@@ -5,9 +5,16 @@ from __future__ import annotations
 import re
 
 from conformance.checks.context import CheckContext
-from conformance.checks.expect import describe, error_envelope, expect_schema, snippet
+from conformance.checks.expect import (
+    describe,
+    error_envelope,
+    expect_no_bom,
+    expect_schema,
+    snippet,
+)
 from conformance.checks.registry import check
 from conformance.errors import Failure, Unsupported
+from conformance.exchange import Exchange
 
 _SNAPSHOT = re.compile(r"^(?P<base>.+?)-(\d{4}-\d{2}-\d{2}|\d{4}|\d{8})$")
 
@@ -32,9 +39,9 @@ def same_model(requested: str, answered: str) -> bool:
     return False
 
 
-async def _list(ctx: CheckContext) -> list[str]:
-    """The model ids of GET /models (one request, shared by the checks that read it and by
-    the engine's preflight)."""
+async def _list(ctx: CheckContext) -> tuple[list[str], Exchange]:
+    """The model ids of GET /models and its exchange (one request, shared by the checks that
+    read it and by the engine's preflight)."""
     exchange = await ctx.get("/models", share=True)
     if not exchange.ok:
         envelope = error_envelope(exchange)
@@ -43,7 +50,7 @@ async def _list(ctx: CheckContext) -> list[str]:
         raise Failure(f"GET /models: expected HTTP 200, got {describe(exchange)}")
     expect_schema("models.list", exchange.json, "GET /models")
     data = exchange.json["data"]
-    return [m["id"] for m in data]
+    return [m["id"] for m in data], exchange
 
 
 @check(
@@ -51,11 +58,13 @@ async def _list(ctx: CheckContext) -> list[str]:
     severity="breaks-clients",
     title="GET /models returns a model list",
     spec="GET /models → ListModelsResponse",
-    proves="The models endpoint answers 200 with {object: 'list', data: [Model...]} and every "
-    "entry has id, object 'model', created and owned_by, as the schema requires.",
+    proves="The models endpoint answers 200 with {object: 'list', data: [Model...]} (without a "
+    "byte order mark) and every entry has id, object 'model', created and owned_by, as the "
+    "schema requires.",
 )
 async def models_list(ctx: CheckContext) -> str:
-    ids = await _list(ctx)
+    ids, exchange = await _list(ctx)
+    expect_no_bom(exchange, "GET /models")
     if not ids:
         raise Failure("GET /models returned an empty data list")
     return f"{len(ids)} models listed"
@@ -70,7 +79,7 @@ async def models_list(ctx: CheckContext) -> str:
     "or as a dated snapshot of it), so clients that discover models find it.",
 )
 async def models_lists_configured(ctx: CheckContext) -> str:
-    ids = await _list(ctx)
+    ids, _ = await _list(ctx)
     found = [i for i in ids if same_model(ctx.model, i)]
     if not found:
         sample = ", ".join(ids[:8]) + (" …" if len(ids) > 8 else "")

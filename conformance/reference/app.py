@@ -139,6 +139,10 @@ class _Provider:
                 response = streaming.cut(response, armed.after)
             if "echo_key" in variant:
                 response.headers["x-echo-key"] = self.api_key or ""
+            if "json_bom" in variant and isinstance(getattr(response, "body", None), bytes) \
+                    and response.headers.get("content-type", "").startswith("application/json"):
+                response.body = "\ufeff".encode() + response.body
+                response.headers["content-length"] = str(len(response.body))
             return response
 
         return run

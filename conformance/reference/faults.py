@@ -91,6 +91,8 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "drop_system": "system and developer messages are removed before the model sees them",
     "last_message_only": "the model sees only the last message",
     "first_text_part_only": "for array content only the first text part reaches the model",
+    "json_bom": "every JSON body begins with a UTF-8 byte order mark (EF BB BF), which RFC 8259 "
+    "§8.1 forbids a sender to write",
     # streaming
     "stream_json_content_type": "streams are served with Content-Type application/json",
     "chunk_wrong_object": 'chunks have object "chat.completion"',
