@@ -93,8 +93,14 @@ def test_a_5xx_is_a_fail_even_for_a_feature() -> None:
 
 
 def test_a_4xx_without_an_envelope_is_a_fail() -> None:
-    with pytest.raises(Failure, match="expected HTTP 200, got HTTP 400"):
+    with pytest.raises(Failure, match="expected HTTP 200, got HTTP 400") as info:
         raise_for_status(answer(400, None), "stop")
+    # says why a decline in words is not taken for one
+    assert info.value.message.endswith("(not a well-formed decline: no OpenAI error envelope "
+                                       '{"error": {"message": ...}})')
+    with pytest.raises(Failure) as info:
+        raise_for_status(answer(500, None), "stop")
+    assert "well-formed" not in info.value.message
 
 
 @pytest.mark.parametrize("body", [

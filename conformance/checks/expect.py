@@ -214,7 +214,9 @@ def raise_for_status(
                       f"forwarded the request to an upstream that does not serve it: "
                       f"{describe(exchange)}")
     if not 400 <= status < 500 or envelope is None:
-        raise Failure(f"expected HTTP 200, got {describe(exchange)}")
+        bare = (" (not a well-formed decline: no OpenAI error envelope {\"error\": "
+                "{\"message\": ...}})" if 400 <= status < 500 else "")
+        raise Failure(f"expected HTTP 200, got {describe(exchange)}{bare}")
     message = str(envelope["message"])
     named = names_sent(message, exchange)
     if is_decline(envelope):
