@@ -160,6 +160,9 @@ KEY_REJECTED_VARIABLE = N_("the key in {variables} was rejected: {why}; fix the 
 KEY_REJECTED = N_("{origin} was rejected: {why}; fix the key (no check of this provider can "
                   "reach a verdict with it)")
 UNREACHABLE = N_("provider unreachable, no check was run: {error}")
+NOT_AN_API = N_("no OpenAI-compatible API at {url}, no check was run: it answers HTTP {status} to "
+                "both GET /models and POST /chat/completions; check the base_url (most end "
+                "in /v1)")
 BUDGET_SPENT = N_("not run: the run budget of {budget} tokens is spent ({spent} tokens; "
                   "--max-tokens)")
 #: Skip reasons of checks that do not apply to a provider as configured.
@@ -176,8 +179,9 @@ PROVIDER_MISSING = N_("not run: provider {provider} missing from the new run")
 RUN_UNFINISHED = N_("not run: the run did not finish")
 #: Most specific first: the first that matches is used.
 STORED: tuple[str, ...] = (SET_VARIABLES, KEY_REJECTED_VARIABLE, KEY_REJECTED, UNREACHABLE,
-                           BUDGET_SPENT, NO_UPSTREAM, NO_KEY, NO_TOKENIZER, NO_VISION_URL,
-                           NO_TOOL_CALL, NO_DONE, PROVIDER_MISSING, RUN_UNFINISHED)
+                           NOT_AN_API, BUDGET_SPENT, NO_UPSTREAM, NO_KEY, NO_TOKENIZER,
+                           NO_VISION_URL, NO_TOOL_CALL, NO_DONE, PROVIDER_MISSING,
+                           RUN_UNFINISHED)
 _FIELD = re.compile(r"\{(\w+)\}")
 
 

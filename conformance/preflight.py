@@ -11,7 +11,12 @@ worst — ``fail`` verdicts blamed on a good relay:
   again → every check that needs the key is ``error`` ("the key in APIYI_API_KEY was rejected:
   HTTP 401 ...").  Checks that only send deliberately wrong or missing keys (``auth.*``) still
   run: their verdict does not depend on the configured key;
-* anything else (200, 404, a 5xx, ...) → the checks run and judge it.
+* 404/405 → the chat route is asked too, with the same unbillable request; 404/405 again,
+  and not about the model (a relay answering 404 "model not found" is judged by the checks)
+  → there is no OpenAI-compatible API at that path, most likely a base_url without its
+  ``/v1``: every check is ``error`` ("no OpenAI-compatible API at ..."), said once, instead
+  of a column of ``fail`` blamed on the provider;
+* anything else (200, a 404 on ``/models`` alone, a 5xx, ...) → the checks run and judge it.
 
 This module never imports pytest.
 """
@@ -22,13 +27,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from conformance.checks.context import CheckContext, ProviderRuntime
-from conformance.checks.expect import describe
+from conformance.checks.expect import describe, error_envelope
 from conformance.checks.registry import Check
 from conformance.errors import MalformedAnswer, TransportError
 from conformance.exchange import Exchange
-from conformance.i18n import KEY_REJECTED, UNREACHABLE
+from conformance.i18n import KEY_REJECTED, NOT_AN_API, UNREACHABLE
 
-ProblemKind = Literal["unreachable", "key_rejected"]
+ProblemKind = Literal["unreachable", "key_rejected", "not_an_api"]
+#: Words of an error about the model (not the route): a 404 that says them is a verdict.
+_MODEL_WORDS = ("model", "模型")
 
 
 @dataclass(frozen=True)
@@ -40,9 +47,10 @@ class ProviderProblem:
     exchanges: tuple[Exchange, ...]
 
     def blocks(self, check: Check) -> bool:
-        """Whether ``check`` cannot run: nothing runs against an unreachable host; with a
-        rejected key, only the checks that never send the configured key still run."""
-        return self.kind == "unreachable" or check.needs_key
+        """Whether ``check`` cannot run: nothing runs against an unreachable host or a path
+        with no API; with a rejected key, only the checks that never send the configured key
+        still run."""
+        return self.kind in ("unreachable", "not_an_api") or check.needs_key
 
 
 async def preflight(runtime: ProviderRuntime) -> ProviderProblem | None:
@@ -55,16 +63,20 @@ async def preflight(runtime: ProviderRuntime) -> ProviderProblem | None:
         return _unreachable(exc)
     except MalformedAnswer:  # reachable, answering wrongly: each check judges its own answer
         return None
-    if listing.status not in (401, 403) or not listing.sent_key:
+    not_found = listing.status in (404, 405)
+    if not not_found and (listing.status not in (401, 403) or not listing.sent_key):
         return None
-    # Some gateways guard /models differently from the chat route: ask the chat route too,
-    # with a request no provider can bill (an empty message list is invalid).
+    # Some gateways guard /models differently from the chat route, and some have no /models:
+    # ask the chat route too, with a request no provider can bill (an empty message list is
+    # invalid).
     try:
         confirm = await ctx.chat(messages=[], max_tokens=1)
     except TransportError as exc:
         return _unreachable(exc)
     except MalformedAnswer:
         return None
+    if not_found:
+        return _not_an_api(runtime, listing, confirm)
     if confirm.status not in (401, 403):
         return None
     return ProviderProblem(
@@ -72,6 +84,21 @@ async def preflight(runtime: ProviderRuntime) -> ProviderProblem | None:
         KEY_REJECTED.format(origin=provider.key_origin, why=describe(listing)),
         (listing, confirm),
     )
+
+
+def _not_an_api(runtime: ProviderRuntime, listing: Exchange,
+                confirm: Exchange) -> ProviderProblem | None:
+    """The problem when the chat route is not found either, unless its answer is about the
+    model (a relay's "model not found" is for the checks to judge)."""
+    if confirm.status not in (404, 405):
+        return None
+    envelope = error_envelope(confirm)
+    said = " ".join(str(envelope.get(k) or "") for k in ("message", "code")) if envelope else ""
+    if runtime.provider.model in said or any(w in said.lower() for w in _MODEL_WORDS):
+        return None
+    url = runtime.client.redactor.text(listing.url.removesuffix("/models"))
+    return ProviderProblem("not_an_api", NOT_AN_API.format(url=url, status=confirm.status),
+                           (listing, confirm))
 
 
 def _unreachable(exc: TransportError) -> ProviderProblem:

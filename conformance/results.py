@@ -170,8 +170,9 @@ class Result:
 
     @property
     def provider_problem(self) -> str | None:
-        """The provider-wide problem (``unreachable``, ``key_rejected``) behind an ``error``
-        that stopped this check before it ran (:mod:`conformance.preflight`), if any."""
+        """The provider-wide problem (``unreachable``, ``not_an_api``, ``key_rejected``)
+        behind an ``error`` that stopped this check before it ran
+        (:mod:`conformance.preflight`), if any."""
         kind = self.evidence.get("provider_problem") if self.outcome == "error" else None
         return kind if isinstance(kind, str) else None
 

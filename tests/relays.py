@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from conformance.reference.server import ThreadedServer
@@ -59,11 +59,14 @@ class Relay(ThreadedServer):
 
     ``drop_headers``: request headers removed before forwarding (case-insensitive).
     ``cut_streams``: event streams are cut after ``cut_after`` events, every time.
+    ``models_404``: ``GET /v1/models`` is not offered (404 with OpenAI's "Invalid URL").
     """
 
     def __init__(self, upstream: str, *, drop_headers: Iterable[str] = (),
-                 cut_streams: bool = False, cut_after: int = 2) -> None:
+                 cut_streams: bool = False, cut_after: int = 2,
+                 models_404: bool = False) -> None:
         self.upstream = upstream.rstrip("/")
+        self.models_404 = models_404
         self.drop = {h.lower() for h in drop_headers}
         self.cut_after = cut_after if cut_streams else None
         self.client = httpx.AsyncClient(timeout=60)
@@ -76,6 +79,10 @@ class Relay(ThreadedServer):
         return f"{self.origin}/v1"
 
     async def forward(self, request: Request) -> Response:
+        if self.models_404 and request.path_params["path"] == "models":
+            return JSONResponse({"error": {"message": "Invalid URL (GET /v1/models)",
+                                           "type": "invalid_request_error", "param": None,
+                                           "code": None}}, status_code=404)
         headers = {k: v for k, v in request.headers.items()
                    if k.lower() not in HOP and k.lower() not in self.drop}
         upstream = await self.client.send(

@@ -73,6 +73,43 @@ def test_a_closed_port_finishes_fast_with_one_line(tmp_path: Path) -> None:
     assert elapsed < 10, f"{elapsed:.1f}s"
 
 
+def test_a_base_url_without_its_path_is_one_error_not_a_column_of_fails(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """The reference's origin without ``/v1``: every route is 404, which is the user's
+    base_url, not the provider's conformance.  A provider with no ``GET /models`` but a
+    chat route (the relay below) and one whose chat route answers 404 about the model run as
+    usual, their 404s judged check by check (the controls)."""
+    with Relay(reference_server.base_url, models_404=True) as relay:
+        path = write_providers(tmp_path / "providers.yaml", [
+            external("no-v1", reference_server.origin),
+            external("no-models", relay.base_url),
+            {**external("unknown-model", relay.base_url), "model": "no-such-model"},
+        ])
+        out = run_suite(path, tmp_path / "r")
+    assert out.returncode == 0, out.stderr[-2000:]
+    by_provider: dict[str, dict[str, tuple[str, str]]] = {}
+    for (provider, check), verdict in out.outcomes().items():
+        by_provider.setdefault(provider, {})[check] = verdict
+    wrong = by_provider["no-v1"]
+    assert {o for o, _ in wrong.values()} == {"error"}
+    expected = (f"no OpenAI-compatible API at {reference_server.origin}, no check was run: it "
+                "answers HTTP 404 to both GET /models and POST /chat/completions; check the "
+                "base_url (most end in /v1)")
+    assert {m for _, m in wrong.values()} == {expected}
+    said = [line for line in out.stdout.splitlines() if "no OpenAI-compatible API" in line]
+    assert len(said) == 1, out.stdout[-3000:]
+    assert out.data["run"]["tokens"]["no-v1"]["requests"] == 2  # /models and messages: []
+    # the controls: judged check by check
+    no_models = by_provider["no-models"]
+    assert no_models["models.list"][0] == "unsupported", no_models["models.list"]
+    assert no_models["chat.basic"][0] == "pass", no_models["chat.basic"]
+    unknown = by_provider["unknown-model"]
+    # a 404 about the model is the model's (ModelUnavailable, per check), not a missing API
+    assert unknown["chat.basic"][1].startswith(
+        "ModelUnavailable: the model 'no-such-model' is not available"), unknown["chat.basic"]
+    assert not [m for _, m in unknown.values() if "no OpenAI-compatible API" in m]
+
+
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_rate_limit_verdict_does_not_depend_on_scheduling(tmp_path: Path,
                                                          concurrency: int) -> None:
