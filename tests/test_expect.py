@@ -13,6 +13,7 @@ import pytest
 
 from conformance.checks.expect import (
     CredentialsRejected,
+    ModelUnavailable,
     cut_finding,
     expect_client_error,
     names_sent,
@@ -58,12 +59,39 @@ def anthropic_owner(exchange: Exchange) -> str | None:
     ("litellm.UnsupportedParamsError: openai does not support parameters: ['stop']", None),
     ("Invalid value: 'developer'. Supported values are: 'system', 'user'.", None),
     ("当前模型不支持该参数", None),
-    ("当前分组 default 下对于模型 gpt-4o 无可用渠道", None),
-    ("The model `gpt-4o` does not exist or you do not have access to it.", "model_not_found"),
+    ("The model `gpt-4o` does not support image input.", None),
+    ("gpt-4o: tools are not available", "unsupported_model"),
 ])
 def test_a_4xx_that_says_unsupported_is_a_decline(message: str, code: str | None) -> None:
     with pytest.raises(Unsupported, match="stop declined: HTTP 400"):
         raise_for_status(answer(400, openai_error(message, code)), "stop")
+
+
+@pytest.mark.parametrize("message, code", [
+    ("当前分组 default 下对于模型 gpt-4o-mini 无可用渠道", None),
+    ("当前分组 default 下对于模型 gpt-4o-mini 无可用渠道", "get_channel_failed"),
+    ("The model `gpt-4o-mini` does not exist or you do not have access to it.",
+     "model_not_found"),
+    ("model not found", "model_not_found"),
+])
+def test_the_configured_model_missing_is_no_verdict_on_a_feature(message: str,
+                                                                  code: str | None) -> None:
+    """Not a decline of the feature (nor, for core behaviour, a fail): the user's model."""
+    request = {"model": "gpt-4o-mini", "stop": ["7"], "messages": []}
+    for status in (400, 404):
+        missing = answer(status, openai_error(message, code), request=request)
+        with pytest.raises(ModelUnavailable, match="the model 'gpt-4o-mini' is not available"):
+            raise_for_status(missing, "stop")
+        with pytest.raises(ModelUnavailable):
+            raise_for_status(missing)
+        with pytest.raises(ModelUnavailable):  # an errors.* check expecting 400 or 422
+            expect_client_error(answer(404, openai_error(message, code), request=request),
+                                "request without messages")
+    # a check that names a made-up model on purpose judges the answer
+    made_up = answer(422, openai_error(message, code), request=request)
+    with pytest.raises(Failure, match="expected HTTP 404 or 400, got HTTP 422"):
+        expect_client_error(made_up, "unknown model", statuses=(404, 400),
+                            configured_model=False)
 
 
 @pytest.mark.parametrize("message, named", [
@@ -121,8 +149,8 @@ def test_a_404_in_the_routes_own_format_came_from_an_upstream() -> None:
         raise_for_status(exchange, "the Messages API", route="POST /messages",
                          foreign=anthropic_owner)
     unknown_model = answer(404, anthropic_error("not_found_error", "model: claude-x does not "
-                                                "exist"))
-    with pytest.raises(Unsupported, match="declined"):
+                                                "exist"), request={"model": "claude-x"})
+    with pytest.raises(ModelUnavailable, match="the model 'claude-x' is not available"):
         raise_for_status(unknown_model, "the Messages API", route="POST /messages",
                          foreign=anthropic_owner)
 

@@ -1,16 +1,18 @@
 """Judging helpers shared by the checks: they turn an :class:`Exchange` into data or a verdict.
 
-Outcome rules (docs/CONTRACT.md, docs/CONTRACT.md), written once here for every family:
+Outcome rules (docs/CONTRACT.md, "Outcomes"), written once here for every family:
 
 * ``unsupported`` is a real decline only: a 404/405 for an optional route that does not exist
   (:func:`raise_for_status` with ``route=``), or a 4xx error whose message or code says the
-  feature or model is not supported (:data:`DECLINE_WORDS`).
+  feature is not supported, for the model or at all (:data:`DECLINE_WORDS`).
 * ``fail``: a 5xx; a 4xx that names a header or field the suite did send (a relay that dropped
   or mangled it — "anthropic-version: header is required"); a 4xx that does not say what is
   unsupported; an error body in another API's format answered by an upstream behind the relay;
   an error inside an HTTP 200; a body or stream the provider cut; a silently ignored feature.
 * ``error`` (no verdict): the configured key refused (401/403 to a request that carried it —
-  the user's problem, never the provider's fault) and rate limiting after retries.
+  the user's problem, never the provider's fault), the configured model not available to it
+  (``model_not_found``, "无可用渠道": :func:`check_model_unavailable`, for a feature's request
+  too) and rate limiting after retries.
 """
 
 from __future__ import annotations
@@ -159,16 +161,26 @@ def check_rate_limited(exchange: Exchange) -> None:
                           f"{describe(exchange)}")
 
 
-def check_model_unavailable(exchange: Exchange, envelope: dict[str, Any]) -> None:
+#: What an error says when a feature is declined for a model (not that the model is missing).
+_FEATURE_WORDS = re.compile(r"support|不支持|未开放|未启用", re.IGNORECASE)
+
+
+def check_model_unavailable(exchange: Exchange, envelope: dict[str, Any], *,
+                            feature: bool = False) -> None:
     """``error`` (:class:`ModelUnavailable`) when a 4xx declines the model the request named
     (``model_not_found``, "does not exist", "无可用渠道" next to the model's name): the key may
-    not use that model, which the user configured; it says nothing of the provider."""
+    not use that model, which the user configured; it says nothing of the provider.  With
+    ``feature`` (a request for an optional feature) only an error about the model itself
+    counts, not one saying the model does not support something ("does not support image
+    input" is the feature's decline)."""
     body = exchange.request_body
     model = body.get("model") if isinstance(body, dict) else None
     if not isinstance(model, str) or not model or not is_decline(envelope):
         return
     message = str(envelope.get("message") or "")
     code = str(envelope.get("code") or "").lower()
+    if feature and (_FEATURE_WORDS.search(message) or code.startswith("unsupported")):
+        return
     if model in message or code in ("model_not_found", "unsupported_model") or \
             "无可用渠道" in message:
         raise ModelUnavailable(f"the model {model!r} is not available to this key (set model: "
@@ -202,6 +214,9 @@ def raise_for_status(
         check_model_unavailable(exchange, envelope)
     if status >= 500 or feature is None:
         raise Failure(f"expected HTTP 200, got {describe(exchange)}")
+    if feature is not None and 400 <= status < 500 and envelope is not None:
+        # the configured model missing is the user's to fix, not the feature's decline
+        check_model_unavailable(exchange, envelope, feature=True)
     if route and status in (404, 405):
         upstream = foreign(exchange) if foreign else None
         if upstream is None:
@@ -503,18 +518,24 @@ def usage_numbers(usage: Any, where: str) -> tuple[int, int, int]:
 
 
 def expect_client_error(
-    exchange: Exchange, what: str, statuses: tuple[int, ...] = (400, 422)
+    exchange: Exchange, what: str, statuses: tuple[int, ...] = (400, 422), *,
+    configured_model: bool = True,
 ) -> dict[str, Any]:
     """A 4xx (one of ``statuses``) with the OpenAI error envelope, or a ``fail`` saying why.
 
     OpenAI answers invalid requests with 400 (``invalid_request_error``); 422 is what many
     validating frameworks send and clients treat alike.  A 5xx for a client mistake is a fail:
-    clients retry 5xx.  An error inside an HTTP 200 and a non-JSON body are fails.
+    clients retry 5xx.  An error inside an HTTP 200 and a non-JSON body are fails.  Another
+    4xx saying the request's model is not available is ``error`` (the user's model), unless
+    ``configured_model`` is False (the request named a made-up model on purpose).
     """
     status = exchange.status or 0
     body = exchange.json
     if status not in statuses:
         check_key_refused(exchange, what)
+        envelope = error_envelope(exchange)
+        if configured_model and 400 <= status < 500 and envelope is not None:
+            check_model_unavailable(exchange, envelope)
     if 200 <= status < 300:
         if isinstance(body, dict) and "error" in body:
             raise Failure(f"{what}: error reported inside HTTP {status} (must be 4xx): "
