@@ -822,6 +822,12 @@ def _f_first_text_part_only(api: Api) -> None:
     assert "plum" not in api.text(PROMPTS[5][0], "first_text_part_only")
 
 
+def _f_models_retrieve_missing(api: Api) -> None:
+    url = api.url(("models_retrieve_missing",))
+    assert api.client.get(url + "/models/ref-1").status_code == 404
+    assert "ref-1" in [m["id"] for m in api.client.get(url + "/models").json()["data"]]
+
+
 def _f_json_bom(api: Api) -> None:
     response = api.chat(COUNT, "json_bom")
     assert response.content.startswith(b"\xef\xbb\xbf{")

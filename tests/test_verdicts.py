@@ -84,6 +84,7 @@ def test_a_base_url_without_its_path_is_one_error_not_a_column_of_fails(
             external("no-v1", reference_server.origin),
             external("no-models", relay.base_url),
             {**external("unknown-model", relay.base_url), "model": "no-such-model"},
+            {**external("missing-model", reference_server.base_url), "model": "no-such-model"},
         ])
         out = run_suite(path, tmp_path / "r")
     assert out.returncode == 0, out.stderr[-2000:]
@@ -108,6 +109,15 @@ def test_a_base_url_without_its_path_is_one_error_not_a_column_of_fails(
     assert unknown["chat.basic"][1].startswith(
         "ModelUnavailable: the model 'no-such-model' is not available"), unknown["chat.basic"]
     assert not [m for _, m in unknown.values() if "no OpenAI-compatible API" in m]
+    # a model the provider does not have, said the same everywhere: no feature "declined"
+    # and no GET /models/{model} "declined" for it
+    missing = by_provider["missing-model"]
+    declined = {c: m for c, (o, m) in missing.items() if o == "unsupported"}
+    assert declined == {}, declined
+    assert missing["models.retrieve"][1].startswith(
+        "ModelUnavailable: the model 'no-such-model' is not available"), missing["models.retrieve"]
+    assert missing["tools.auto"][1].startswith(
+        "ModelUnavailable: the model 'no-such-model' is not available"), missing["tools.auto"]
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])

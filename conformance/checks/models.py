@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
+    ModelUnavailable,
     describe,
     error_envelope,
     expect_no_bom,
@@ -17,6 +19,9 @@ from conformance.errors import Failure, Unsupported
 from conformance.exchange import Exchange
 
 _SNAPSHOT = re.compile(r"^(?P<base>.+?)-(\d{4}-\d{2}-\d{2}|\d{4}|\d{8})$")
+#: What a 404 says when the model itself is missing.
+_MISSING = re.compile(r"does ?n[o']t exist|no such model|unknown model|model[_ ]not[_ ]found|"
+                      r"不存在", re.IGNORECASE)
 
 
 def same_model(requested: str, answered: str) -> bool:
@@ -93,12 +98,15 @@ async def models_lists_configured(ctx: CheckContext) -> str:
     title="GET /models/{model} returns the model",
     spec="GET /models/{model} → Model",
     proves="Retrieving the configured model answers 200 with a Model object whose id is the "
-    "model (or its dated snapshot); a 404 with an error envelope counts as declined.",
+    "model (or its dated snapshot); a 404 with an error envelope counts as declined, unless "
+    "it says a model that GET /models lists does not exist.",
 )
 async def models_retrieve(ctx: CheckContext) -> str:
     exchange = await ctx.get(f"/models/{ctx.model}")
     if not exchange.ok:
         envelope = error_envelope(exchange)
+        if exchange.status == 404 and envelope is not None and _says_missing(envelope):
+            await _missing_model(ctx, envelope)
         if exchange.status in (404, 405) and envelope is not None:
             raise Unsupported(
                 f"GET /models/{{model}} declined: HTTP {exchange.status} "
@@ -113,3 +121,29 @@ async def models_retrieve(ctx: CheckContext) -> str:
     if not same_model(ctx.model, answered):
         raise Failure(f"GET /models/{ctx.model} answered a different model {answered!r}")
     return f"id {answered!r}"
+
+
+def _says_missing(envelope: dict[str, Any]) -> bool:
+    """The 404 says the model does not exist (OpenAI's ``model_not_found``), not that the
+    route does not ("Invalid URL (GET /v1/models/…)" names the model too)."""
+    said = f"{envelope.get('message') or ''} {envelope.get('code') or ''}"
+    return bool(_MISSING.search(said)) and "invalid url" not in said.lower()
+
+
+async def _missing_model(ctx: CheckContext, envelope: dict[str, Any]) -> None:
+    """Whose problem a "model does not exist" is: the provider's when its own GET /models
+    lists the model (it contradicts itself), the user's when it does not (the configured
+    model is missing); undecided when GET /models cannot tell (then the 404 is judged as a
+    decline)."""
+    try:
+        ids, _ = await _list(ctx)
+    except (Failure, Unsupported):
+        return
+    listed = [i for i in ids if same_model(ctx.model, i)]
+    if listed:
+        raise Failure(f"GET /models lists {listed[0]!r}, but GET /models/{ctx.model} says it "
+                      f"does not exist: HTTP 404 {snippet(envelope['message'])}")
+    raise ModelUnavailable(f"the model {ctx.model!r} is not available to this key (set model: "
+                           f"in providers.yaml or --model): GET /models does not list it and "
+                           f"GET /models/{ctx.model} answers HTTP 404 "
+                           f"{snippet(envelope['message'], 140)}")

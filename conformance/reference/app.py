@@ -233,7 +233,7 @@ class _Provider:
         if "models_retrieve_html_404" in variant:
             raise ApiError(404, "Not Found",
                            html="<html><body><h1>404 Not Found</h1></body></html>")
-        if model_id not in ALL_MODEL_IDS:
+        if model_id not in ALL_MODEL_IDS or "models_retrieve_missing" in variant:
             raise ApiError(404, f"The model '{model_id}' does not exist", param="model",
                            code="model_not_found")
         body = self._model_object(model_id)

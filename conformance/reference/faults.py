@@ -85,6 +85,8 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "models_wrong_shape": 'GET /models returns {"models":[{"name":"ref-1"}]} (no object/data)',
     "models_missing_configured": 'GET /models lists only "other-model"',
     "models_retrieve_html_404": "GET /models/{model} answers 404 with a text/html page",
+    "models_retrieve_missing": "GET /models/{model} answers 404 model_not_found for every model, "
+    "the ones GET /models lists too",
     # chat (non-stream)
     "chat_wrong_object": 'non-stream responses have object "chat.completions"',
     "omit_nullable_fields": "non-stream choices and messages omit null fields (refusal, logprobs)",

@@ -17,6 +17,10 @@ EXPECTED: dict[str, Expect] = {
     "models_retrieve_html_404": {
         "models.retrieve": ("fail", "expected HTTP 200, got HTTP 404 text/html"),
     },
+    "models_retrieve_missing": {
+        "models.retrieve": ("fail", "GET /models lists 'ref-1', but GET /models/ref-1 says it "
+                                    "does not exist: HTTP 404 The model 'ref-1' does not exist"),
+    },
     "json_bom": {  # read past by every other check, as the openai SDKs do
         "chat.basic": ("fail", "the completion begins with a byte order mark (U+FEFF)"),
         "models.list": ("fail", "GET /models begins with a byte order mark (U+FEFF)"),
