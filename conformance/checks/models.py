@@ -132,17 +132,18 @@ def _says_missing(envelope: dict[str, Any]) -> bool:
 
 async def _missing_model(ctx: CheckContext, envelope: dict[str, Any]) -> None:
     """Whose problem a "model does not exist" is: the provider's when its own GET /models
-    lists the model (it contradicts itself), the user's when it does not (the configured
-    model is missing); undecided when GET /models cannot tell (then the 404 is judged as a
-    decline)."""
+    lists that very id (it contradicts itself), the user's when it lists neither the id nor a
+    snapshot of it (the configured model is missing); undecided when GET /models cannot tell
+    or lists only a snapshot (then the 404 is judged as a decline)."""
     try:
         ids, _ = await _list(ctx)
     except (Failure, Unsupported):
         return
-    listed = [i for i in ids if same_model(ctx.model, i)]
-    if listed:
-        raise Failure(f"GET /models lists {listed[0]!r}, but GET /models/{ctx.model} says it "
+    if ctx.model in ids:
+        raise Failure(f"GET /models lists {ctx.model!r}, but GET /models/{ctx.model} says it "
                       f"does not exist: HTTP 404 {snippet(envelope['message'])}")
+    if any(same_model(ctx.model, i) for i in ids):  # listed as a snapshot only: undecided
+        return
     raise ModelUnavailable(f"the model {ctx.model!r} is not available to this key (set model: "
                            f"in providers.yaml or --model): GET /models does not list it and "
                            f"GET /models/{ctx.model} answers HTTP 404 "
