@@ -79,13 +79,17 @@ def describe(exchange: Exchange) -> str:
     return f"HTTP {exchange.status} {ctype} {snippet(body, 120)}".rstrip()
 
 
+#: Words by which an error says the model itself does not exist.
+MODEL_MISSING = re.compile(
+    r"does ?n[o']t exist|no such model|unknown model|model[_ ]not[_ ]found|不存在",
+    re.IGNORECASE,
+)
 #: Words by which an error says a feature, parameter or model is not offered: OpenAI's
 #: "Unsupported parameter" / "Supported values are", LiteLLM's "does not support parameters",
 #: vLLM's "not implemented", and the seed relays' Chinese ("不支持", "无可用渠道", "未开放").
 DECLINE_WORDS = re.compile(
-    r"support|not (?:available|enabled|implemented|allowed|permitted)|does ?n[o']t exist|"
-    r"no such model|unknown model|model[_ ]not[_ ]found|deprecated|disabled|"
-    r"不支持|暂不支持|未开放|不可用|无可用渠道|未启用|不存在",
+    r"support|not (?:available|enabled|implemented|allowed|permitted)|deprecated|disabled|"
+    r"不支持|暂不支持|未开放|不可用|无可用渠道|未启用|" + MODEL_MISSING.pattern,
     re.IGNORECASE,
 )
 #: Error codes that are declines whatever the message says.

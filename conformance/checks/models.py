@@ -7,6 +7,7 @@ from typing import Any
 
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
+    MODEL_MISSING,
     ModelUnavailable,
     describe,
     error_envelope,
@@ -19,9 +20,6 @@ from conformance.errors import Failure, Unsupported
 from conformance.exchange import Exchange
 
 _SNAPSHOT = re.compile(r"^(?P<base>.+?)-(\d{4}-\d{2}-\d{2}|\d{4}|\d{8})$")
-#: What a 404 says when the model itself is missing.
-_MISSING = re.compile(r"does ?n[o']t exist|no such model|unknown model|model[_ ]not[_ ]found|"
-                      r"不存在", re.IGNORECASE)
 
 
 def same_model(requested: str, answered: str) -> bool:
@@ -127,7 +125,7 @@ def _says_missing(envelope: dict[str, Any]) -> bool:
     """The 404 says the model does not exist (OpenAI's ``model_not_found``), not that the
     route does not ("Invalid URL (GET /v1/models/…)" names the model too)."""
     said = f"{envelope.get('message') or ''} {envelope.get('code') or ''}"
-    return bool(_MISSING.search(said)) and "invalid url" not in said.lower()
+    return bool(MODEL_MISSING.search(said)) and "invalid url" not in said.lower()
 
 
 async def _missing_model(ctx: CheckContext, envelope: dict[str, Any]) -> None:
