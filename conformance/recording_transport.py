@@ -32,7 +32,14 @@ from conformance.connections import MalformedBody, MalformedHead
 from conformance.exchange import Exchange, TimedEvent, cut_summary, parse_json, redact_stream
 from conformance.redact import Redactor
 from conformance.sse import SSEDecoder
-from conformance.transport import CUT_ERRORS, RETRY_ERRORS, ProviderClient, retry_delay
+from conformance.transport import (
+    CUT_ERRORS,
+    RETRY_ERRORS,
+    RETRY_STATUSES,
+    ProviderClient,
+    retry_delay,
+    status_retry,
+)
 
 #: Response headers that no longer describe the body once it has been content-decoded.
 _ENCODING_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encoding"})
@@ -82,15 +89,25 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
     async def _send(self, request: httpx.Request, exchange: Exchange
                     ) -> tuple[httpx.Response, float]:
-        """Send (with the provider's retries); the response and when the first attempt began."""
+        """Send (with the provider's retries, as the suite's own requests: a failure to
+        connect, a 429 within ``timeouts.total``); the response and when its attempt began
+        (the exchange's times are the answer's own, as the suite's requests record them)."""
         r = self._owner.redactor
-        started = time.perf_counter()
+        deadline = time.perf_counter() + self._owner._timeouts.total
         attempts = 1 + max(0, self._owner.provider.retries)
         for attempt in range(1, attempts + 1):
             exchange.attempts = attempt
+            started = time.perf_counter()
             try:
                 response = await self._owner._client.send(request, stream=True)
-                break
+                if response.status_code not in RETRY_STATUSES or attempt == attempts:
+                    break
+                pause = status_retry(response, exchange, deadline, self._owner._timeouts.total)
+                if pause is None:
+                    break
+                await response.aclose()
+                await asyncio.sleep(pause)
+                continue
             except MalformedHead as exc:  # the provider answered wrongly: not sent again
                 failure: httpx.HTTPError = exc
             except RETRY_ERRORS as exc:  # the client's own retries are off: these stand in
@@ -107,6 +124,8 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         exchange.first_byte_ms = (time.perf_counter() - started) * 1000
         exchange.status = response.status_code
         exchange.headers = r.headers(response.headers.multi_items())
+        if response.status_code == 429:  # for sdk.rate_limit; its body fills in as it is read
+            self._owner.rate_limited = exchange
         return response, started
 
 

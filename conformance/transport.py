@@ -110,6 +110,25 @@ def retry_delay(response: httpx.Response | None, attempt: int) -> float:
     return float(min(8.0, 0.5 * 2 ** (attempt - 1) + random.random() * 0.25))
 
 
+def status_retry(response: httpx.Response, exchange: Exchange, deadline: float,
+                 total: float) -> float | None:
+    """The pause before sending again a request answered with a retried status
+    (:data:`RETRY_STATUSES`), or None — with ``exchange.retry_stopped`` saying why — when
+    its Retry-After asks for more than :data:`RETRY_AFTER_CAP` or the wait would pass the
+    request's ``deadline`` (``timeouts.total``, every attempt included)."""
+    asked = retry_after(response)
+    pause = retry_delay(response, exchange.attempts)
+    if asked is not None and asked > RETRY_AFTER_CAP:
+        exchange.retry_stopped = (f"not retried: Retry-After {asked:g}s exceeds "
+                                  f"the {RETRY_AFTER_CAP:g}s the suite waits")
+        return None
+    if time.perf_counter() + pause >= deadline:
+        exchange.retry_stopped = (f"not retried: waiting {pause:g}s would pass the request's "
+                                  f"{total:g}s deadline (timeouts.total)")
+        return None
+    return pause
+
+
 class ProviderClient:
     """Talks to one provider; one instance per provider per event loop."""
 
@@ -288,17 +307,9 @@ class ProviderClient:
             if response.status_code == 429:
                 self.rate_limited = replace(exchange)
             if response.status_code in RETRY_STATUSES and attempt < attempts:
-                asked = retry_after(response)
-                pause = retry_delay(response, attempt)
-                if asked is not None and asked > RETRY_AFTER_CAP:
-                    exchange.retry_stopped = (f"not retried: Retry-After {asked:g}s exceeds "
-                                              f"the {RETRY_AFTER_CAP:g}s the suite waits")
-                elif time.perf_counter() + pause >= deadline:
-                    exchange.retry_stopped = (
-                        f"not retried: waiting {pause:g}s would pass the request's "
-                        f"{self._timeouts.total:g}s deadline (timeouts.total)")
-                else:
-                    await asyncio.sleep(pause)
+                wait = status_retry(response, exchange, deadline, self._timeouts.total)
+                if wait is not None:
+                    await asyncio.sleep(wait)
                     continue
             break
         return exchange

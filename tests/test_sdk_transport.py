@@ -1,6 +1,7 @@
 """The official openai SDK talks through the transport seam: its traffic is recorded as
 redacted exchanges (bodies content-decoded, stream events timed), retried like the suite's own
-requests on a reset connection, and 429s are remembered for the rate-limit check."""
+requests on a reset connection or a 429, and a 429 it is left with is remembered for the
+rate-limit check."""
 
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ COMPLETION = {
                  "logprobs": None, "finish_reason": "stop"}],
 }
 
+#: Requests seen per rate-limited model name.
+SEEN: dict[str, int] = {}
+
 
 async def completions(request: Request) -> Response:
     body = await request.json()
@@ -44,10 +48,15 @@ async def completions(request: Request) -> Response:
         return JSONResponse({"error": {"message": f"bad key {request.headers['authorization']}",
                                        "type": "invalid_request_error", "param": None,
                                        "code": "invalid_api_key"}}, 401)
-    if body.get("model") == "busy":
-        return JSONResponse({"error": {"message": "Rate limit reached", "type": "requests",
-                                       "param": None, "code": "rate_limit_exceeded"}}, 429,
-                            headers={"retry-after": "0"})
+    model = str(body.get("model"))
+    if model.startswith("busy"):  # busy: always; busy-N: the first N times; busy-long: 1 h
+        SEEN[model] = SEEN.get(model, 0) + 1
+        limit = int(model.split("-")[1]) if model[5:].isdigit() else None
+        if limit is None or SEEN[model] <= limit:
+            return JSONResponse(
+                {"error": {"message": "Rate limit reached", "type": "requests",
+                           "param": None, "code": "rate_limit_exceeded"}}, 429,
+                headers={"retry-after": "3600" if model == "busy-long" else "0"})
     if body.get("stream"):
         def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
             data = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
@@ -147,16 +156,39 @@ def test_sdk_errors_are_recorded_with_echoed_keys_redacted(base_url: str) -> Non
     assert exchange.json["error"]["message"] == "bad key Bearer ***"
 
 
-def test_a_429_is_remembered_by_the_provider_client(base_url: str) -> None:
+def test_a_429_is_retried_as_the_suites_own_requests_are(base_url: str) -> None:
+    """The SDK's own retries are off; the transport retries a 429 for it, as it does for the
+    suite's requests (``retries:``), so an sdk check is judged after a passing rate limit."""
+    async def use(sdk: openai.AsyncOpenAI, client: ProviderClient) -> ChatCompletion:
+        answer = await sdk.chat.completions.create(model="busy-1", messages=[])
+        assert client.rate_limited is None  # retried away: no 429 reached the SDK
+        return answer
+
+    result, (exchange,) = with_sdk(provider(base_url), use)
+    assert result.choices[0].message.content == "Paris"
+    assert exchange.status == 200 and exchange.attempts == 2 and SEEN["busy-1"] == 2
+
+
+def test_a_429_after_the_retries_is_raised_and_remembered(base_url: str) -> None:
     async def use(sdk: openai.AsyncOpenAI, client: ProviderClient) -> Exchange | None:
         with pytest.raises(openai.RateLimitError):
             await sdk.chat.completions.create(model="busy", messages=[])
-        assert client.rate_limited is None  # the SDK's traffic is not retried or remembered
-        await client.request("POST", "/chat/completions", json_body={"model": "busy"})
         return client.rate_limited
 
-    seen, _ = with_sdk(provider(base_url), use)
-    assert seen is not None and seen.status == 429 and seen.headers["retry-after"] == "0"
+    seen, (exchange,) = with_sdk(provider(base_url), use)
+    assert seen is exchange and exchange.status == 429 and exchange.attempts == 2
+    assert seen.headers["retry-after"] == "0"
+    assert seen.json["error"]["code"] == "rate_limit_exceeded"  # read by the SDK, for replay
+
+
+def test_a_429_asking_past_the_cap_is_not_waited_for(base_url: str) -> None:
+    async def use(sdk: openai.AsyncOpenAI, _: ProviderClient) -> None:
+        with pytest.raises(openai.RateLimitError):
+            await sdk.chat.completions.create(model="busy-long", messages=[])
+
+    _, (exchange,) = with_sdk(provider(base_url, retries=3), use)
+    assert exchange.attempts == 1 and SEEN["busy-long"] == 1
+    assert exchange.retry_stopped is not None and "Retry-After 3600s" in exchange.retry_stopped
 
 
 def _reset_the_first(conn: socket.socket, number: int) -> None:

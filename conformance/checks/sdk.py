@@ -3,9 +3,11 @@
 
 The SDK talks through the suite's one transport seam
 (:meth:`~conformance.transport.ProviderClient.recording_client`): its requests and the
-provider's answers become evidence, redacted like every other exchange.  It never retries
-(``max_retries=0``), and the ``OPENAI_*`` environment of the machine running the suite (an
-organisation, a project, custom headers) is never sent to the provider.
+provider's answers become evidence, redacted like every other exchange.  The SDK's own
+retries are off (``max_retries=0``): the transport retries for it as it does every request of
+the suite (a failure to connect, a 429, within ``retries`` and ``timeouts.total``), and the
+``OPENAI_*`` environment of the machine running the suite (an organisation, a project, custom
+headers) is never sent to the provider.
 
 A response that the SDK cannot parse is a fail, and so is one whose HTTP status makes the SDK
 raise another exception class than the situation calls for (the SDK maps statuses to classes:
