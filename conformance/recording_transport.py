@@ -49,9 +49,11 @@ class RecordingTransport(httpx.AsyncBaseTransport):
     """Sends a third-party client's requests through a :class:`ProviderClient` and records
     each as a redacted :class:`Exchange` (see :meth:`ProviderClient.recording_client`)."""
 
-    def __init__(self, owner: ProviderClient, record: Callable[[Exchange], None]) -> None:
+    def __init__(self, owner: ProviderClient, record: Callable[[Exchange], None],
+                 retries: int | None = None) -> None:
         self._owner = owner
         self._record = record
+        self._retries = owner.provider.retries if retries is None else retries
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         r = self._owner.redactor
@@ -94,7 +96,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
         (the exchange's times are the answer's own, as the suite's requests record them)."""
         r = self._owner.redactor
         deadline = time.perf_counter() + self._owner._timeouts.total
-        attempts = 1 + max(0, self._owner.provider.retries)
+        attempts = 1 + max(0, self._retries)
         for attempt in range(1, attempts + 1):
             exchange.attempts = attempt
             started = time.perf_counter()

@@ -175,9 +175,11 @@ class ProviderClient:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def recording_client(self, record: Callable[[Exchange], None]) -> httpx.AsyncClient:
+    def recording_client(self, record: Callable[[Exchange], None], *,
+                         retries: int | None = None) -> httpx.AsyncClient:
         """An ``httpx.AsyncClient`` for a third-party client such as the official ``openai``
-        SDK (``AsyncOpenAI(http_client=...)``).
+        SDK (``AsyncOpenAI(http_client=...)``), whose requests are retried as :meth:`request`
+        retries (``retries``: default the provider's; 0 for a request that provokes a 429).
 
         Its requests go out through this provider's client (same pool, proxies and limits), and
         each is recorded like :meth:`request`'s: a redacted :class:`Exchange`, handed to
@@ -189,7 +191,7 @@ class ProviderClient:
 
         t = self._timeouts
         return httpx.AsyncClient(
-            transport=RecordingTransport(self, record),
+            transport=RecordingTransport(self, record, retries),
             # Every request goes to the recording transport (which sends it through this
             # client, proxies from the environment included): no proxy mount of its own, and
             # no read of os.environ on the engine thread while pytest changes it.

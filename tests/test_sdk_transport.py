@@ -93,15 +93,16 @@ def provider(base_url: str, **overrides: object) -> ProviderConfig:
 
 def with_sdk(config: ProviderConfig,
              use: Callable[[openai.AsyncOpenAI, ProviderClient], Awaitable[T]],
-             api_key: str = KEY) -> tuple[T, list[Exchange]]:
+             api_key: str = KEY, retries: int | None = None) -> tuple[T, list[Exchange]]:
     """Run ``use`` with an SDK client on ``config``; return its result and the exchanges."""
     async def go() -> tuple[T, list[Exchange]]:
         client = ProviderClient(config)
         recorded: list[Exchange] = []
+        http = client.recording_client(recorded.append, retries=retries)
         try:
             async with openai.AsyncOpenAI(
                     api_key=api_key, base_url=client.base_url, max_retries=0,
-                    http_client=client.recording_client(recorded.append),  # type: ignore[arg-type]
+                    http_client=http,  # type: ignore[arg-type]
             ) as sdk:
                 result = await use(sdk, client)
             # Closing the SDK's client leaves the provider's own client usable.
@@ -179,6 +180,16 @@ def test_a_429_after_the_retries_is_raised_and_remembered(base_url: str) -> None
     assert seen is exchange and exchange.status == 429 and exchange.attempts == 2
     assert seen.headers["retry-after"] == "0"
     assert seen.json["error"]["code"] == "rate_limit_exceeded"  # read by the SDK, for replay
+
+
+def test_a_client_without_retries_sends_once(base_url: str) -> None:
+    """``retries=0`` (sdk.rate_limit's probe, which provokes the 429 it judges)."""
+    async def use(sdk: openai.AsyncOpenAI, _: ProviderClient) -> None:
+        with pytest.raises(openai.RateLimitError):
+            await sdk.chat.completions.create(model="busy-2", messages=[])
+
+    _, (exchange,) = with_sdk(provider(base_url, retries=3), use, retries=0)
+    assert exchange.attempts == 1 and SEEN["busy-2"] == 1
 
 
 def test_a_429_asking_past_the_cap_is_not_waited_for(base_url: str) -> None:

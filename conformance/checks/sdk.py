@@ -109,11 +109,13 @@ def load_openai() -> None:
 
 
 @asynccontextmanager
-async def _sdk(ctx: CheckContext, api_key: str | None = None) -> AsyncIterator[openai.AsyncOpenAI]:
-    """An ``AsyncOpenAI`` client on this provider, recording into ``ctx.exchanges``."""
+async def _sdk(ctx: CheckContext, api_key: str | None = None, *, retries: int | None = None
+               ) -> AsyncIterator[openai.AsyncOpenAI]:
+    """An ``AsyncOpenAI`` client on this provider, recording into ``ctx.exchanges``;
+    ``retries`` as :meth:`~conformance.transport.ProviderClient.recording_client`'s."""
     import openai
 
-    http = ctx.client.recording_client(ctx.exchanges.append)
+    http = ctx.client.recording_client(ctx.exchanges.append, retries=retries)
     client = openai.AsyncOpenAI(
         api_key=api_key or ctx.provider.api_key or "no-key-configured",
         base_url=ctx.client.base_url,
@@ -457,7 +459,7 @@ async def rate_limit(ctx: CheckContext) -> str:
     import openai
 
     raised = "nothing"
-    async with _sdk(ctx) as client:
+    async with _sdk(ctx, retries=0) as client:  # the 429 it asks for is not sent again
         try:
             await _call(ctx, client.models.list(
                 extra_headers={SIMULATE_HEADER: "rate-limit"}))
