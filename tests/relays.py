@@ -6,7 +6,8 @@ upstream here is faithful: what goes wrong is what the relay does in between.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httpx
@@ -60,13 +61,19 @@ class Relay(ThreadedServer):
     ``drop_headers``: request headers removed before forwarding (case-insensitive).
     ``cut_streams``: event streams are cut after ``cut_after`` events, every time.
     ``models_404``: ``GET /v1/models`` is not offered (404 with OpenAI's "Invalid URL").
+    ``request_json``: rewrites each JSON request body before it is forwarded.
+    ``answer_json``: rewrites each JSON (not streamed) answer body before it is returned.
     """
 
     def __init__(self, upstream: str, *, drop_headers: Iterable[str] = (),
                  cut_streams: bool = False, cut_after: int = 2,
-                 models_404: bool = False) -> None:
+                 models_404: bool = False,
+                 request_json: Callable[[Any], Any] | None = None,
+                 answer_json: Callable[[Any], Any] | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.models_404 = models_404
+        self.request_json = request_json
+        self.answer_json = answer_json
         self.drop = {h.lower() for h in drop_headers}
         self.cut_after = cut_after if cut_streams else None
         self.client = httpx.AsyncClient(timeout=60)
@@ -85,10 +92,18 @@ class Relay(ThreadedServer):
                                            "code": None}}, status_code=404)
         headers = {k: v for k, v in request.headers.items()
                    if k.lower() not in HOP and k.lower() not in self.drop}
+        content = await request.body()
+        if self.request_json is not None and content:
+            content = json.dumps(self.request_json(json.loads(content))).encode()
         upstream = await self.client.send(
             self.client.build_request(request.method,
                                       f"{self.upstream}/{request.path_params['path']}",
-                                      headers=headers, content=await request.body()),
+                                      headers=headers, content=content),
             stream=True)
-        streamed = upstream.headers.get("content-type", "").startswith("text/event-stream")
+        ctype = upstream.headers.get("content-type", "")
+        if self.answer_json is not None and ctype.startswith("application/json"):
+            body = json.loads(await upstream.aread())
+            await upstream.aclose()
+            return JSONResponse(self.answer_json(body), status_code=upstream.status_code)
+        streamed = ctype.startswith("text/event-stream")
         return _Forwarded(upstream, self.cut_after if streamed else None)

@@ -12,6 +12,7 @@ from conformance.checks.expect import (
     expect_no_bom,
     expect_schema,
     snippet,
+    unreached,
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure
@@ -23,14 +24,20 @@ def contains_answer(text: str, expected: str) -> bool:
     return expected.lower() in text.lower()
 
 
-async def _ask(ctx: CheckContext, messages: list[dict[str, Any]], expected: str,
-               what: str, feature: str | None = None) -> str:
+async def ask_reaches(ctx: CheckContext, messages: list[dict[str, Any]], expected: str,
+                      what: str, feature: str | None = None) -> str:
+    """Ask for a fact the request gives somewhere other than the question; an answer without
+    it is judged against the control, the fact in the question itself
+    (:func:`~conformance.checks.expect.unreached`: fail or inconclusive)."""
     exchange = await ctx.chat(messages=messages, max_tokens=prompts.SHORT)
     body = expect_completion(exchange, feature=feature)
     text = answer_text(body)
-    if not contains_answer(text, expected):
-        raise Failure(f"{what}: expected an answer containing {expected!r}, got {snippet(text)}")
-    return f"answered {snippet(text, 40)}"
+    if contains_answer(text, expected):
+        return f"answered {snippet(text, 40)}"
+    control = await ctx.chat(messages=prompts.user(prompts.FACT_IN_QUESTION[expected]),
+                             max_tokens=prompts.SHORT)
+    raise unreached(f"{what}: expected an answer containing {expected!r}, got {snippet(text)}",
+                    expected, answer_text(expect_completion(control)))
 
 
 @check(
@@ -70,10 +77,12 @@ async def chat_basic(ctx: CheckContext) -> str:
     title="The system message reaches the model",
     spec="ChatCompletionRequestSystemMessage",
     proves="A fact given only in the system message ('the secret word is kiwi') is used in the "
-    "answer, so system messages are not dropped or rewritten.",
+    "answer, so system messages are not dropped or rewritten. An answer without it is a fail "
+    "only when the same fact stated in the question itself is answered (the control, sent only "
+    "then); otherwise the check is inconclusive.",
 )
 async def chat_system_message(ctx: CheckContext) -> str:
-    return await _ask(ctx, prompts.SECRET_SYSTEM, prompts.SECRET_SYSTEM_ANSWER,
+    return await ask_reaches(ctx, prompts.SECRET_SYSTEM, prompts.SECRET_SYSTEM_ANSWER,
                       "system message ignored")
 
 
@@ -83,10 +92,12 @@ async def chat_system_message(ctx: CheckContext) -> str:
     title="Earlier turns of the conversation reach the model",
     spec="CreateChatCompletionRequest.messages",
     proves="A number given in the first user turn is recalled after an assistant turn, so the "
-    "whole message history is forwarded, not only the last message.",
+    "whole message history is forwarded, not only the last message. An answer without it is a "
+    "fail only when the same fact stated in the question itself is answered (the control, sent "
+    "only then); otherwise the check is inconclusive.",
 )
 async def chat_multi_turn(ctx: CheckContext) -> str:
-    return await _ask(ctx, prompts.MULTI_TURN, prompts.MULTI_TURN_ANSWER,
+    return await ask_reaches(ctx, prompts.MULTI_TURN, prompts.MULTI_TURN_ANSWER,
                       "earlier turn ignored")
 
 
@@ -97,10 +108,12 @@ async def chat_multi_turn(ctx: CheckContext) -> str:
     spec="ChatCompletionRequestUserMessage.content "
     "(array of ChatCompletionRequestMessageContentPartText)",
     proves="A user message whose content is a list of text parts is accepted and every part "
-    "reaches the model (the fact is in the first part, the question in the second).",
+    "reaches the model (the fact is in the first part, the question in the second). An answer "
+    "without it is a fail only when the same fact stated in the question itself is answered "
+    "(the control, sent only then); otherwise the check is inconclusive.",
 )
 async def chat_content_parts(ctx: CheckContext) -> str:
-    return await _ask(ctx, prompts.CONTENT_PARTS, prompts.CONTENT_PARTS_ANSWER,
+    return await ask_reaches(ctx, prompts.CONTENT_PARTS, prompts.CONTENT_PARTS_ANSWER,
                       "a text part was lost", feature="content as an array of parts")
 
 

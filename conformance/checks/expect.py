@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from conformance import jsontext
-from conformance.errors import Failure, SuiteError, Unsupported
+from conformance.errors import Failure, Finding, NotApplicable, SuiteError, Unsupported
 from conformance.exchange import Exchange, TimedEvent
 from conformance.validation import first_violation
 
@@ -46,6 +46,22 @@ def snippet(value: Any, limit: int = 160) -> str:
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def unreached(missed: str, expected: str, control: str) -> Finding:
+    """The verdict on an answer without the ``expected`` word that a fact given elsewhere in
+    the request (a system message, an earlier turn, another content part) should have
+    produced.  ``control`` is the answer to the same fact given in the question itself
+    (:data:`~conformance.checks.prompts.FACT_IN_QUESTION`): when it has the word, the model
+    uses such facts and the request lost this one — a :class:`Failure` (``missed`` says
+    what); when it has not, the model does not answer the question at all and nothing is
+    proven — inconclusive (:class:`NotApplicable`), never a fail blamed on the provider."""
+    if expected.lower() in control.lower():
+        return Failure(f"{missed}; with the fact in the question itself the model answers "
+                       f"{snippet(control, 40)} (control)")
+    return NotApplicable(f"inconclusive: {missed}, but the model does not answer {expected!r} "
+                         f"with the fact in the question itself either (control: "
+                         f"{snippet(control, 60) if control else 'no text'})")
 
 
 def expect_no_bom(exchange: Exchange, what: str) -> None:

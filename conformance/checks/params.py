@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.checks import prompts
+from conformance.checks.chat import ask_reaches
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     answer_text,
@@ -349,15 +350,13 @@ async def logit_bias_ban(ctx: CheckContext) -> str:
     spec="ChatCompletionRequestDeveloperMessage (role 'developer', replaces system for "
     "o1 and newer)",
     proves="A fact given only in a developer message ('the secret word is mango') is used in "
-    "the answer; declining the role with a 4xx is unsupported, dropping it is a fail.",
+    "the answer; declining the role with a 4xx is unsupported, dropping it is a fail. An "
+    "answer without it is a fail only when the same fact stated in the question itself is "
+    "answered (the control, sent only then); otherwise the check is inconclusive.",
 )
 async def developer_role(ctx: CheckContext) -> str:
-    exchange = await ctx.chat(messages=SECRET_DEVELOPER, max_tokens=prompts.SHORT)
-    text = answer_text(expect_completion(exchange, feature="the developer role"))
-    if SECRET_DEVELOPER_ANSWER not in text.lower():
-        raise Failure(f"developer message ignored: expected an answer containing "
-                      f"{SECRET_DEVELOPER_ANSWER!r}, got {snippet(text)}")
-    return f"answered {snippet(text, 40)}"
+    return await ask_reaches(ctx, SECRET_DEVELOPER, SECRET_DEVELOPER_ANSWER,
+                             "developer message ignored", feature="the developer role")
 
 
 @check(

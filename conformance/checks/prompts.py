@@ -49,6 +49,18 @@ CONTENT_PARTS = [
 ]
 CONTENT_PARTS_ANSWER = "plum"
 
+#: The control of the checks whose fact comes from elsewhere in the request (a system or
+#: developer message, an earlier turn, a first content part): the same fact stated in the
+#: question itself, which any model that can answer the question at all answers
+#: (:func:`~conformance.checks.expect.unreached`).  Sent only when the check's answer misses.
+FACT_IN_QUESTION = {
+    "kiwi": "The secret word is kiwi. What is the secret word? Reply with the word only.",
+    "mango": "The secret word is mango. What is the secret word? Reply with the word only.",
+    "plum": "The secret word is plum. What is the secret word? Reply with the word only.",
+    "42": "Remember this number: 42. What number did I ask you to remember? Reply with the "
+          "number only.",
+}
+
 #: Counting gives a predictable, multi-token answer: the stop checks cut it at "7".
 COUNT_TO_10 = user("Count from 1 to 10, separated by commas.")
 STOP_TEXT = "7"

@@ -37,6 +37,7 @@ from conformance.checks.expect import (
     obj,
     raise_for_status,
     snippet,
+    unreached,
 )
 from conformance.checks.registry import check
 from conformance.errors import Failure, NotApplicable, Unsupported
@@ -210,6 +211,13 @@ async def answer(ctx: CheckContext, *, share: bool = False, **fields: Any) -> di
     return expect_response(await post(ctx, share=share, **fields))
 
 
+async def _control(ctx: CheckContext, expected: str) -> str:
+    """The answer to the fact stated in the question itself (the control of
+    :func:`~conformance.checks.expect.unreached`), sent only when a check's answer missed it."""
+    return output_text(await answer(ctx, input=prompts.FACT_IN_QUESTION[expected],
+                                    max_output_tokens=SHORT))
+
+
 @check(
     "responses_api.response",
     severity="breaks-clients",
@@ -263,15 +271,19 @@ async def usage(ctx: CheckContext) -> str:
     title="A message-array input keeps every turn",
     spec=f"{DOCS}: input (array of input messages: role user/assistant, content)",
     proves="An `input` array of user and assistant messages reaches the model whole: a number "
-    "given in the first user turn is recalled in the answer to the last.",
+    "given in the first user turn is recalled in the answer to the last. An answer without it "
+    "is a fail only when the same fact stated in the question itself is answered (the control, "
+    "sent only then); otherwise the check is inconclusive.",
 )
 async def message_input(ctx: CheckContext) -> str:
     body = await answer(ctx, input=[{"role": m["role"], "content": m["content"]}
                                     for m in prompts.MULTI_TURN], max_output_tokens=SHORT)
     text = output_text(body)
     if prompts.MULTI_TURN_ANSWER not in text:
-        raise Failure(f"the earlier turns did not reach the model: asked for the number given "
-                      f"in the first turn ({prompts.MULTI_TURN_ANSWER}), got {snippet(text, 80)}")
+        raise unreached(f"the earlier turns did not reach the model: asked for the number "
+                        f"given in the first turn ({prompts.MULTI_TURN_ANSWER}), got "
+                        f"{snippet(text, 80)}", prompts.MULTI_TURN_ANSWER,
+                        await _control(ctx, prompts.MULTI_TURN_ANSWER))
     return f"answer: {snippet(text, 40)}"
 
 
@@ -283,7 +295,9 @@ async def message_input(ctx: CheckContext) -> str:
     "context); Response.instructions",
     proves="A fact given only in `instructions` is used in the answer, and the Response echoes "
     "the instructions as sent: a gateway that replaces them with its default prompt, or puts "
-    "its own before them, is caught.",
+    "its own before them, is caught. An answer without the fact is a fail only when the same "
+    "fact stated in the question itself is answered (the control, sent only then); otherwise "
+    "the check is inconclusive.",
 )
 async def instructions(ctx: CheckContext) -> str:
     instruction, question = prompts.SECRET_SYSTEM
@@ -292,8 +306,10 @@ async def instructions(ctx: CheckContext) -> str:
                         max_output_tokens=SHORT)
     text = output_text(body)
     if prompts.SECRET_SYSTEM_ANSWER not in text.lower():
-        raise Failure(f"the instructions did not reach the model (replaced?): asked for the "
-                      f"secret word they give, got {snippet(text, 80) if text else 'no text'}")
+        raise unreached(f"the instructions did not reach the model (replaced?): asked for the "
+                        f"secret word they give, got {snippet(text, 80) if text else 'no text'}",
+                        prompts.SECRET_SYSTEM_ANSWER,
+                        await _control(ctx, prompts.SECRET_SYSTEM_ANSWER))
     echoed = body.get("instructions")
     if echoed != sent:
         raise Failure(f"Response.instructions is {snippet(echoed, 80)}, not the instructions "
@@ -545,7 +561,9 @@ def _refused(exchange: Exchange, what: str) -> None:
     spec=f"{DOCS}: previous_response_id (\"Use this to create multi-turn conversations\")",
     proves="A number given in a first (stored) response is recalled when the next request "
     "names it in previous_response_id; a provider that keeps no state must refuse the field "
-    "with an error — accepting it and answering without the earlier turn is a fail.",
+    "with an error — accepting it and answering without the earlier turn is a fail (when the "
+    "same fact stated in the question itself is answered: the control, sent only then; "
+    "otherwise the check is inconclusive).",
 )
 async def previous_response_id(ctx: CheckContext) -> str:
     first = await _first_turn(ctx)
@@ -554,9 +572,10 @@ async def previous_response_id(ctx: CheckContext) -> str:
     _refused(exchange, "previous_response_id")
     text = output_text(expect_response(exchange))
     if prompts.MULTI_TURN_ANSWER not in text:
-        raise Failure(f"previous_response_id accepted but ignored: the number given in the "
-                      f"first turn ({prompts.MULTI_TURN_ANSWER}) is not recalled: "
-                      f"{snippet(text, 80)}")
+        raise unreached(f"previous_response_id accepted but ignored: the number given in the "
+                        f"first turn ({prompts.MULTI_TURN_ANSWER}) is not recalled: "
+                        f"{snippet(text, 80)}", prompts.MULTI_TURN_ANSWER,
+                        await _control(ctx, prompts.MULTI_TURN_ANSWER))
     return f"continued: {snippet(text, 40)}"
 
 

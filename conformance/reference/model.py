@@ -157,7 +157,7 @@ def _rule_remember(ctx: _Context) -> str | None:
                          ctx.question, re.I)
     if question:
         value: str | None = None
-        for message in ctx.messages[:-1]:
+        for message in ctx.messages:  # the question itself may state it first
             if message.role == "user":
                 for match in statement.finditer(message.text):
                     value = match.group(1).rstrip(".")

@@ -1,0 +1,138 @@
+"""Checks whose fact reaches the model from elsewhere in the request (a system or developer
+message, an earlier turn, a first content part) blame the provider only when a control proves
+the model answers the fact at all: the same fact stated in the question itself, sent only when
+the check's answer misses it.  A model that answers nothing useful is inconclusive, never a
+fail; a relay that drops the message still fails.  Relays on 127.0.0.1 in front of the
+faithful reference, one run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance.reference.server import ReferenceServer
+from tests.conftest import RunOutput, external, run_suite, write_providers
+from tests.relays import Relay
+
+CHECKS = ("chat.system_message", "chat.multi_turn", "chat.content_parts",
+          "params.developer_role", "messages_api.system", "responses_api.message_input",
+          "responses_api.instructions", "responses_api.previous_response_id")
+UNSURE = "I am not sure."
+
+
+def _unsure(body: Any) -> Any:
+    """A model that answers every question with the same words (a weak or broken model), in
+    each API's answer: chat.completion, Anthropic's message, the Responses API's response."""
+    if not isinstance(body, dict):
+        return body
+    if body.get("object") == "chat.completion":
+        for choice in body["choices"]:
+            choice["message"]["content"] = UNSURE
+    elif body.get("type") == "message":
+        body["content"] = [{"type": "text", "text": UNSURE}]
+    elif body.get("object") == "response":
+        for item in body.get("output", []):
+            for part in item.get("content", []) if item.get("type") == "message" else []:
+                if part.get("type") == "output_text":
+                    part["text"] = UNSURE
+    return body
+
+
+def _without(*roles: str) -> Any:
+    """Drops the messages of ``roles``, and with "system" the Messages API's ``system`` and
+    the Responses API's ``instructions``."""
+    def rewrite(body: Any) -> Any:
+        if isinstance(body, dict) and isinstance(body.get("messages"), list):
+            body["messages"] = [m for m in body["messages"] if m.get("role") not in roles]
+        if isinstance(body, dict) and "system" in roles:
+            body.pop("system", None)
+            body.pop("instructions", None)
+        return body
+    return rewrite
+
+
+def _last_only(body: Any) -> Any:
+    """Forwards only the last message (or input item), and no previous_response_id."""
+    if isinstance(body, dict):
+        for field in ("messages", "input"):
+            if isinstance(body.get(field), list):
+                body[field] = body[field][-1:]
+        body.pop("previous_response_id", None)
+    return body
+
+
+@pytest.fixture(scope="module")
+def controlled(reference_server: ReferenceServer, tmp_path_factory: pytest.TempPathFactory
+               ) -> RunOutput:
+    base = tmp_path_factory.mktemp("controls")
+    url = reference_server.base_url
+    with Relay(url, answer_json=_unsure) as unsure, \
+            Relay(url, request_json=_without("developer")) as no_developer, \
+            Relay(url, request_json=_without("system", "developer")) as no_system, \
+            Relay(url, request_json=_last_only) as last_only:
+        path = write_providers(base / "providers.yaml", [
+            external("faithful", url), external("unsure", unsure.base_url),
+            external("no-developer", no_developer.base_url),
+            external("no-system", no_system.base_url),
+            external("last-only", last_only.base_url)])
+        out = run_suite(path, base / "r", "-k", " or ".join(CHECKS))
+    assert out.returncode in (0, 1), out.stderr[-2000:]
+    return out
+
+
+def _column(run: RunOutput, provider: str) -> dict[str, tuple[str, str, int]]:
+    """check → (outcome, message, requests sent) for one provider."""
+    return {r["check"]: (r["outcome"], r["message"], len(r["evidence"]["exchanges"]))
+            for r in run.data["results"] if r["provider"] == provider}
+
+
+def test_a_model_that_answers_the_fact_passes(controlled: RunOutput) -> None:
+    column = _column(controlled, "faithful")
+    assert {c: o for c, (o, _, _) in column.items()} == {c: "pass" for c in CHECKS}
+
+
+def test_a_model_that_answers_nothing_is_inconclusive_not_a_fail(controlled: RunOutput
+                                                                 ) -> None:
+    faithful = _column(controlled, "faithful")
+    unsure = _column(controlled, "unsure")
+    assert set(unsure) == set(CHECKS)
+    for check, (outcome, message, sent) in unsure.items():
+        assert outcome == "skip", (check, outcome, message)
+        assert sent == faithful[check][2] + 1, check  # the control, sent only on a miss
+        assert message.startswith("inconclusive: ") and "with the fact in the question " \
+            f"itself either (control: {UNSURE})" in message, message
+
+
+def _failed(run: RunOutput, provider: str) -> dict[str, str]:
+    """check → message of the checks that failed (every other one passed)."""
+    column = _column(run, provider)
+    assert {o for o, _, _ in column.values()} <= {"pass", "fail"}, column
+    return {c: m for c, (o, m, _) in column.items() if o == "fail"}
+
+
+def test_a_relay_dropping_the_message_fails_and_the_control_says_why(controlled: RunOutput
+                                                                     ) -> None:
+    no_developer = _failed(controlled, "no-developer")
+    assert list(no_developer) == ["params.developer_role"]
+    message = no_developer["params.developer_role"]
+    assert message.startswith("developer message ignored: expected an answer containing "
+                              "'mango'") and message.endswith(
+        "with the fact in the question itself the model answers mango (control)"), message
+
+    no_system = _failed(controlled, "no-system")
+    assert set(no_system) == {"chat.system_message", "params.developer_role",
+                              "messages_api.system", "responses_api.instructions"}
+    assert no_system["chat.system_message"].startswith("system message ignored")
+    assert no_system["messages_api.system"].startswith(
+        "the system prompt did not reach the model")
+    assert all(m.endswith("the model answers kiwi (control)") for c, m in no_system.items()
+               if c != "params.developer_role")
+
+    last_only = _failed(controlled, "last-only")
+    assert set(last_only) == {"chat.system_message", "chat.multi_turn", "params.developer_role",
+                              "responses_api.message_input",
+                              "responses_api.previous_response_id"}
+    assert last_only["chat.multi_turn"].endswith("the model answers 42 (control)")
+    assert last_only["responses_api.previous_response_id"].startswith(
+        "previous_response_id accepted but ignored")
