@@ -2,8 +2,9 @@
 message, an earlier turn, a first content part) blame the provider only when a control proves
 the model answers the fact at all: the same fact stated in the question itself, sent only when
 the check's answer misses it.  A model that answers nothing useful is inconclusive, never a
-fail; a relay that drops the message still fails.  Relays on 127.0.0.1 in front of the
-faithful reference, one run."""
+fail; a relay that drops the message still fails.  Likewise ``tools.auto``: an answer in text
+is the model's choice when the same request with tool_choice required calls the tool.  Relays
+on 127.0.0.1 in front of the faithful reference, one run."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ CHECKS = ("chat.system_message", "chat.multi_turn", "chat.content_parts",
           "params.developer_role", "messages_api.system", "responses_api.message_input",
           "responses_api.instructions", "responses_api.previous_response_id")
 UNSURE = "I am not sure."
+AUTO = "tools.auto"
 
 
 def _unsure(body: Any) -> Any:
@@ -52,6 +54,20 @@ def _without(*roles: str) -> Any:
     return rewrite
 
 
+def _auto_as_none(body: Any) -> Any:
+    """tool_choice auto becomes none: the model answers in text, as one that chose to."""
+    if isinstance(body, dict) and body.get("tool_choice") == "auto":
+        body["tool_choice"] = "none"
+    return body
+
+
+def _no_tools(body: Any) -> Any:
+    if isinstance(body, dict):
+        body.pop("tools", None)
+        body.pop("tool_choice", None)
+    return body
+
+
 def _last_only(body: Any) -> Any:
     """Forwards only the last message (or input item), and no previous_response_id."""
     if isinstance(body, dict):
@@ -70,13 +86,17 @@ def controlled(reference_server: ReferenceServer, tmp_path_factory: pytest.TempP
     with Relay(url, answer_json=_unsure) as unsure, \
             Relay(url, request_json=_without("developer")) as no_developer, \
             Relay(url, request_json=_without("system", "developer")) as no_system, \
-            Relay(url, request_json=_last_only) as last_only:
+            Relay(url, request_json=_last_only) as last_only, \
+            Relay(url, request_json=_auto_as_none) as auto_as_none, \
+            Relay(url, request_json=_no_tools) as no_tools:
         path = write_providers(base / "providers.yaml", [
             external("faithful", url), external("unsure", unsure.base_url),
             external("no-developer", no_developer.base_url),
             external("no-system", no_system.base_url),
-            external("last-only", last_only.base_url)])
-        out = run_suite(path, base / "r", "-k", " or ".join(CHECKS))
+            external("last-only", last_only.base_url),
+            external("auto-as-none", auto_as_none.base_url),
+            external("no-tools", no_tools.base_url)])
+        out = run_suite(path, base / "r", "-k", " or ".join((*CHECKS, AUTO)))
     assert out.returncode in (0, 1), out.stderr[-2000:]
     return out
 
@@ -84,7 +104,7 @@ def controlled(reference_server: ReferenceServer, tmp_path_factory: pytest.TempP
 def _column(run: RunOutput, provider: str) -> dict[str, tuple[str, str, int]]:
     """check → (outcome, message, requests sent) for one provider."""
     return {r["check"]: (r["outcome"], r["message"], len(r["evidence"]["exchanges"]))
-            for r in run.data["results"] if r["provider"] == provider}
+            for r in run.data["results"] if r["provider"] == provider and r["check"] in CHECKS}
 
 
 def test_a_model_that_answers_the_fact_passes(controlled: RunOutput) -> None:
@@ -136,3 +156,19 @@ def test_a_relay_dropping_the_message_fails_and_the_control_says_why(controlled:
     assert last_only["chat.multi_turn"].endswith("the model answers 42 (control)")
     assert last_only["responses_api.previous_response_id"].startswith(
         "previous_response_id accepted but ignored")
+
+
+def test_tools_auto_answered_in_text_is_inconclusive_when_required_calls(
+        controlled: RunOutput) -> None:
+    verdicts = {p: (r["outcome"], r["message"], len(r["evidence"]["exchanges"]))
+                for r in controlled.data["results"] if r["check"] == AUTO
+                for p in [r["provider"]]}
+    assert verdicts["faithful"][:1] == ("pass",) and verdicts["faithful"][2] == 1
+    outcome, message, sent = verdicts["auto-as-none"]
+    assert outcome == "skip" and sent == 2, message
+    assert message.startswith("inconclusive: under tool_choice auto the model answered in text")
+    assert "with tool_choice required calls get_weather(" in message
+    outcome, message, sent = verdicts["no-tools"]
+    assert outcome == "fail" and sent == 2, message
+    assert message.startswith("no tool call under tool_choice auto although the prompt asks")
+    assert message.endswith("with tool_choice required it makes no call either (control)")

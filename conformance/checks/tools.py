@@ -25,6 +25,7 @@ from conformance.checks.expect import (
     Reassembled,
     answer_text,
     chunk_at,
+    describe,
     expect_completion,
     expect_stream,
     snippet,
@@ -107,6 +108,19 @@ def _loose_args(arguments: Any) -> dict[str, Any]:
     return arguments if isinstance(arguments, dict) else {}
 
 
+def _control_calls(exchange: Exchange) -> list[dict[str, Any]]:
+    """The tool calls of a control's answer; none when it is not a completion with calls."""
+    body = exchange.json
+    if not exchange.ok or not isinstance(body, dict):
+        return []
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return []
+    message = choices[0].get("message")
+    calls = message.get("tool_calls") if isinstance(message, dict) else None
+    return [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+
+
 def _shown(calls: list[dict[str, Any]]) -> str:
     return ", ".join(f"{_function(c).get('name')}({snippet(_function(c).get('arguments'), 40)})"
                      for c in calls)
@@ -180,13 +194,27 @@ async def _stream(ctx: CheckContext) -> tuple[Exchange, list[dict[str, Any]]]:
     spec="CreateChatCompletionRequest.tools, tool_choice: \"auto\"",
     proves="Asked for the weather in Paris and Tokyo with a get_weather tool and tool_choice "
     "'auto', the model answers with tool_calls of get_weather, so tools reach the model and its "
-    "calls reach the client.",
+    "calls reach the client. An answer in text is a fail unless the same request with "
+    "tool_choice 'required' (the control, sent only then) calls the tool: then the tools reach "
+    "the model, which chose not to call, and the check is inconclusive.",
 )
 async def auto(ctx: CheckContext) -> str:
     body, calls = await _auto(ctx)
     if not calls:
+        text = snippet(answer_text(body), 80)
+        forced = await ctx.chat(messages=TWO_CITIES, tools=[WEATHER_TOOL],
+                                tool_choice="required", max_tokens=TOOL_CAP)
+        made = _control_calls(forced)
+        if made:
+            raise NotApplicable(f"inconclusive: under tool_choice auto the model answered in "
+                                f"text ({text}), but the same request with tool_choice "
+                                f"required calls {_shown(made)}: the tools reach the model, "
+                                "which chose not to call (control)")
+        control = ("it makes no call either" if forced.ok
+                   else f"it got {describe(forced)}")
         raise Failure("no tool call under tool_choice auto although the prompt asks for the "
-                      f"tool (tools dropped?): answered {snippet(answer_text(body), 80)}")
+                      f"tool (tools dropped?): answered {text}; with tool_choice required "
+                      f"{control} (control)")
     names = _names(calls)
     if any(name != WEATHER for name in names):
         raise Failure(f"called {names}, expected only {WEATHER!r} (the one tool offered)")
