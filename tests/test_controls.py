@@ -21,6 +21,8 @@ CHECKS = ("chat.system_message", "chat.multi_turn", "chat.content_parts",
           "responses_api.instructions", "responses_api.previous_response_id")
 UNSURE = "I am not sure."
 AUTO = "tools.auto"
+#: Parameters whose request must still answer the capital question (params._answers).
+PARAMS = ("params.top_p", "params.user")
 
 
 def _unsure(body: Any) -> Any:
@@ -68,6 +70,13 @@ def _no_tools(body: Any) -> Any:
     return body
 
 
+def _top_p_garbles(body: Any) -> Any:
+    """A request with top_p reaches the model as another question."""
+    if isinstance(body, dict) and "top_p" in body:
+        body["messages"] = [{"role": "user", "content": "Say hello."}]
+    return body
+
+
 def _last_only(body: Any) -> Any:
     """Forwards only the last message (or input item), and no previous_response_id."""
     if isinstance(body, dict):
@@ -88,15 +97,17 @@ def controlled(reference_server: ReferenceServer, tmp_path_factory: pytest.TempP
             Relay(url, request_json=_without("system", "developer")) as no_system, \
             Relay(url, request_json=_last_only) as last_only, \
             Relay(url, request_json=_auto_as_none) as auto_as_none, \
-            Relay(url, request_json=_no_tools) as no_tools:
+            Relay(url, request_json=_no_tools) as no_tools, \
+            Relay(url, request_json=_top_p_garbles) as top_p_garbles:
         path = write_providers(base / "providers.yaml", [
             external("faithful", url), external("unsure", unsure.base_url),
             external("no-developer", no_developer.base_url),
             external("no-system", no_system.base_url),
             external("last-only", last_only.base_url),
             external("auto-as-none", auto_as_none.base_url),
-            external("no-tools", no_tools.base_url)])
-        out = run_suite(path, base / "r", "-k", " or ".join((*CHECKS, AUTO)))
+            external("no-tools", no_tools.base_url),
+            external("top-p-garbles", top_p_garbles.base_url)])
+        out = run_suite(path, base / "r", "-k", " or ".join((*CHECKS, AUTO, *PARAMS)))
     assert out.returncode in (0, 1), out.stderr[-2000:]
     return out
 
@@ -172,3 +183,19 @@ def test_tools_auto_answered_in_text_is_inconclusive_when_required_calls(
     assert outcome == "fail" and sent == 2, message
     assert message.startswith("no tool call under tool_choice auto although the prompt asks")
     assert message.endswith("with tool_choice required it makes no call either (control)")
+
+
+def test_a_parameter_is_blamed_only_when_the_plain_question_is_answered(
+        controlled: RunOutput) -> None:
+    verdicts = {(r["provider"], r["check"]): (r["outcome"], r["message"])
+                for r in controlled.data["results"] if r["check"] in PARAMS}
+    assert {c: verdicts["faithful", c][0] for c in PARAMS} == {c: "pass" for c in PARAMS}
+    for check in PARAMS:
+        outcome, message = verdicts["unsure", check]
+        assert outcome == "skip" and message.startswith("inconclusive: with ") and \
+            message.endswith(f"and without it too: {UNSURE} (control)"), message
+    outcome, message = verdicts["top-p-garbles", "params.top_p"]
+    assert outcome == "fail" and message.startswith(
+        "with top_p the answer to the capital of France is ") and message.endswith(
+        "; without it: Paris (control)"), message
+    assert verdicts["top-p-garbles", "params.user"][0] == "pass"

@@ -59,8 +59,15 @@ async def _answers(ctx: CheckContext, feature: str, *, share: bool = False,
     exchange = await ctx.chat(messages=messages, max_tokens=prompts.SHORT, share=share, **fields)
     text = answer_text(expect_completion(exchange, feature=feature))
     if prompts.CAPITAL_ANSWER not in text.lower():
+        # The control: the plain question (chat.basic's shared request), sent only on a miss.
+        plain = await ctx.chat(messages=prompts.CAPITAL, max_tokens=prompts.SHORT, share=True)
+        control = answer_text(expect_completion(plain))
+        if prompts.CAPITAL_ANSWER not in control.lower():
+            raise NotApplicable(f"inconclusive: with {feature} the answer to the capital of "
+                                f"France is {snippet(text, 60)}, and without it too: "
+                                f"{snippet(control, 60) or 'no text'} (control)")
         raise Failure(f"with {feature} the answer to the capital of France is "
-                      f"{snippet(text, 60)}")
+                      f"{snippet(text, 60)}; without it: {snippet(control, 40)} (control)")
     return text
 
 
