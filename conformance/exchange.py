@@ -65,6 +65,10 @@ class Exchange:
     events: list[TimedEvent] | None = None
     sse_comments: int = 0
     trailing_data: bool = False
+    open_after_end: str | None = None
+    """Set when a stream's body stayed open after its last event (``data: [DONE]``, or the
+    Messages/Responses stream's final event): reading stopped there and the stream is judged
+    as it stands; what it says (``the body was still open 3 s after data: [DONE]``)."""
     elapsed_ms: float = 0.0
     first_byte_ms: float | None = None
     attempts: int = 1
@@ -111,6 +115,7 @@ class Exchange:
         """Forget a broken attempt's answer before the request is sent again."""
         self.status, self.headers, self.text, self.json = None, {}, "", None
         self.events, self.sse_comments, self.trailing_data = None, 0, False
+        self.open_after_end = None
         self.first_byte_ms, self.cut, self.overflow, self.truncated = None, None, None, False
         self.client_stalls = None
         self._record = None
@@ -206,6 +211,8 @@ class Exchange:
                 response["sse_comments"] = self.sse_comments
             if self.trailing_data:
                 response["trailing_data"] = True
+            if self.open_after_end:
+                response["open_after_end"] = self.open_after_end
             if self.json is not None:
                 response["body"] = self.json
         elif self.truncated or self.json is None:

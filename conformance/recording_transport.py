@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
+from conformance import transport
 from conformance.bodies import (
     ACCEPT_ENCODING,
     Overflow,
@@ -161,8 +162,27 @@ class RecordingStream(httpx.AsyncByteStream):
         limit, what = ((limits.stream, "stream") if self._decoder is not None
                        else (limits.body, "response body"))
         key = "limits.stream" if self._decoder is not None else "limits.body"
+        chunks = decoded_chunks(self._response, limit, what)
+        #: When the stream's last event arrived, and which (see transport.END_GRACE).
+        ended: tuple[float, str] | None = None
         try:
-            async for chunk in decoded_chunks(self._response, limit, what):
+            while True:
+                try:
+                    if ended is None:
+                        chunk = await chunks.__anext__()
+                    else:
+                        left = max(0.0, ended[0] + transport.END_GRACE - time.perf_counter())
+                        chunk = await asyncio.wait_for(chunks.__anext__(), timeout=left)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    # The client reads on although the stream is complete (the openai SDK
+                    # does after a Responses stream's last event): it would wait for its own
+                    # timeout; it is told now, and the check says why.
+                    assert ended is not None  # only then is the read timed
+                    exchange.open_after_end = (f"the body was still open "
+                                               f"{transport.END_GRACE:g}s after {ended[1]}")
+                    raise httpx.ReadError(exchange.open_after_end) from None
                 if self._size <= limits.evidence + self._redactor.margin:
                     piece = chunk.decode("utf-8", "replace")
                     self._parts.append(piece)
@@ -175,6 +195,11 @@ class RecordingStream(httpx.AsyncByteStream):
                                        f"{size_text(limits.event)}: read stopped "
                                        f"(limits.event)")
                     exchange.events += [self._timed(e.data, e.event) for e in fed]
+                    for e in fed if ended is None else ():
+                        last = transport.final_event(e.data, e.event)
+                        if last is not None:
+                            ended = (time.perf_counter(), last)
+                            break
                     if len(exchange.events) > limits.events:
                         raise Overflow(f"stream longer than {limits.events} events: read "
                                        f"stopped (limits.events)")

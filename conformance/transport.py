@@ -110,6 +110,25 @@ def retry_delay(response: httpx.Response | None, attempt: int) -> float:
     return float(min(8.0, 0.5 * 2 ** (attempt - 1) + random.random() * 0.25))
 
 
+#: How long a stream's body may stay open after its last event (``data: [DONE]``, a Messages
+#: or Responses stream's final event) before reading stops: the stream is then complete and
+#: judged (``Exchange.open_after_end``), where waiting for ``timeouts.stall`` would make it a
+#: stall with no verdict.  Events that arrive meanwhile are kept (streaming.nothing_after_done).
+END_GRACE = 3.0
+#: The ``event:`` names that end a Messages or a Responses API stream.
+FINAL_EVENTS = frozenset({"message_stop", "response.completed", "response.incomplete",
+                          "response.failed"})
+
+
+def final_event(data: str, event: str | None) -> str | None:
+    """What names an event as a stream's last (None for any other event)."""
+    if data.strip() == "[DONE]":
+        return "data: [DONE]"
+    if event in FINAL_EVENTS:
+        return f"event: {event}"
+    return None
+
+
 def status_retry(response: httpx.Response, exchange: Exchange, deadline: float,
                  total: float) -> float | None:
     """The pause before sending again a request answered with a retried status
@@ -404,15 +423,22 @@ class ProviderClient:
         size = 0
         exchange.events = events
         iterator: AsyncIterator[bytes] = decoded_chunks(response, limits.stream, "stream")
+        #: When the stream's last event arrived (perf_counter), and which it was.
+        ended: tuple[float, str] | None = None
         try:
             while True:
+                wait = self._timeouts.stall
+                if ended is not None:
+                    wait = min(wait, max(0.0, ended[0] + END_GRACE - time.perf_counter()))
                 try:
-                    chunk = await asyncio.wait_for(
-                        iterator.__anext__(), timeout=self._timeouts.stall
-                    )
+                    chunk = await asyncio.wait_for(iterator.__anext__(), timeout=wait)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
+                    if ended is not None:  # complete: judged as it stands, not a stall
+                        exchange.open_after_end = (
+                            f"the body was still open {END_GRACE:g}s after {ended[1]}")
+                        break
                     raise StreamStalled(
                         f"stream stalled: no data for {self._timeouts.stall:g}s after "
                         f"{len(events)} events"
@@ -437,6 +463,11 @@ class ProviderClient:
                     break
                 # Raw here; masked once, as a whole stream, on the way out (below).
                 events += [TimedEvent(now, ev.data, ev.event) for ev in fed]
+                for ev in fed if ended is None else ():
+                    last = final_event(ev.data, ev.event)
+                    if last is not None:
+                        ended = (time.perf_counter(), last)
+                        break
                 if len(events) > limits.events:
                     del events[limits.events:]
                     exchange.overflow = (f"stream longer than {limits.events} events: read "

@@ -6,6 +6,8 @@ upstream here is faithful: what goes wrong is what the relay does in between.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -28,10 +30,12 @@ class _Forwarded(Response):
     SSE events and returns without finishing the body, so the connection is closed
     mid-stream."""
 
-    def __init__(self, upstream: httpx.Response, cut_after: int | None) -> None:
+    def __init__(self, upstream: httpx.Response, cut_after: int | None,
+                 hold_open: bool = False) -> None:
         super().__init__(status_code=upstream.status_code)
         self.upstream = upstream
         self.cut_after = cut_after
+        self.hold_open = hold_open
         self.raw_headers = [(k.encode(), v.encode()) for k, v in upstream.headers.items()
                             if k.lower() not in HOP]
 
@@ -52,7 +56,16 @@ class _Forwarded(Response):
                     return  # the relay gives up mid-body: uvicorn closes the connection
         finally:
             await self.upstream.aclose()
+        if self.hold_open:  # everything sent, the body never ended: until the client leaves
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_disconnected(receive), timeout=60)
+            return
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _disconnected(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 class Relay(ThreadedServer):
@@ -61,17 +74,19 @@ class Relay(ThreadedServer):
     ``drop_headers``: request headers removed before forwarding (case-insensitive).
     ``cut_streams``: event streams are cut after ``cut_after`` events, every time.
     ``models_404``: ``GET /v1/models`` is not offered (404 with OpenAI's "Invalid URL").
+    ``hold_open``: event streams are forwarded whole, then their body is left open.
     ``request_json``: rewrites each JSON request body before it is forwarded.
     ``answer_json``: rewrites each JSON (not streamed) answer body before it is returned.
     """
 
     def __init__(self, upstream: str, *, drop_headers: Iterable[str] = (),
                  cut_streams: bool = False, cut_after: int = 2,
-                 models_404: bool = False,
+                 models_404: bool = False, hold_open: bool = False,
                  request_json: Callable[[Any], Any] | None = None,
                  answer_json: Callable[[Any], Any] | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.models_404 = models_404
+        self.hold_open = hold_open
         self.request_json = request_json
         self.answer_json = answer_json
         self.drop = {h.lower() for h in drop_headers}
@@ -106,4 +121,5 @@ class Relay(ThreadedServer):
             await upstream.aclose()
             return JSONResponse(self.answer_json(body), status_code=upstream.status_code)
         streamed = ctype.startswith("text/event-stream")
-        return _Forwarded(upstream, self.cut_after if streamed else None)
+        return _Forwarded(upstream, self.cut_after if streamed else None,
+                          hold_open=streamed and self.hold_open)

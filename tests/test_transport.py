@@ -58,6 +58,23 @@ async def stall(request: Request) -> Response:
     return StreamingResponse(body(), media_type="text/event-stream")
 
 
+async def held_open(request: Request) -> Response:
+    """A complete stream whose body is then left open (``/held/<kind>``): after data: [DONE],
+    after a Messages stream's message_stop, or (``none``) with no final event at all."""
+    kind = request.path_params["kind"]
+    last = {"done": b"data: [DONE]\n\n",
+            "message_stop": b'event: message_stop\ndata: {"type": "message_stop"}\n\n',
+            "none": b""}[kind]
+
+    async def body() -> Iterator[bytes]:  # type: ignore[misc]
+        yield b'data: {"n": 1}\n\n' + last
+        await asyncio.sleep(0.2)
+        yield b": still here\n\n"
+        await asyncio.sleep(60)
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
 async def slow(request: Request) -> Response:
     await asyncio.sleep(3)
     return JSONResponse({"late": True})
@@ -85,6 +102,7 @@ APP = Starlette(routes=[
     Route("/v1/echo", echo, methods=["POST", "GET"]),
     Route("/v1/flaky/{name}", flaky),
     Route("/v1/stall", stall, methods=["POST"]),
+    Route("/v1/held/{kind}", held_open, methods=["POST"]),
     Route("/v1/slow", slow),
     Route("/v1/json", sse_as_json, methods=["POST"]),
     Route("/v1/cut/{name}/{times:int}", cut, methods=["POST"]),
@@ -143,6 +161,24 @@ def test_stream_stall_is_a_transport_error_with_what_arrived(base_url: str) -> N
         send(provider(base_url), "POST", "/stall", json_body={}, stream=True)
     exchange = info.value.exchange
     assert isinstance(exchange, Exchange) and exchange.events and exchange.events[0].data
+
+
+@pytest.mark.parametrize(("kind", "said"), [("done", "data: [DONE]"),
+                                            ("message_stop", "event: message_stop")])
+def test_a_stream_left_open_after_its_last_event_is_complete_not_stalled(
+        base_url: str, kind: str, said: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its events are judged (streaming.nothing_after_done says the body stayed open); what
+    arrives within the grace is still read.  Without a final event it is a stall, as before."""
+    monkeypatch.setattr("conformance.transport.END_GRACE", 0.6)
+    config = provider(base_url, timeouts=Timeouts(connect=2, read=2, total=20, stall=10))
+    started = time.monotonic()
+    exchange = send(config, "POST", f"/held/{kind}", json_body={}, stream=True)
+    assert time.monotonic() - started < 5
+    assert exchange.open_after_end == f"the body was still open 0.6s after {said}"
+    assert exchange.sse_comments == 1  # the comment 0.2 s after the last event was read
+    assert exchange.to_evidence()["response"]["open_after_end"] == exchange.open_after_end
+    with pytest.raises(StreamStalled, match=r"no data for 0.5s after 1 events"):
+        send(provider(base_url), "POST", "/held/none", json_body={}, stream=True)
 
 
 def test_whole_request_timeout(base_url: str) -> None:

@@ -138,15 +138,18 @@ def test_rate_limit_verdict_does_not_depend_on_scheduling(tmp_path: Path,
 @pytest.fixture(scope="module")
 def relay_run(reference_server: ReferenceServer, tmp_path_factory: pytest.TempPathFactory
               ) -> RunOutput:
-    """The whole suite through two small relays in front of the faithful reference: one
-    drops the Anthropic headers on the way, one cuts every stream."""
+    """The whole suite through three small relays in front of the faithful reference: one
+    drops the Anthropic headers on the way, one cuts every stream, one leaves every stream's
+    body open after its last event."""
     base = tmp_path_factory.mktemp("relays")
     with Relay(reference_server.base_url, drop_headers=("anthropic-version", "x-api-key")
-               ) as dropper, Relay(reference_server.base_url, cut_streams=True) as cutter:
+               ) as dropper, Relay(reference_server.base_url, cut_streams=True) as cutter, \
+            Relay(reference_server.base_url, hold_open=True) as holder:
         image = f"{reference_server.origin}/assets/color/red.png"
         path = write_providers(base / "providers.yaml", [
             external("drops-headers", dropper.base_url, vision_url=image),
-            external("cuts", cutter.base_url, vision_url=image)])
+            external("cuts", cutter.base_url, vision_url=image),
+            external("holds-open", holder.base_url, vision_url=image)])
         out = run_suite(path, base / "r")
     assert out.returncode == 0, out.stderr[-2000:]
     return out
@@ -161,6 +164,24 @@ def test_a_relay_dropping_anthropic_version_fails_messages_api(relay_run: RunOut
     assert {c for c in changed if c.startswith("messages_api.")} == {
         f"messages_api.{name}" for name in MESSAGES_CHECKS if name != "message"}
     assert {c: o for c, (o, _) in changed.items() if o != "skip"} == {}
+
+
+def test_a_stream_left_open_after_done_is_judged_not_stalled(relay_run: RunOutput) -> None:
+    """Every stream complete, its body then left open: nothing stalled (an error for every
+    streaming check, no verdict, before).  Two fails: streaming.nothing_after_done says so,
+    and the openai SDK, which reads a Responses stream to the end of its body, would wait
+    for its own timeout (a chat stream it leaves at [DONE])."""
+    changed = {c: v for (p, c), v in relay_run.outcomes().items()
+               if p == "holds-open" and v[0] not in ("pass", "skip")}
+    assert sorted(changed) == ["sdk.responses_stream", "streaming.nothing_after_done"], changed
+    outcome, message = changed["streaming.nothing_after_done"]
+    assert outcome == "fail" and message.startswith(
+        "the response did not end after data: [DONE]: the body was still open 3s after "
+        "data: [DONE]"), message
+    outcome, message = changed["sdk.responses_stream"]
+    assert outcome == "fail" and message.startswith(
+        "the openai SDK reads the stream to the end of its body, which the provider left "
+        "open: the body was still open 3s after event: response.completed"), message
 
 
 def test_a_relay_cutting_every_stream_fails_every_streaming_check(relay_run: RunOutput) -> None:

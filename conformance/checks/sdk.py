@@ -169,6 +169,9 @@ async def _call(ctx: CheckContext, awaitable: Awaitable[T]) -> T:
         raise RequestTimeout(f"no complete answer within {ctx.provider.timeouts.total:g}s from "
                              f"{_url(ctx)} (openai SDK, {type(exc).__name__})") from None
     except openai.APIConnectionError as exc:
+        cut = left_open(ctx.exchanges[-1]) if ctx.exchanges else None
+        if cut is not None:
+            raise cut from None
         cut = cut_finding(ctx.exchanges[-1]) if ctx.exchanges else None
         if cut is not None:  # the provider cut the answer: a finding, not a network failure
             raise cut from None
@@ -181,6 +184,17 @@ async def _call(ctx: CheckContext, awaitable: Awaitable[T]) -> T:
                 from None
         raise TransportError(f"the connection to {_url(ctx)} failed (openai SDK): {detail}") \
             from None
+
+
+def left_open(exchange: Exchange) -> Failure | None:
+    """The finding on a complete stream whose body the provider left open while the SDK read
+    on to its end (``Exchange.open_after_end``, set by the recording transport): the SDK
+    would have waited for its own timeout."""
+    if exchange.open_after_end is None:
+        return None
+    return Failure(f"the openai SDK reads the stream to the end of its body, which the "
+                   f"provider left open: {exchange.open_after_end} (the SDK waits for its "
+                   "read timeout)")
 
 
 def _defaults(ctx: CheckContext) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from conformance.checks.expect import cut_finding, raise_for_status, snippet
 from conformance.checks.registry import check
 from conformance.checks.responses_api import SHORT, raise_route, text_of
 from conformance.checks.responses_stream import STREAM_CAP, ended
-from conformance.checks.sdk import _call, _last, _reading, _sdk, load_openai
+from conformance.checks.sdk import _call, _last, _reading, _sdk, left_open, load_openai
 from conformance.errors import Failure
 from conformance.exchange import Exchange
 
@@ -30,8 +30,9 @@ def _extra(ctx: CheckContext) -> dict[str, Any]:
 
 
 def _cut(exchange: Exchange) -> Failure | None:
-    """The finding on a Response stream the provider cut short, if it did."""
-    return cut_finding(exchange, end=("response.completed", ended))
+    """The finding on a Response stream the provider cut short, or left open after its last
+    event (the SDK reads on), if it did."""
+    return left_open(exchange) or cut_finding(exchange, end=("response.completed", ended))
 
 
 def _status_verdict(exchange: Exchange) -> None:

@@ -192,8 +192,9 @@ async def done_sentinel(ctx: CheckContext) -> str:
     severity="cosmetic",
     title="Nothing is sent after [DONE]",
     spec="POST /chat/completions (stream: true): [DONE] terminates the stream",
-    proves="No data event follows data: [DONE]; clients stop reading there and would lose or "
-    "choke on anything after it.",
+    proves="No data event follows data: [DONE], and the response ends there; clients stop "
+    "reading at [DONE] and would lose or choke on anything after it, and a client or relay "
+    "that reads the body to its end would wait on a response left open.",
 )
 async def nothing_after_done(ctx: CheckContext) -> str:
     exchange, _ = await _stream(ctx)
@@ -205,6 +206,10 @@ async def nothing_after_done(ctx: CheckContext) -> str:
     if after:
         raise Failure(f"{len(after)} event(s) after data: [DONE], first: {snippet(after[0].data)}",
                       event=at_event(exchange, after[0]))
+    if exchange.open_after_end:
+        raise Failure(f"the response did not end after data: [DONE]: {exchange.open_after_end} "
+                      "(a client or relay that reads the body to its end waits for its own "
+                      "timeout)")
     return "stream closed after [DONE]"
 
 
