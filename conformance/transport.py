@@ -436,8 +436,9 @@ class ProviderClient:
                     break
                 except TimeoutError:
                     if ended is not None:  # complete: judged as it stands, not a stall
+                        waited = min(self._timeouts.stall, END_GRACE)  # at least this long
                         exchange.open_after_end = (
-                            f"the body was still open {END_GRACE:g}s after {ended[1]}")
+                            f"the body was still open {waited:g}s after {ended[1]}")
                         break
                     raise StreamStalled(
                         f"stream stalled: no data for {self._timeouts.stall:g}s after "

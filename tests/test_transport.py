@@ -177,6 +177,10 @@ def test_a_stream_left_open_after_its_last_event_is_complete_not_stalled(
     assert exchange.open_after_end == f"the body was still open 0.6s after {said}"
     assert exchange.sse_comments == 1  # the comment 0.2 s after the last event was read
     assert exchange.to_evidence()["response"]["open_after_end"] == exchange.open_after_end
+    # A stall shorter than the grace ends the wait first: the message says what is known.
+    quick = provider(base_url, timeouts=Timeouts(connect=2, read=2, total=20, stall=0.4))
+    assert send(quick, "POST", f"/held/{kind}", json_body={}, stream=True
+                ).open_after_end == f"the body was still open 0.4s after {said}"
     with pytest.raises(StreamStalled, match=r"no data for 0.5s after 1 events"):
         send(provider(base_url), "POST", "/held/none", json_body={}, stream=True)
 
