@@ -77,6 +77,15 @@ def _top_p_garbles(body: Any) -> Any:
     return body
 
 
+def _break_controls(body: Any) -> Any:
+    """The control requests (the fact stated in the question itself) become invalid: 400."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if isinstance(messages, list) and len(messages) == 1 and str(
+            messages[0].get("content")).startswith(("The secret word is", "Remember this")):
+        body["messages"] = "not a list"
+    return body
+
+
 def _last_only(body: Any) -> Any:
     """Forwards only the last message (or input item), and no previous_response_id."""
     if isinstance(body, dict):
@@ -98,7 +107,8 @@ def controlled(reference_server: ReferenceServer, tmp_path_factory: pytest.TempP
             Relay(url, request_json=_last_only) as last_only, \
             Relay(url, request_json=_auto_as_none) as auto_as_none, \
             Relay(url, request_json=_no_tools) as no_tools, \
-            Relay(url, request_json=_top_p_garbles) as top_p_garbles:
+            Relay(url, request_json=_top_p_garbles) as top_p_garbles, \
+            Relay(url, request_json=_break_controls, answer_json=_unsure) as control_refused:
         path = write_providers(base / "providers.yaml", [
             external("faithful", url), external("unsure", unsure.base_url),
             external("no-developer", no_developer.base_url),
@@ -106,7 +116,8 @@ def controlled(reference_server: ReferenceServer, tmp_path_factory: pytest.TempP
             external("last-only", last_only.base_url),
             external("auto-as-none", auto_as_none.base_url),
             external("no-tools", no_tools.base_url),
-            external("top-p-garbles", top_p_garbles.base_url)])
+            external("top-p-garbles", top_p_garbles.base_url),
+            external("control-refused", control_refused.base_url)])
         out = run_suite(path, base / "r", "-k", " or ".join((*CHECKS, AUTO, *PARAMS)))
     assert out.returncode in (0, 1), out.stderr[-2000:]
     return out
@@ -199,3 +210,11 @@ def test_a_parameter_is_blamed_only_when_the_plain_question_is_answered(
         "with top_p the answer to the capital of France is ") and message.endswith(
         "; without it: Paris (control)"), message
     assert verdicts["top-p-garbles", "params.user"][0] == "pass"
+
+
+def test_a_control_the_provider_fails_is_a_fail_saying_both(controlled: RunOutput) -> None:
+    for check in ("chat.system_message", "chat.multi_turn", "params.developer_role"):
+        outcome, message, sent = _column(controlled, "control-refused")[check]
+        assert outcome == "fail" and sent == 2, (check, message)
+        assert "; the control (the fact in the question itself) failed too: expected HTTP " \
+            "200, got HTTP 400" in message, message

@@ -34,10 +34,14 @@ async def ask_reaches(ctx: CheckContext, messages: list[dict[str, Any]], expecte
     text = answer_text(body)
     if contains_answer(text, expected):
         return f"answered {snippet(text, 40)}"
-    control = await ctx.chat(messages=prompts.user(prompts.FACT_IN_QUESTION[expected]),
-                             max_tokens=prompts.SHORT)
-    raise unreached(f"{what}: expected an answer containing {expected!r}, got {snippet(text)}",
-                    expected, answer_text(expect_completion(control)))
+
+    async def control() -> str:
+        asked = await ctx.chat(messages=prompts.user(prompts.FACT_IN_QUESTION[expected]),
+                               max_tokens=prompts.SHORT)
+        return answer_text(expect_completion(asked))
+
+    raise await unreached(f"{what}: expected an answer containing {expected!r}, got "
+                          f"{snippet(text)}", expected, control())
 
 
 @check(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from conformance import jsontext
@@ -48,20 +48,26 @@ def snippet(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def unreached(missed: str, expected: str, control: str) -> Finding:
+async def unreached(missed: str, expected: str, control: Awaitable[str]) -> Finding:
     """The verdict on an answer without the ``expected`` word that a fact given elsewhere in
     the request (a system message, an earlier turn, another content part) should have
-    produced.  ``control`` is the answer to the same fact given in the question itself
-    (:data:`~conformance.checks.prompts.FACT_IN_QUESTION`): when it has the word, the model
-    uses such facts and the request lost this one — a :class:`Failure` (``missed`` says
-    what); when it has not, the model does not answer the question at all and nothing is
-    proven — inconclusive (:class:`NotApplicable`), never a fail blamed on the provider."""
-    if expected.lower() in control.lower():
+    produced.  ``control`` sends the same fact stated in the question itself
+    (:data:`~conformance.checks.prompts.FACT_IN_QUESTION`) and gives its answer: when it has
+    the word, the model uses such facts and the request lost this one — a :class:`Failure`
+    (``missed`` says what); when it has not, the model does not answer the question at all
+    and nothing is proven — inconclusive (:class:`NotApplicable`), never a fail blamed on the
+    provider.  A control the provider fails is a fail saying both."""
+    try:
+        answer = await control
+    except Failure as exc:
+        return Failure(f"{missed}; the control (the fact in the question itself) failed too: "
+                       f"{exc}")
+    if expected.lower() in answer.lower():
         return Failure(f"{missed}; with the fact in the question itself the model answers "
-                       f"{snippet(control, 40)} (control)")
+                       f"{snippet(answer, 40)} (control)")
     return NotApplicable(f"inconclusive: {missed}, but the model does not answer {expected!r} "
                          f"with the fact in the question itself either (control: "
-                         f"{snippet(control, 60) if control else 'no text'})")
+                         f"{snippet(answer, 60) if answer else 'no text'})")
 
 
 def expect_no_bom(exchange: Exchange, what: str) -> None:

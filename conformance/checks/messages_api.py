@@ -194,11 +194,14 @@ async def system(ctx: CheckContext) -> str:
                            messages=[question])
     text = text_of(expect_message(exchange))
     if prompts.SECRET_SYSTEM_ANSWER not in text.lower():
-        control = await _post(ctx, max_tokens=prompts.SHORT, messages=prompts.user(
-            prompts.FACT_IN_QUESTION[prompts.SECRET_SYSTEM_ANSWER]))
-        raise unreached(f"the system prompt did not reach the model: asked for the secret word "
-                        f"it gives, got {snippet(text, 80) if text else 'no text'}",
-                        prompts.SECRET_SYSTEM_ANSWER, text_of(expect_message(control)))
+        async def control() -> str:
+            asked = await _post(ctx, max_tokens=prompts.SHORT, messages=prompts.user(
+                prompts.FACT_IN_QUESTION[prompts.SECRET_SYSTEM_ANSWER]))
+            return text_of(expect_message(asked))
+
+        missed = (f"the system prompt did not reach the model: asked for the secret word it "
+                  f"gives, got {snippet(text, 80) if text else 'no text'}")
+        raise await unreached(missed, prompts.SECRET_SYSTEM_ANSWER, control())
     return f"answer: {snippet(text, 40)}"
 
 

@@ -61,7 +61,12 @@ async def _answers(ctx: CheckContext, feature: str, *, share: bool = False,
     if prompts.CAPITAL_ANSWER not in text.lower():
         # The control: the plain question (chat.basic's shared request), sent only on a miss.
         plain = await ctx.chat(messages=prompts.CAPITAL, max_tokens=prompts.SHORT, share=True)
-        control = answer_text(expect_completion(plain))
+        try:
+            control = answer_text(expect_completion(plain))
+        except Failure as exc:
+            raise Failure(f"with {feature} the answer to the capital of France is "
+                          f"{snippet(text, 60)}; the plain question (control) failed too: "
+                          f"{exc}") from None
         if prompts.CAPITAL_ANSWER not in control.lower():
             raise NotApplicable(f"inconclusive: with {feature} the answer to the capital of "
                                 f"France is {snippet(text, 60)}, and without it too: "

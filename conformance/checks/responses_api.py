@@ -280,10 +280,10 @@ async def message_input(ctx: CheckContext) -> str:
                                     for m in prompts.MULTI_TURN], max_output_tokens=SHORT)
     text = output_text(body)
     if prompts.MULTI_TURN_ANSWER not in text:
-        raise unreached(f"the earlier turns did not reach the model: asked for the number "
-                        f"given in the first turn ({prompts.MULTI_TURN_ANSWER}), got "
-                        f"{snippet(text, 80)}", prompts.MULTI_TURN_ANSWER,
-                        await _control(ctx, prompts.MULTI_TURN_ANSWER))
+        missed = (f"the earlier turns did not reach the model: asked for the number given in "
+                  f"the first turn ({prompts.MULTI_TURN_ANSWER}), got {snippet(text, 80)}")
+        raise await unreached(missed, prompts.MULTI_TURN_ANSWER,
+                              _control(ctx, prompts.MULTI_TURN_ANSWER))
     return f"answer: {snippet(text, 40)}"
 
 
@@ -306,10 +306,10 @@ async def instructions(ctx: CheckContext) -> str:
                         max_output_tokens=SHORT)
     text = output_text(body)
     if prompts.SECRET_SYSTEM_ANSWER not in text.lower():
-        raise unreached(f"the instructions did not reach the model (replaced?): asked for the "
-                        f"secret word they give, got {snippet(text, 80) if text else 'no text'}",
-                        prompts.SECRET_SYSTEM_ANSWER,
-                        await _control(ctx, prompts.SECRET_SYSTEM_ANSWER))
+        missed = (f"the instructions did not reach the model (replaced?): asked for the secret "
+                  f"word they give, got {snippet(text, 80) if text else 'no text'}")
+        raise await unreached(missed, prompts.SECRET_SYSTEM_ANSWER,
+                              _control(ctx, prompts.SECRET_SYSTEM_ANSWER))
     echoed = body.get("instructions")
     if echoed != sent:
         raise Failure(f"Response.instructions is {snippet(echoed, 80)}, not the instructions "
@@ -572,10 +572,10 @@ async def previous_response_id(ctx: CheckContext) -> str:
     _refused(exchange, "previous_response_id")
     text = output_text(expect_response(exchange))
     if prompts.MULTI_TURN_ANSWER not in text:
-        raise unreached(f"previous_response_id accepted but ignored: the number given in the "
-                        f"first turn ({prompts.MULTI_TURN_ANSWER}) is not recalled: "
-                        f"{snippet(text, 80)}", prompts.MULTI_TURN_ANSWER,
-                        await _control(ctx, prompts.MULTI_TURN_ANSWER))
+        missed = (f"previous_response_id accepted but ignored: the number given in the first "
+                  f"turn ({prompts.MULTI_TURN_ANSWER}) is not recalled: {snippet(text, 80)}")
+        raise await unreached(missed, prompts.MULTI_TURN_ANSWER,
+                              _control(ctx, prompts.MULTI_TURN_ANSWER))
     return f"continued: {snippet(text, 40)}"
 
 
