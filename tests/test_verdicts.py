@@ -168,12 +168,19 @@ def test_a_relay_dropping_anthropic_version_fails_messages_api(relay_run: RunOut
 
 def test_a_stream_left_open_after_done_is_judged_not_stalled(relay_run: RunOutput) -> None:
     """Every stream complete, its body then left open: nothing stalled (an error for every
-    streaming check, no verdict, before).  Two fails: streaming.nothing_after_done says so,
-    and the openai SDK, which reads a Responses stream to the end of its body, would wait
-    for its own timeout (a chat stream it leaves at [DONE])."""
+    streaming check, no verdict, before).  streaming.nothing_after_done says so; so do the
+    Messages and Responses streams' checks, whose SDKs read a stream to the end of its body,
+    and sdk.responses_stream, where the openai SDK would wait for its own timeout (a chat
+    stream it leaves at [DONE])."""
     changed = {c: v for (p, c), v in relay_run.outcomes().items()
                if p == "holds-open" and v[0] not in ("pass", "skip")}
-    assert sorted(changed) == ["sdk.responses_stream", "streaming.nothing_after_done"], changed
+    assert sorted(changed) == ["messages_api.stream", "responses_api.stream",
+                               "sdk.responses_stream", "streaming.nothing_after_done"], changed
+    for check, last in (("messages_api.stream", "event: message_stop"),
+                        ("responses_api.stream", "event: response.completed")):
+        assert changed[check][1].startswith(
+            f"the response did not end after its last event: the body was still open 3s "
+            f"after {last} ("), changed[check]
     outcome, message = changed["streaming.nothing_after_done"]
     assert outcome == "fail" and message.startswith(
         "the response did not end after data: [DONE]: the body was still open 3s after "

@@ -70,6 +70,16 @@ async def unreached(missed: str, expected: str, control: Awaitable[str]) -> Find
                          f"{snippet(answer, 60) if answer else 'no text'})")
 
 
+def expect_ended(exchange: Exchange, readers: str) -> None:
+    """Fail a complete stream whose response body was left open after its last event
+    (:attr:`Exchange.open_after_end`): ``readers`` — the clients that read a stream to the end
+    of its body — would wait for their own timeout."""
+    if exchange.open_after_end:
+        raise Failure(f"the response did not end after its last event: "
+                      f"{exchange.open_after_end} ({readers} read a stream to the end of its "
+                      "body and would wait for their timeout)")
+
+
 def expect_no_bom(exchange: Exchange, what: str) -> None:
     """Fail a JSON body that begins with a byte order mark (RFC 8259 §8.1: a sender MUST NOT
     add one).  Every other check reads past it, as the openai SDKs do; the checks of a body's

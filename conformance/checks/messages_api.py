@@ -26,6 +26,7 @@ from conformance.checks.expect import (
     at_event,
     describe,
     expect_client_error,
+    expect_ended,
     named_event_payloads,
     named_stream_events,
     obj,
@@ -248,7 +249,8 @@ async def _stream(ctx: CheckContext) -> _Stream:
     proves="A streamed answer is the documented sequence — message_start (a Message with usage), "
     "content_block_start, content_block_delta text_deltas, content_block_stop, message_delta "
     "with stop_reason 'end_turn' and usage.output_tokens, message_stop — whose text answers "
-    "the question; not OpenAI chunks.",
+    "the question; not OpenAI chunks. The response ends there: Anthropic's SDKs read a stream "
+    "to the end of its body.",
 )
 async def stream(ctx: CheckContext) -> str:
     parsed = await _stream(ctx)
@@ -277,6 +279,7 @@ async def stream(ctx: CheckContext) -> str:
     if isinstance(output, bool) or not isinstance(output, int) or output <= 0:
         raise Failure(f"message_delta.usage.output_tokens is {snippet(output)}, expected the "
                       "count of generated tokens")
+    expect_ended(parsed.exchange, "Anthropic's SDKs")
     return f"{len(parsed.events)} events, text {snippet(text, 30)}, {output} output tokens"
 
 

@@ -18,6 +18,7 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     arr,
     at_event,
+    expect_ended,
     named_event_payloads,
     named_stream_events,
     snippet,
@@ -99,7 +100,8 @@ async def _text_stream(ctx: CheckContext) -> ResponseStream:
     "response.completed)",
     proves="A streamed Response opens with response.created, carries output_text.delta events "
     "and ends with response.completed; the deltas reassemble into the text of "
-    "response.output_text.done and of the final Response's output (a count to 5).",
+    "response.output_text.done and of the final Response's output (a count to 5). The "
+    "response ends there: the openai SDKs read a Responses stream to the end of its body.",
 )
 async def stream(ctx: CheckContext) -> str:
     parsed = await _text_stream(ctx)
@@ -117,6 +119,7 @@ async def stream(ctx: CheckContext) -> str:
                       f"{snippet(output_text(final), 50)}")
     if "5" not in text:
         raise Failure(f"the streamed text does not count to 5: {snippet(text, 60)}")
+    expect_ended(parsed.exchange, "the openai SDKs")
     return f"{len(parsed.events)} events, {len(deltas)} deltas: {snippet(text, 30)}"
 
 
