@@ -163,6 +163,10 @@ UNREACHABLE = N_("provider unreachable, no check was run: {error}")
 NOT_AN_API = N_("no OpenAI-compatible API at {url}, no check was run: it answers HTTP {status} to "
                 "both GET /models and POST /chat/completions; check the base_url (most end "
                 "in /v1)")
+NOT_AN_API_PAGE = N_("no OpenAI-compatible API answers at {url}, no check was run: both GET "
+                     "/models and POST /chat/completions get HTTP {status} with an HTML page "
+                     "({title}), not an API error: a bot challenge, a login page or a proxy's "
+                     "error page stands in front of it")
 BUDGET_SPENT = N_("not run: the run budget of {budget} tokens is spent ({spent} tokens; "
                   "--max-tokens)")
 #: Skip reasons of checks that do not apply to a provider as configured.
@@ -179,9 +183,9 @@ PROVIDER_MISSING = N_("not run: provider {provider} missing from the new run")
 RUN_UNFINISHED = N_("not run: the run did not finish")
 #: Most specific first: the first that matches is used.
 STORED: tuple[str, ...] = (SET_VARIABLES, KEY_REJECTED_VARIABLE, KEY_REJECTED, UNREACHABLE,
-                           NOT_AN_API, BUDGET_SPENT, NO_UPSTREAM, NO_KEY, NO_TOKENIZER,
-                           NO_VISION_URL, NO_TOOL_CALL, NO_DONE, PROVIDER_MISSING,
-                           RUN_UNFINISHED)
+                           NOT_AN_API, NOT_AN_API_PAGE, BUDGET_SPENT, NO_UPSTREAM, NO_KEY,
+                           NO_TOKENIZER, NO_VISION_URL, NO_TOOL_CALL, NO_DONE,
+                           PROVIDER_MISSING, RUN_UNFINISHED)
 _FIELD = re.compile(r"\{(\w+)\}")
 
 

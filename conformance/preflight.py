@@ -16,24 +16,32 @@ worst — ``fail`` verdicts blamed on a good relay:
   → there is no OpenAI-compatible API at that path, most likely a base_url without its
   ``/v1``: every check is ``error`` ("no OpenAI-compatible API at ..."), said once, instead
   of a column of ``fail`` blamed on the provider;
-* anything else (200, a 404 on ``/models`` alone, a 5xx, ...) → the checks run and judge it.
+* an error status with an HTML page (a CDN's bot challenge, a login page, a proxy's 502
+  page) → the chat route is asked too; an HTML error page again → no API answers there
+  (``not_an_api``, its page's title quoted): every check is ``error``, the ``auth.*`` ones
+  too, instead of fails for a page no API sent — before the key is blamed for a 403;
+* anything else (200, a 404 on ``/models`` alone, a JSON 5xx, ...) → the checks run and
+  judge it.
 
 This module never imports pytest.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from conformance.checks.context import CheckContext, ProviderRuntime
-from conformance.checks.expect import describe, error_envelope
+from conformance.checks.expect import describe, error_envelope, snippet
 from conformance.checks.registry import Check
 from conformance.errors import MalformedAnswer, TransportError
 from conformance.exchange import Exchange
-from conformance.i18n import KEY_REJECTED, NOT_AN_API, UNREACHABLE
+from conformance.i18n import KEY_REJECTED, NOT_AN_API, NOT_AN_API_PAGE, UNREACHABLE
 
 ProblemKind = Literal["unreachable", "key_rejected", "not_an_api"]
+#: An HTML page's title (what a bot challenge or a proxy's error page is called).
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 #: Words of an error about the model (not the route): a 404 that says them is a verdict.
 _MODEL_WORDS = ("model", "模型")
 
@@ -64,7 +72,8 @@ async def preflight(runtime: ProviderRuntime) -> ProviderProblem | None:
     except MalformedAnswer:  # reachable, answering wrongly: each check judges its own answer
         return None
     not_found = listing.status in (404, 405)
-    if not not_found and (listing.status not in (401, 403) or not listing.sent_key):
+    refused = listing.status in (401, 403) and listing.sent_key
+    if not (not_found or refused or _error_page(listing)):
         return None
     # Some gateways guard /models differently from the chat route, and some have no /models:
     # ask the chat route too, with a request no provider can bill (an empty message list is
@@ -75,9 +84,11 @@ async def preflight(runtime: ProviderRuntime) -> ProviderProblem | None:
         return _unreachable(exc)
     except MalformedAnswer:
         return None
+    if _error_page(listing) and _error_page(confirm):
+        return _page(runtime, listing, confirm)
     if not_found:
         return _not_an_api(runtime, listing, confirm)
-    if confirm.status not in (401, 403):
+    if not refused or confirm.status not in (401, 403):
         return None
     return ProviderProblem(
         "key_rejected",
@@ -99,6 +110,21 @@ def _not_an_api(runtime: ProviderRuntime, listing: Exchange,
     url = runtime.client.redactor.text(listing.url.removesuffix("/models"))
     return ProviderProblem("not_an_api", NOT_AN_API.format(url=url, status=confirm.status),
                            (listing, confirm))
+
+
+def _error_page(exchange: Exchange) -> bool:
+    """An error status answered with an HTML page, not with any API's error body."""
+    return (not exchange.ok and exchange.json is None
+            and exchange.content_type in ("text/html", "application/xhtml+xml"))
+
+
+def _page(runtime: ProviderRuntime, listing: Exchange, confirm: Exchange) -> ProviderProblem:
+    """The problem when both answers are HTML error pages: no API answers at that URL."""
+    found = _TITLE.search(confirm.text) or _TITLE.search(listing.text)
+    title = snippet(" ".join(found.group(1).split()), 60) if found else "no title"
+    url = runtime.client.redactor.text(listing.url.removesuffix("/models"))
+    return ProviderProblem("not_an_api", NOT_AN_API_PAGE.format(
+        url=url, status=confirm.status, title=title), (listing, confirm))
 
 
 def _unreachable(exc: TransportError) -> ProviderProblem:

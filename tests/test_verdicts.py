@@ -9,8 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
-from conformance.reference.server import ReferenceServer
+from conformance.reference.server import ReferenceServer, ThreadedServer
 from tests.conftest import (
     SELFTEST_KEY,
     RunOutput,
@@ -118,6 +122,45 @@ def test_a_base_url_without_its_path_is_one_error_not_a_column_of_fails(
         "ModelUnavailable: the model 'no-such-model' is not available"), missing["models.retrieve"]
     assert missing["tools.auto"][1].startswith(
         "ModelUnavailable: the model 'no-such-model' is not available"), missing["tools.auto"]
+
+
+CHALLENGE = ("<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>Checking "
+             "your browser before accessing the API.</body></html>")
+
+
+async def _challenge(request: Request) -> Response:
+    """``/<status>/...``: a CDN's bot challenge (or a proxy's error page) on every path."""
+    return HTMLResponse(CHALLENGE, status_code=int(request.path_params["status"]),
+                        headers={"cf-mitigated": "challenge"})
+
+
+def test_an_html_page_in_front_of_the_api_is_one_error_not_a_column_of_fails(
+        reference_server: ReferenceServer, tmp_path: Path) -> None:
+    """A bot challenge answering every request (403, as Cloudflare's; 503 from a proxy whose
+    upstream is down): no API answered, so no fail and no "key rejected", the auth checks
+    included; said once per provider.  The control: the reference's errors_as_html variant,
+    whose GET /models is JSON, is still judged check by check."""
+    app = Starlette(routes=[Route("/{status:int}/{path:path}", _challenge,
+                                  methods=["GET", "POST"])])
+    with ThreadedServer(app) as wall:
+        path = write_providers(tmp_path / "providers.yaml", [
+            external("challenge-403", f"{wall.origin}/403/v1"),
+            external("proxy-503", f"{wall.origin}/503/v1"),
+            external("html-errors", reference_server.variant_url(["errors_as_html"]))])
+        out = run_suite(path, tmp_path / "r")
+    assert out.returncode == 0, out.stderr[-2000:]
+    for name, status in (("challenge-403", 403), ("proxy-503", 503)):
+        verdicts = {c: v for (p, c), v in out.outcomes().items() if p == name}
+        assert {o for o, _ in verdicts.values()} == {"error"}, verdicts
+        expected = (f"no OpenAI-compatible API answers at {wall.origin}/{status}/v1, no check "
+                    f"was run: both GET /models and POST /chat/completions get HTTP {status} "
+                    "with an HTML page (Just a moment...), not an API error: a bot challenge, "
+                    "a login page or a proxy's error page stands in front of it")
+        assert {m for _, m in verdicts.values()} == {expected}
+        said = [line for line in out.stdout.splitlines() if line.startswith(f"{name}: no ")]
+        assert len(said) == 1, out.stdout[-3000:]
+    judged = {c: o for (p, c), (o, _) in out.outcomes().items() if p == "html-errors"}
+    assert judged["chat.basic"] == "pass" and judged["errors.malformed_json"] == "fail"
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
