@@ -84,10 +84,10 @@ async def preflight(runtime: ProviderRuntime) -> ProviderProblem | None:
         return _unreachable(exc)
     except MalformedAnswer:
         return None
+    if not_found:  # a 404 page too: most likely a base_url without its /v1
+        return _not_an_api(runtime, listing, confirm)
     if _error_page(listing) and _error_page(confirm):
         return _page(runtime, listing, confirm)
-    if not_found:
-        return _not_an_api(runtime, listing, confirm)
     if not refused or confirm.status not in (401, 403):
         return None
     return ProviderProblem(
