@@ -8,6 +8,7 @@ from conformance.checks import prompts
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     answer_text,
+    contains_answer,
     expect_completion,
     expect_no_bom,
     expect_schema,
@@ -17,11 +18,6 @@ from conformance.checks.expect import (
 from conformance.checks.registry import check
 from conformance.errors import Failure
 from conformance.validation import violations
-
-
-def contains_answer(text: str, expected: str) -> bool:
-    """Case-insensitive containment, tolerant of punctuation and extra words."""
-    return expected.lower() in text.lower()
 
 
 async def ask_reaches(ctx: CheckContext, messages: list[dict[str, Any]], expected: str,

@@ -48,6 +48,11 @@ def snippet(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def contains_answer(text: str, expected: str) -> bool:
+    """Case-insensitive containment, tolerant of punctuation and extra words."""
+    return expected.lower() in text.lower()
+
+
 async def unreached(missed: str, expected: str, control: Awaitable[str]) -> Finding:
     """The verdict on an answer without the ``expected`` word that a fact given elsewhere in
     the request (a system message, an earlier turn, another content part) should have
@@ -62,7 +67,7 @@ async def unreached(missed: str, expected: str, control: Awaitable[str]) -> Find
     except Failure as exc:
         return Failure(f"{missed}; the control (the fact in the question itself) failed too: "
                        f"{exc}")
-    if expected.lower() in answer.lower():
+    if contains_answer(answer, expected):
         return Failure(f"{missed}; with the fact in the question itself the model answers "
                        f"{snippet(answer, 40)} (control)")
     return NotApplicable(f"inconclusive: {missed}, but the model does not answer {expected!r} "
