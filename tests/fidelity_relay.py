@@ -9,6 +9,7 @@ other relays in :mod:`tests.relays`), not a mock: the fidelity checks see it as 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -30,6 +31,8 @@ DEVIATIONS: Mapping[str, str] = {
     "substitute_model": "the upstream is asked for ref-2 instead of the mapped model",
     "inflate_usage": "usage is multiplied by 1.5 on the way back (stream and non-stream)",
     "finish_cut_stream": "a stream the upstream cut is finished with finish_reason stop + [DONE]",
+    "hang_cut_stream": "a stream the upstream cut is left open, silent (openai-forward 0.8.1 does "
+    "this)",
     "strip_headers": "x-request-id and x-ratelimit-* are not passed back",
     "swallow_retry_after": "a 429 is passed back without its Retry-After header",
     "errors_as_500": "every upstream error reaches the client as a 500",
@@ -255,6 +258,8 @@ class FidelityRelay(ThreadedServer):
                     continue
                 yield f"data: {json.dumps(chunk)}\n\n".encode()
         except httpx.HTTPError:
+            if deviation == "hang_cut_stream":
+                await asyncio.sleep(3600)  # until the client gives up and leaves
             if deviation != "finish_cut_stream" or last is None:
                 raise  # the client's connection is dropped too: the cut stays visible
             finish = {**last, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop",

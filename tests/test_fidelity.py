@@ -36,6 +36,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "inflate_usage": {"fidelity.usage": "1.50× the upstream's total",
                       "fidelity.stream_usage": "1.50× the upstream's total"},
     "finish_cut_stream": {"fidelity.cut_stream": "finished a broken stream as if complete"},
+    "hang_cut_stream": {"fidelity.cut_stream": "the relay left the client's stream open without "
+                                               "a byte more (stream stalled: no data for 2s"},
     "strip_headers": {"fidelity.response_headers": "missing: x-request-id"},
     "swallow_retry_after": {"fidelity.rate_limit": "without its Retry-After header"},
     "errors_as_500": {"fidelity.upstream_error": "the client got HTTP 500",
@@ -100,6 +102,7 @@ def fidelity_run(upstream: ReferenceServer, tmp_path_factory: pytest.TempPathFac
              "upstream": {"url": upstream.origin, "api_key": "${UPSTREAM_KEY}"}},
             _relayed("faithful", relay.url(), url=upstream.origin),
             *(_relayed(name.replace("_", "-"), relay.url(name), url=upstream.origin)
+              | ({"timeouts": {"stall": 2}} if name == "hang_cut_stream" else {})
               for name in DEVIATIONS),
             {"name": "no-upstream", "base_url": relay.url(), "api_key": "${RELAY_KEY}",
              "model": "gpt-4o-mini"},

@@ -25,7 +25,7 @@ from conformance import i18n
 from conformance.checks.context import CheckContext
 from conformance.checks.expect import raise_for_status, snippet
 from conformance.checks.registry import check
-from conformance.errors import Failure, NotApplicable, SuiteError
+from conformance.errors import Failure, NotApplicable, StreamStalled, SuiteError
 from conformance.exchange import Auth, Exchange
 from conformance.reference.images import data_url, solid_png
 from conformance.upstream import Record, UpstreamClient, new_marker
@@ -100,11 +100,14 @@ class Sent:
     received and answered (every attempt the relay made, oldest first)."""
 
     def __init__(self, body: dict[str, Any], exchange: Exchange, records: list[Record],
-                 marker: str) -> None:
+                 marker: str, stalled: str | None = None) -> None:
         self.body = body
         self.exchange = exchange
         self.records = records
         self.marker = marker
+        #: The stream went silent for ``timeouts.stall`` (the transport's message), when the
+        #: request was sent with ``stall_ok``; else None.
+        self.stalled = stalled
 
     @property
     def last(self) -> Record:
@@ -128,9 +131,10 @@ async def through(ctx: CheckContext, name: str, *, path: str = "/chat/completion
                    stream: bool = False, share: bool = True, retries: int | None = None,
                    arm: dict[str, Any] | None = None, messages: Any = None,
                    headers: dict[str, str] | None = None, auth: Auth = "key",
-                   **fields: Any) -> Sent:
+                   stall_ok: bool = False, **fields: Any) -> Sent:
     """Send request ``name`` (shared by the checks that judge it) through the relay and fetch
-    what the upstream recorded for it."""
+    what the upstream recorded for it.  ``stall_ok``: a stream that goes silent for
+    ``timeouts.stall`` is judged as it stands (:attr:`Sent.stalled`), not an ``error``."""
     upstream = upstream_of(ctx)
     marker = ctx.token(f"fidelity.{name}", new_marker)
     if arm is not None:
@@ -142,10 +146,16 @@ async def through(ctx: CheckContext, name: str, *, path: str = "/chat/completion
     if stream:
         body["stream"] = True
     await upstream.start()  # a builtin upstream must listen before the relay forwards to it
-    exchange = await ctx.request("POST", path, json_body=body, stream=stream, share=share,
-                                 retries=retries, headers=headers, auth=auth)
+    stalled: str | None = None
+    try:
+        exchange = await ctx.request("POST", path, json_body=body, stream=stream, share=share,
+                                     retries=retries, headers=headers, auth=auth)
+    except StreamStalled as exc:
+        if not stall_ok or not isinstance(exc.exchange, Exchange):
+            raise
+        exchange, stalled = exc.exchange, str(exc)
     records = await upstream.records(marker, ctx.record, share=share)
-    return Sent(body, exchange, records, marker)
+    return Sent(body, exchange, records, marker, stalled)
 
 
 def reached(sent: Sent, feature: str | None = None) -> Sent:

@@ -219,16 +219,21 @@ def _completed(record: Record) -> bool:
     spec=f"{DOCS} (a stream ends with finish_reason and data: [DONE])",
     proves="When the upstream's stream breaks after 2 chunks, the client gets an error or a "
     "cut stream, never an invented finish_reason or [DONE] (unless the relay retried and "
-    "passed on a complete answer).",
+    "passed on a complete answer), nor a stream left open with nothing more to come.",
 )
 async def cut_stream(ctx: CheckContext) -> str:
     sent = reached(await through(
-        ctx, "cut", stream=True, share=False, retries=0, max_tokens=32,
+        ctx, "cut", stream=True, share=False, retries=0, max_tokens=32, stall_ok=True,
         arm={"behaviour": "cut_stream", "after": 2},
         messages=lambda m: simple(m, "Count from 1 to 20, separated by spaces.")), "streaming")
     status = sent.exchange.status or 0
-    if any(_completed(r) for r in sent.records):
+    if any(_completed(r) for r in sent.records) and not sent.stalled:
         return f"the relay asked again ({len(sent.records)} requests) after the upstream's cut"
+    if sent.stalled:  # the upstream's side is over (its record is complete): the relay holds
+        raise Failure(f"the upstream's stream broke after 2 chunks, and the relay left the "
+                      f"client's stream open without a byte more ({sent.stalled}, "
+                      f"timeouts.stall): clients wait until their own timeout instead of "
+                      f"seeing the break")
     if not 200 <= status < 300:
         return f"the cut upstream stream reached the client as HTTP {status}"
     pieces, finish, _, done = _pieces(_client_events(sent.exchange))
