@@ -864,6 +864,13 @@ def _f_no_done(api: Api) -> None:
     assert "[DONE]" not in _chunks(api, "no_done")
 
 
+def _f_stream_error_event(api: Api) -> None:
+    events = _chunks(api, "stream_error_event")
+    assert [e["choices"][0]["delta"] for e in events[:2]] == [
+        {"role": "assistant", "content": "", "refusal": None}, {"content": "1"}]
+    assert events[2]["error"]["type"] == "upstream_error" and events[3:] == ["[DONE]"]
+
+
 def _f_events_after_done(api: Api) -> None:
     events = _chunks(api, "events_after_done")
     assert events[-2] == "[DONE]" and isinstance(events[-1], dict)

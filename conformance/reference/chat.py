@@ -320,6 +320,10 @@ def stream_events(chat: Chat, variant: Variant) -> list[dict[str, Any] | str]:
             events.append(final)
     if "extra_fields" in variant:
         events = [_add_extra_fields(e) if isinstance(e, dict) else e for e in events]
+    if "stream_error_event" in variant:
+        events = [*events[:2], {"error": {
+            "message": "upstream error: do request failed (request id: 20261201-stream)",
+            "type": "upstream_error", "param": None, "code": "do_request_failed"}}]
     if "no_done" not in variant:
         events.append(_DONE)
     if "events_after_done" in variant:

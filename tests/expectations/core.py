@@ -5,6 +5,31 @@ from __future__ import annotations
 
 from tests.expectations import Expect
 
+#: The checks that read a chat stream (``expect.expect_stream``), sdk.stream aside.
+STREAM_READERS = (
+    "streaming.matches_nonstream",
+    "streaming.content_type",
+    "streaming.chunk_schema",
+    "streaming.role_first",
+    "streaming.consistent_ids",
+    "streaming.finish_reason",
+    "streaming.done_sentinel",
+    "streaming.nothing_after_done",
+    "streaming.reassembled",
+    "streaming.incremental",
+    "streaming.real_time",
+    "stop.stream",
+    "max_tokens.stream",
+    "n.stream",
+    "tools.stream_index",
+    "tools.stream_once",
+    "tools.stream_arguments",
+    "json_mode.json_schema_stream",
+    "usage.stream_include_usage",
+    "usage.stream_matches_nonstream",
+    "params.model_echo",
+)
+
 #: fault → {check id: (outcome, fragment of the message)}; every other check must pass.
 EXPECTED: dict[str, Expect] = {
     "models_wrong_shape": {
@@ -67,6 +92,12 @@ EXPECTED: dict[str, Expect] = {
     "events_after_done": {
         "streaming.done_sentinel": ("fail", "data: [DONE] is not the last event"),
         "streaming.nothing_after_done": ("fail", "event(s) after data: [DONE]"),
+    },
+    "stream_error_event": {  # every check reading a chat stream: the request failed
+        **{c: ("fail", "chunk 2 of the HTTP 200 stream is an error, not an answer: "
+                       '{"message": "upstream error: do request failed')
+           for c in STREAM_READERS},
+        "sdk.stream": ("fail", "openai.APIError: upstream error: do request failed"),
     },
     "delta_text_field": {
         "streaming.reassembled": ("fail", "the deltas carry no delta.content text"),
