@@ -434,8 +434,8 @@ def expect_stream(exchange: Exchange, *, feature: str | None = None) -> list[dic
     for n, chunk in enumerate(chunks):
         error = chunk.get("error")
         if error and not chunk.get("choices"):
-            # new-api/one-api and LiteLLM report an upstream failure after the headers this
-            # way (the openai SDK raises APIError on it): the request failed inside a 200.
+            # The LiteLLM proxy reports an upstream failure after the headers this way (the
+            # openai SDK raises APIError on it): the request failed inside a 200.
             raise Failure(f"chunk {n} of the HTTP {exchange.status} stream is an error, not "
                           f"an answer: {snippet(error)}", event=chunk_at(exchange, n))
         choices = chunk.get("choices")

@@ -104,7 +104,7 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "no_done": "the stream ends without data: [DONE]",
     "events_after_done": "one more content chunk is sent after [DONE]",
     "stream_error_event": "every chat stream breaks after its first content chunk with an "
-    "error object in a data event, then [DONE] (new-api style: HTTP 200 already sent)",
+    "error object in a data event, then [DONE] (as the LiteLLM proxy passes on a failed upstream)",
     "delta_text_field": "streamed text is sent in delta.text instead of delta.content",
     "stream_single_chunk": "the whole text arrives in one content chunk",
     "stream_buffered_burst": "fake streaming: the stream waits as long as paced generation "
