@@ -298,5 +298,5 @@ def parse_json(text: str) -> Any:
     judge the body's form."""
     try:
         return jsontext.loads(text.removeprefix(BOM))
-    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python can parse
+    except ValueError:  # not JSON (jsontext: NaN, or nested deeper than MAX_DEPTH, included)
         return None

@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from conformance import jsontext
+
 MASK = "***"
 #: Header names whose values are credentials, whatever they contain (case-insensitive).
 SECRET_HEADERS = frozenset(
@@ -211,7 +213,7 @@ class Redactor:
         joined: dict[tuple[Any, ...], list[tuple[int, str]]] = {}
         for index, data in enumerate(datas):
             try:
-                value = json.loads(data)
+                value = jsontext.loads(data)
             except ValueError:
                 value = data
             parsed.append(value)

@@ -3,8 +3,8 @@
 One small Starlette app on 127.0.0.1 serves one hostile provider per path prefix
 (``/<kind>/v1``): a 200 MB body, an endless fast stream, one giant SSE line, a gzip bomb,
 ``429 Retry-After: 3600``, an unknown charset, an HTML page for ``GET /models/{id}``,
-non-object ``choices`` (a list of scalars, or a mapping) and plain JSON labelled
-``Content-Encoding: gzip``.  The whole suite runs once
+non-object ``choices`` (a list of scalars, or a mapping), plain JSON labelled
+``Content-Encoding: gzip`` and JSON nested 5,000 deep.  The whole suite runs once
 (``conformance run`` in a subprocess) against all of them next to the builtin reference, with
 small configured limits; each test then looks at one provider's column.  Transport unit
 tests below check each limit at the seam.
@@ -39,7 +39,9 @@ from tests.hostile import HostileRun
 
 MiB = 1024 * 1024
 KINDS = ("huge", "endless", "giant_line", "gzip_bomb", "retry_after", "charset", "html_model",
-         "odd_choices", "dict_choices", "false_gzip")
+         "odd_choices", "dict_choices", "false_gzip", "deep")
+#: Arrays nested 5,000 deep: Python's json parser raises RecursionError on them.
+DEEP = "[" * 5000 + "]" * 5000
 
 
 def _gzip_bomb(inflated_mib: int = 1024) -> bytes:
@@ -144,6 +146,23 @@ async def chat(request: Request) -> Response:
             return Response(f"data: {chunk}\n\ndata: [DONE]\n\n",
                             media_type="text/event-stream")
         return JSONResponse(completion([1, "x"]))
+    if kind == "deep":  # a completion, a chunk or tool-call arguments nested 5,000 deep
+        if stream:
+            chunk = json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 0,
+                                "model": "ref-1", "choices": [{"index": 0, "delta": {
+                                    "role": "assistant", "content": "Hi"},
+                                    "finish_reason": "stop"}], "x": None})
+            return Response(f"data: {chunk.replace('null', DEEP)}\n\ndata: [DONE]\n\n",
+                            media_type="text/event-stream")
+        if isinstance(body, dict) and body.get("tools"):
+            call = {"id": "call_1", "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": ' + DEEP + "}"}}
+            return JSONResponse(completion([{"index": 0, "finish_reason": "tool_calls",
+                                             "logprobs": None, "message": {
+                                                 "role": "assistant", "content": None,
+                                                 "tool_calls": [call]}}]))
+        text = json.dumps({**completion(), "x": 0})
+        return Response(text.replace('"x": 0', '"x": ' + DEEP), media_type="application/json")
     if kind == "dict_choices":
         return JSONResponse({**completion(), "choices": {"0": 1}})
     if kind == "charset":
@@ -215,6 +234,10 @@ def test_no_hostile_answer_is_a_suite_fault(hostile_run: HostileRun) -> None:
     ("dict-choices", "sdk.completion", "ChatCompletion"),
     ("false-gzip", "chat.basic", "the body is not gzip data, though its Content-Encoding says"),
     ("false-gzip", "streaming.done_sentinel", "the body is not gzip data"),
+    ("deep", "chat.basic", "(nested deeper than 64 levels, the limit RFC 8259 §9 lets a parser"),
+    ("deep", "streaming.done_sentinel", "(nested deeper than 64 levels"),
+    ("deep", "tools.call_shape", "arguments is not valid JSON (nested deeper than 64 levels"),
+    ("deep", "sdk.stream", "(the raw stream has no JSON chunk either (nested deeper than 64"),
 ])
 def test_affected_checks_fail_naming_the_limit(hostile_run: HostileRun, provider: str,
                                                check: str, fragment: str) -> None:

@@ -1,5 +1,5 @@
 """RFC 8259 JSON for provider data: NaN and ±Infinity are not JSON, whatever Python's json
-takes; and no such float reaches a result file."""
+takes, and no such float reaches a result file; nesting is limited to MAX_DEPTH (§9)."""
 
 from __future__ import annotations
 
@@ -46,3 +46,28 @@ def test_safe_json_writes_non_finite_floats_as_strings() -> None:
     clean = safe_json({"a": [math.nan, math.inf, -math.inf], "b": 1.5, "c": 2})
     assert clean == {"a": ["nan", "inf", "-inf"], "b": 1.5, "c": 2}
     json.dumps(clean, allow_nan=False)
+
+
+def test_nesting_up_to_the_limit_is_read_and_deeper_is_refused() -> None:
+    limit = jsontext.MAX_DEPTH
+    assert jsontext.loads("[" * limit + "]" * limit) is not None
+    nested = '{"a": ' * limit + "1" + "}" * limit
+    assert jsontext.loads(nested) is not None
+    for depth in (limit + 1, 5_000, 200_000):  # the last two overflow Python's own parser
+        with pytest.raises(jsontext.TooDeep):
+            jsontext.loads("[" * depth + "]" * depth)
+    with pytest.raises(ValueError, match=r"nested deeper than 64 levels.*RFC 8259 §9"):
+        jsontext.loads('{"a": ' * (limit + 1) + "1" + "}" * (limit + 1))
+
+
+def test_brackets_inside_strings_and_wide_arrays_are_not_depth() -> None:
+    assert jsontext.loads('"' + "[" * 1000 + '"') == "[" * 1000
+    wide = "[" + ",".join(["[[1]]"] * 500) + "]"
+    assert len(jsontext.loads(wide)) == 500
+
+
+def test_reason_explains_what_a_snippet_does_not_show() -> None:
+    assert "RFC 8259 §6" in jsontext.reason("[NaN]")
+    assert "nested deeper than 64 levels" in jsontext.reason("[" * 100 + "]" * 100)
+    assert jsontext.reason("{") == ""  # a snippet shows what is wrong
+    assert jsontext.reason('{"a": 1}') == ""

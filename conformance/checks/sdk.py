@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from conformance import jsontext
 from conformance.checks import prompts
 from conformance.checks.auth import WRONG_KEY, require_key
 from conformance.checks.context import CheckContext
@@ -225,8 +226,13 @@ def _unparsable(exc: BaseException, exchange: Exchange, what: str, schema: str) 
         payloads = exchange.chunks()
         bad = next((v for v in (first_violation(schema, p, absent_as_null=True)
                                 for p in payloads) if v), None)
-        raw = (f"although our decoder reads {len(payloads)} schema-valid chunks" if bad is None
-               else f"(the raw chunks also deviate from the schema at {bad})")
+        first = next((e.data for e in exchange.data_events()), "")
+        raw = (f"(the raw stream has no JSON chunk either{jsontext.reason(first)})"
+               if not payloads
+               else f"although our decoder reads {len(payloads)} schema-valid chunks"
+               if bad is None else f"(the raw chunks also deviate from the schema at {bad})")
+    elif exchange.json is None:
+        raw = f"(the raw response is not JSON either{jsontext.reason(exchange.text)})"
     else:
         bad = first_violation(schema, exchange.json, absent_as_null=True)
         raw = ("although the raw response validates against the OpenAI schema" if bad is None
