@@ -864,6 +864,12 @@ def _f_no_done(api: Api) -> None:
     assert "[DONE]" not in _chunks(api, "no_done")
 
 
+def _f_stream_ignored(api: Api) -> None:
+    body = api.ok(COUNT, "stream_ignored", stream=True)
+    assert body["object"] == "chat.completion"
+    assert body["choices"][0]["message"]["content"].startswith("1, 2, 3")
+
+
 def _f_stream_error_event(api: Api) -> None:
     events = _chunks(api, "stream_error_event")
     assert [e["choices"][0]["delta"] for e in events[:2]] == [

@@ -312,6 +312,11 @@ async def stream(ctx: CheckContext) -> str:
 
         await _call(ctx, read())
     if not text:
+        raw = _last(ctx)
+        if count == 0 and raw.events is not None and not raw.data_events():
+            # The SDK finds no event in a body that is not an event stream, and says nothing.
+            raise Failure(f"the openai SDK read no chunk: stream=True was answered without "
+                          f"any SSE event, {describe(raw)}")
         raise Failure(f"the {count} chunks the openai SDK read carry no delta.content")
     if "5" not in text:
         raise Failure(f"the SDK's reassembled text does not count to 5: {snippet(text)}")

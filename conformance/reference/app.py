@@ -262,7 +262,7 @@ class _Provider:
         reader = vision.reader_for(self.fetch_remote, request.scope.get("server"),
                                    request.headers.get("host"))
         parsed = await parse_chat(body, variant, reader)
-        if parsed.stream:
+        if parsed.stream and "stream_ignored" not in variant:
             media = ("application/json" if "stream_json_content_type" in variant
                      else "text/event-stream")
             return streaming.event_stream(chat.stream_events(parsed, variant), variant, media)

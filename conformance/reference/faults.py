@@ -97,6 +97,8 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "§8.1 forbids a sender to write",
     # streaming
     "stream_json_content_type": "streams are served with Content-Type application/json",
+    "stream_ignored": "stream: true is answered with one plain JSON completion (a relay "
+    "channel that does not stream)",
     "chunk_wrong_object": 'chunks have object "chat.completion"',
     "no_role_chunk": "no role in any delta",
     "chunk_ids_vary": "every chunk gets a fresh id",

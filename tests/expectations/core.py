@@ -93,6 +93,12 @@ EXPECTED: dict[str, Expect] = {
         "streaming.done_sentinel": ("fail", "data: [DONE] is not the last event"),
         "streaming.nothing_after_done": ("fail", "event(s) after data: [DONE]"),
     },
+    "stream_ignored": {
+        **{c: ("fail", "stream: true answered with a single non-stream JSON completion")
+           for c in STREAM_READERS},
+        "sdk.stream": ("fail", "the openai SDK read no chunk: stream=True was answered without "
+                               "any SSE event, HTTP 200 application/json"),
+    },
     "stream_error_event": {  # every check reading a chat stream: the request failed
         **{c: ("fail", "chunk 2 of the HTTP 200 stream is an error, not an answer: "
                        '{"message": "upstream error: do request failed')
