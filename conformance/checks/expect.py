@@ -328,6 +328,22 @@ def named_stream_events(exchange: Exchange, end: tuple[str, Callable[[Exchange],
     return events
 
 
+def stream_failure(payload: dict[str, Any]) -> Any:
+    """What a stream event reports when it says the request failed after its HTTP 200, else
+    None: a chat chunk carrying ``error`` (how the LiteLLM proxy passes on an upstream that
+    failed mid-stream; the openai SDK raises APIError on it), an ``error`` event (Anthropic's
+    ``overloaded_error``; the Responses API's ResponseErrorEvent) or ``response.failed``
+    (its Response's ``error``)."""
+    kind = payload.get("type")
+    if kind == "response.failed":
+        return obj(payload.get("response")).get("error") or payload
+    if kind == "error":
+        return payload.get("error") or payload
+    if payload.get("error") and not payload.get("choices"):
+        return payload["error"]
+    return None
+
+
 def named_event_payloads(exchange: Exchange, events: list[TimedEvent], chunks: str
                          ) -> tuple[list[tuple[str | None, dict[str, Any]]], list[TimedEvent],
                                     bool]:
@@ -356,6 +372,9 @@ def named_event_payloads(exchange: Exchange, events: list[TimedEvent], chunks: s
             raise Failure(f"streamed {chunks}: {snippet(payload, 80)}", event=about)
         if payload.get("type") == "error":
             raise Failure(f"the stream reported an error: {snippet(payload, 120)}", event=about)
+        if payload.get("type") == "response.failed":
+            raise Failure(f"the stream reported that the response failed (response.failed): "
+                          f"{snippet(stream_failure(payload), 120)}", event=about)
         pairs.append((event.event, payload))
         timed.append(event)
     return pairs, timed, done
@@ -432,10 +451,8 @@ def expect_stream(exchange: Exchange, *, feature: str | None = None) -> list[dic
         raise Failure(f"no JSON chunk in the event stream{jsontext.reason(first)}: "
                       f"{snippet(exchange.text)}")
     for n, chunk in enumerate(chunks):
-        error = chunk.get("error")
-        if error and not chunk.get("choices"):
-            # The LiteLLM proxy reports an upstream failure after the headers this way (the
-            # openai SDK raises APIError on it): the request failed inside a 200.
+        error = stream_failure(chunk)
+        if error is not None:
             raise Failure(f"chunk {n} of the HTTP {exchange.status} stream is an error, not "
                           f"an answer: {snippet(error)}", event=chunk_at(exchange, n))
         choices = chunk.get("choices")

@@ -38,6 +38,7 @@ from conformance.checks.expect import (
     error_envelope,
     expect_completion,
     snippet,
+    stream_failure,
 )
 from conformance.checks.registry import check
 from conformance.checks.streaming import STREAM_CAP
@@ -227,8 +228,11 @@ def _unparsable(exc: BaseException, exchange: Exchange, what: str, schema: str) 
         bad = next((v for v in (first_violation(schema, p, absent_as_null=True)
                                 for p in payloads) if v), None)
         first = next((e.data for e in exchange.data_events()), "")
+        failed = next((f for f in map(stream_failure, payloads) if f is not None), None)
         raw = (f"(the raw stream has no JSON chunk either{jsontext.reason(first)})"
                if not payloads
+               else f"(the raw stream reports a failure: {snippet(failed, 100)})"
+               if failed is not None
                else f"although our decoder reads {len(payloads)} schema-valid chunks"
                if bad is None else f"(the raw chunks also deviate from the schema at {bad})")
     elif exchange.json is None:

@@ -228,6 +228,8 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "messages_stream_no_event_names": "stream events carry no event: line (the SDKs dispatch "
     "on it)",
     "messages_stream_no_usage": "the stream's message_delta has no usage.output_tokens",
+    "messages_stream_overloaded": "every stream breaks after its first text_delta with an "
+    "error event (overloaded_error), as Anthropic's API does under load",
     "messages_errors_openai_envelope": "/v1/messages errors use OpenAI's envelope (no "
     'top-level "type": "error")',
     "messages_accept_any_key": "/v1/messages accepts any API key (the chat routes do not)",
@@ -251,6 +253,8 @@ FAULTS: Mapping[str, str] = MappingProxyType({
     "responses_stream_sequence_reset": "every stream event has sequence_number 0",
     "responses_stream_invalid_event": "output_text.delta events lack item_id",
     "responses_stream_drops_first_delta": "the first output_text.delta is not sent",
+    "responses_stream_failed": "every stream ends with response.failed (server_error) right "
+    "after its first delta",
     "responses_stream_args_whole": "streamed function calls send no arguments deltas",
     "responses_tool_args_object": "function_call arguments is a JSON object, not a string",
     "responses_drop_tools": "tools are not passed to the model (it answers in text)",

@@ -210,6 +210,9 @@ def stream_events(call: Call, variant: Variant) -> list[tuple[str | None, dict[s
                            "usage": usage}),
         ("message_stop", {"type": "message_stop"}),
     ]
+    if "messages_stream_overloaded" in variant:  # message_start … the first text_delta
+        events = [*events[:4], ("error", {"type": "error", "error": {
+            "type": "overloaded_error", "message": "Overloaded"}})]
     if "messages_stream_no_event_names" in variant:
         return [(None, payload) for _, payload in events]
     return events

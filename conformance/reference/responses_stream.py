@@ -83,6 +83,11 @@ def stream_events(call: Call, variant: Variant) -> list[Event]:
         events += _item_events(index, item, call.tokens, variant)
     final = "response.incomplete" if response["status"] == "incomplete" else "response.completed"
     events.append({"type": final, "response": response})
+    if "responses_stream_failed" in variant:
+        first = next(i for i, e in enumerate(events) if str(e["type"]).endswith(".delta"))
+        failed = {**_snapshot(response), "status": "failed", "error": {
+            "code": "server_error", "message": "The model failed to generate a response."}}
+        events = [*events[:first + 1], {"type": "response.failed", "response": failed}]
     out: list[Event] = []
     for number, event in enumerate(events):
         event["sequence_number"] = 0 if "responses_stream_sequence_reset" in variant else number

@@ -78,6 +78,11 @@ EXPECTED: dict[str, Expect] = {
     "messages_stream_no_usage": {
         "messages_api.stream": ("fail", "message_delta.usage.output_tokens is null"),
     },
+    "messages_stream_overloaded": {
+        c: ("fail", 'the stream reported an error: {"type": "error", "error": {"type": '
+                    '"overloaded_error", "message": "Overloaded"}}')
+        for c in ("messages_api.stream", "messages_api.stream_event_names")
+    },
     "messages_errors_openai_envelope": {
         "messages_api.error_format": ("fail", 'the error body lacks the top-level "type": '
                                       '"error" of Anthropic errors'),

@@ -125,6 +125,14 @@ EXPECTED: dict[str, Expect] = {
         "sdk.responses_stream": ("fail", "get_final_response().output_text is 1, 2, 3, 4, 5, "
                                  "the deltas give , 2, 3, 4, 5"),
     },
+    "responses_stream_failed": {
+        **{c: ("fail", "the stream reported that the response failed (response.failed): "
+                       '{"code": "server_error", "message": "The model failed to generate')
+           for c in ("responses_api.stream", "responses_api.stream_schema",
+                     "responses_api.stream_events", "responses_api.stream_function_call")},
+        "sdk.responses_stream": ("fail", "Didn't receive a `response.completed` event. (the "
+                                 'raw stream reports a failure: {"code": "server_error"'),
+    },
     "responses_stream_args_whole": {
         "responses_api.stream_function_call": ("fail", "the get_weather call was streamed "
                                                "without response.function_call_arguments.delta "
