@@ -11,6 +11,8 @@ imports pytest or httpx.
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -30,6 +32,11 @@ MAX_BODY_CHARS = Limits().evidence
 OVERFLOW_EVIDENCE = 16_000
 #: How deep an exchange's record sits in a result's evidence (``evidence.exchanges[i]``).
 RECORD_DEPTH = 2
+#: What an error says when the account has no balance or quota left
+#: (:attr:`Exchange.out_of_credit`).
+OUT_OF_CREDIT = re.compile(
+    r"insufficient[ _](?:quota|balance|credit|funds)|exceeded your current quota|"
+    r"credit balance is too low|余额不足|额度不足|额度已用尽|配额不足|欠费", re.IGNORECASE)
 #: Client stalls kept in an exchange's evidence (the longest).
 MAX_STALLS = 20
 
@@ -110,6 +117,21 @@ class Exchange:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def out_of_credit(self) -> bool:
+        """The answer says the account behind the key has no balance or quota left: HTTP 402
+        Payment Required (余额不足 in the relays' docs), or a 400/401/403/429 whose error says
+        so (OpenAI's 429 ``insufficient_quota``, a relay's 401 ``insufficient_quota`` or
+        403 用户额度不足, Anthropic's "credit balance is too low")."""
+        if self.status == 402:
+            return True
+        if self.status not in (400, 401, 403, 429):
+            return False
+        body = self.json
+        error = body.get("error", body) if isinstance(body, dict) else self.text[:2000]
+        text = error if isinstance(error, str) else json.dumps(error, ensure_ascii=False)
+        return bool(OUT_OF_CREDIT.search(text))
 
     def restart(self) -> None:
         """Forget a broken attempt's answer before the request is sent again."""

@@ -137,6 +137,10 @@ def status_retry(response: httpx.Response, exchange: Exchange, deadline: float,
     request's ``deadline`` (``timeouts.total``, every attempt included)."""
     asked = retry_after(response)
     pause = retry_delay(response, exchange.attempts)
+    if exchange.out_of_credit:  # read when the body was (not yet for the openai SDK's)
+        exchange.retry_stopped = ("not retried: out of balance or quota, which waiting does "
+                                  "not change")
+        return None
     if asked is not None and asked > RETRY_AFTER_CAP:
         exchange.retry_stopped = (f"not retried: Retry-After {asked:g}s exceeds "
                                   f"the {RETRY_AFTER_CAP:g}s the suite waits")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from conformance.reference.server import ReferenceServer, ThreadedServer
@@ -161,6 +161,63 @@ def test_an_html_page_in_front_of_the_api_is_one_error_not_a_column_of_fails(
         assert len(said) == 1, out.stdout[-3000:]
     judged = {c: o for (p, c), (o, _) in out.outcomes().items() if p == "html-errors"}
     assert judged["chat.basic"] == "pass" and judged["errors.malformed_json"] == "fail"
+
+
+#: What an account without credit gets: 402 as the relays' docs list it (余额不足), and
+#: OpenAI's own 429 insufficient_quota.
+BROKE = {
+    "balance-402": (402, {"error": {"message": "用户余额不足,请前往控制台充值",
+                                    "type": "new_api_error", "param": None,
+                                    "code": "insufficient_user_quota"}}),
+    "quota-429": (429, {"error": {
+        "message": "You exceeded your current quota, please check your plan and billing "
+                   "details.", "type": "insufficient_quota", "param": None,
+        "code": "insufficient_quota"}}),
+}
+
+
+async def _broke(request: Request) -> Response:
+    """``/<kind>/v1/...``: GET /models is free and answered; every other request with the
+    key is refused for want of credit (a wrong or missing key gets 401)."""
+    if request.url.path.endswith("/models"):
+        return JSONResponse({"object": "list", "data": [
+            {"id": "ref-1", "object": "model", "created": 0, "owned_by": "broke"}]})
+    if request.headers.get("authorization") != f"Bearer {SELFTEST_KEY}" and \
+            request.headers.get("x-api-key") != SELFTEST_KEY:
+        return JSONResponse({"error": {"message": "Incorrect API key provided",
+                                       "type": "invalid_request_error", "param": None,
+                                       "code": "invalid_api_key"}}, status_code=401)
+    status, body = BROKE[request.path_params["kind"]]
+    return JSONResponse(body, status_code=status)
+
+
+def test_an_account_out_of_credit_is_an_error_never_a_fail(tmp_path: Path) -> None:
+    """402 余额不足 and 429 insufficient_quota to every request with the configured key: the
+    user's account is empty, which says nothing of the provider's conformance — every check
+    that sends the key is ``error`` saying so; the 429 is not retried (waiting cannot fix an
+    empty account)."""
+    app = Starlette(routes=[Route("/{kind}/v1/{path:path}", _broke, methods=["GET", "POST"])])
+    with ThreadedServer(app) as broke:
+        path = write_providers(tmp_path / "providers.yaml", [
+            external(kind, f"{broke.origin}/{kind}/v1", retries=2) for kind in BROKE])
+        out = run_suite(path, tmp_path / "r", "-k", "not models")
+    assert out.returncode == 0, out.stderr[-2000:]
+    for kind, (status, _) in BROKE.items():
+        verdicts = {c: v for (p, c), v in out.outcomes().items() if p == kind}
+        assert not {c: m for c, (o, m) in verdicts.items() if o == "fail"}
+        errors = {c: m for c, (o, m) in verdicts.items() if o == "error"}
+        assert "chat.basic" in errors and "errors.missing_messages" in errors, verdicts
+        assert "sdk.completion" in errors and "streaming.done_sentinel" in errors, verdicts
+        for check, message in errors.items():
+            assert "the account behind the configured key is out of balance or quota, no " \
+                   f"verdict (top it up, or configure another key): HTTP {status}" in message, \
+                (check, message)
+        # the wrong-key checks are still judged
+        assert verdicts["auth.wrong_key"][0] == "pass", verdicts["auth.wrong_key"]
+    for result in out.data["results"]:
+        if result["provider"] == "quota-429" and result["check"] == "chat.basic":
+            attempts = [e.get("attempts", 1) for e in result["evidence"]["exchanges"]]
+            assert attempts == [1], attempts
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])

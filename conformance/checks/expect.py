@@ -36,6 +36,11 @@ class RateLimited(SuiteError):
     """Still rate limited after the configured retries."""
 
 
+class OutOfCredit(SuiteError):
+    """The account behind the configured key has no balance or quota left: top it up; no
+    verdict about the provider."""
+
+
 class ModelUnavailable(SuiteError):
     """The provider says the configured model does not exist or is not open to this key: fix
     ``model:`` in providers.yaml (or ``--model``); no verdict about the provider."""
@@ -185,11 +190,17 @@ def is_decline(envelope: dict[str, Any]) -> bool:
 
 
 def check_key_refused(exchange: Exchange, what: str = "") -> None:
-    """``error`` (:class:`CredentialsRejected`, no verdict) when the configured key went out
-    with the request and was refused (401/403): the user's problem, never the provider's
-    fault."""
+    """``error`` (no verdict) when the configured key went out with the request and was
+    refused (401/403, :class:`CredentialsRejected`) or its account is out of balance or quota
+    (:class:`OutOfCredit`): the user's problem, never the provider's fault."""
+    prefix = f"{what}: " if what else ""
+    if exchange.sent_key and exchange.out_of_credit:
+        envelope = error_envelope(exchange)
+        said = snippet(envelope.get("message") or envelope if envelope else exchange.text, 140)
+        raise OutOfCredit(f"{prefix}the account behind the configured key is out of balance "
+                          f"or quota, no verdict (top it up, or configure another key): HTTP "
+                          f"{exchange.status} {said}")
     if exchange.status in (401, 403) and exchange.sent_key:
-        prefix = f"{what}: " if what else ""
         raise CredentialsRejected(f"{prefix}the provider refused the configured key (HTTP "
                                   f"{exchange.status}), no verdict: {describe(exchange)}")
 
