@@ -189,17 +189,25 @@ def is_decline(envelope: dict[str, Any]) -> bool:
     return bool(DECLINE_WORDS.search(said))
 
 
-def check_key_refused(exchange: Exchange, what: str = "") -> None:
-    """``error`` (no verdict) when the configured key went out with the request and was
-    refused (401/403, :class:`CredentialsRejected`) or its account is out of balance or quota
-    (:class:`OutOfCredit`): the user's problem, never the provider's fault."""
-    prefix = f"{what}: " if what else ""
+def check_out_of_credit(exchange: Exchange, what: str = "") -> None:
+    """``error`` (:class:`OutOfCredit`, no verdict) when a request with the configured key
+    was refused because its account has no balance or quota left
+    (:attr:`~conformance.exchange.Exchange.out_of_credit`)."""
     if exchange.sent_key and exchange.out_of_credit:
+        prefix = f"{what}: " if what else ""
         envelope = error_envelope(exchange)
         said = snippet(envelope.get("message") or envelope if envelope else exchange.text, 140)
         raise OutOfCredit(f"{prefix}the account behind the configured key is out of balance "
                           f"or quota, no verdict (top it up, or configure another key): HTTP "
                           f"{exchange.status} {said}")
+
+
+def check_key_refused(exchange: Exchange, what: str = "") -> None:
+    """``error`` (no verdict) when the configured key went out with the request and was
+    refused (401/403, :class:`CredentialsRejected`) or its account is out of balance or quota
+    (:class:`OutOfCredit`): the user's problem, never the provider's fault."""
+    check_out_of_credit(exchange, what)
+    prefix = f"{what}: " if what else ""
     if exchange.status in (401, 403) and exchange.sent_key:
         raise CredentialsRejected(f"{prefix}the provider refused the configured key (HTTP "
                                   f"{exchange.status}), no verdict: {describe(exchange)}")

@@ -9,6 +9,7 @@ from conformance.checks.context import CheckContext
 from conformance.checks.expect import (
     MODEL_MISSING,
     ModelUnavailable,
+    check_out_of_credit,
     describe,
     error_envelope,
     expect_no_bom,
@@ -47,6 +48,7 @@ async def _list(ctx: CheckContext) -> tuple[list[str], Exchange]:
     read it and by the engine's preflight)."""
     exchange = await ctx.get("/models", share=True)
     if not exchange.ok:
+        check_out_of_credit(exchange, "GET /models")
         envelope = error_envelope(exchange)
         if exchange.status == 404 and envelope is not None:
             raise Unsupported(f"GET /models declined: HTTP 404 {snippet(envelope['message'])}")
@@ -102,6 +104,7 @@ async def models_lists_configured(ctx: CheckContext) -> str:
 async def models_retrieve(ctx: CheckContext) -> str:
     exchange = await ctx.get(f"/models/{ctx.model}")
     if not exchange.ok:
+        check_out_of_credit(exchange, f"GET /models/{ctx.model}")
         envelope = error_envelope(exchange)
         if exchange.status == 404 and envelope is not None and _says_missing(envelope):
             await _missing_model(ctx, envelope)
