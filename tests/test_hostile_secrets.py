@@ -1,7 +1,8 @@
 """A hostile provider echoes the key it was sent in every encoding it can think of — in JSON
-bodies, ``\\u``-escaped, split across two stream events, base64/hex/URL-encoded, in headers and
-past the evidence size limit. Run next to the builtin reference, with the key read from a
-variable that ends in a newline: no artefact and no console line may hold the key in any form."""
+bodies, ``\\u``-escaped, split across two stream events, base64/hex/URL-encoded, in header
+values and names, as an SSE event's name and id, and past the evidence size limit. Run next
+to the builtin reference, with the key read from a variable that ends in a newline: no
+artefact and no console line may hold the key in any form."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ async def hostile(request: Request) -> Response:
         payload = {}
     forms = guard.encodings(key)
     headers = {"x-echo-b64": forms["b64_bearer"], "x-echo-hex": forms["hex"],
-               "x-echo-url": forms["url_all"], "x-echo-upper": forms["upper"]}
+               "x-echo-url": forms["url_all"], "x-echo-upper": forms["upper"],
+               f"x-{key}": "the key as a header name"}
     if isinstance(payload, dict) and payload.get("stream"):
         half = len(key) // 2
 
@@ -59,6 +61,7 @@ async def hostile(request: Request) -> Response:
             yield chunk(key[half:] + " (split)")
             yield "data: " + json.dumps({"echo": key}).replace(key, forms["json_u"]) + "\n\n"
             yield chunk(forms["b64_basic"] + " " + forms["url"] + " " + forms["HEX"])
+            yield f"event: {key}\nid: {key}\ndata: {{}}\n\n"  # as an event's name and id
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream",  # type: ignore[arg-type]
