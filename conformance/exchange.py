@@ -69,6 +69,10 @@ class Exchange:
     headers: dict[str, str] = field(default_factory=dict)
     text: str = ""
     json: Any = None
+    json_reason: str = ""
+    """Why the body (read whole, before ``text`` was cut to the evidence limit) is not JSON,
+    where :func:`jsontext.explain` says more than a snippet of ``text`` can
+    (`` (nested deeper than 64 levels, ...)``); else ``""``.  Set by :meth:`read_json`."""
     events: list[TimedEvent] | None = None
     sse_comments: int = 0
     trailing_data: bool = False
@@ -133,9 +137,18 @@ class Exchange:
         text = error if isinstance(error, str) else json.dumps(error, ensure_ascii=False)
         return bool(OUT_OF_CREDIT.search(text))
 
+    def read_json(self, text: str) -> None:
+        """Set :attr:`json` from the whole (redacted) body ``text`` (:func:`parse_json`), and
+        :attr:`json_reason` when it is not JSON for a reason worth naming."""
+        try:
+            self.json, self.json_reason = jsontext.loads(text.removeprefix(BOM)), ""
+        except ValueError as exc:  # NaN, nesting deeper than MAX_DEPTH, or simply not JSON
+            self.json, self.json_reason = None, jsontext.explain(exc)
+
     def restart(self) -> None:
         """Forget a broken attempt's answer before the request is sent again."""
         self.status, self.headers, self.text, self.json = None, {}, "", None
+        self.json_reason = ""
         self.events, self.sse_comments, self.trailing_data = None, 0, False
         self.open_after_end = None
         self.first_byte_ms, self.cut, self.overflow, self.truncated = None, None, None, False
@@ -292,14 +305,16 @@ def _with_openai_names(usage: dict[str, Any]) -> dict[str, Any]:
 
 
 def redact_stream(exchange: Exchange, data: list[str], text: str, redactor: Redactor,
-                   limit: int) -> None:
+                   limit: int) -> str:
     """Mask a stream's events (``data``: each one's raw data) and raw ``text`` as a whole (a
-    secret may be split over several events), then keep ``limit`` characters of the text."""
+    secret may be split over several events), then keep ``limit`` characters of the text;
+    the whole masked text is returned."""
     masked, joined = redactor.stream(data, text)
     exchange.text, exchange.truncated = keep_text(joined, limit)
     if exchange.events is not None:
         exchange.events[:] = [replace(ev, data=d) for ev, d in zip(exchange.events, masked,
                                                                     strict=False)]
+    return joined
 
 
 def cut_summary(exchange: Exchange, exc: BaseException, redactor: Redactor, *,

@@ -54,7 +54,6 @@ from conformance.exchange import (
     Exchange,
     TimedEvent,
     cut_summary,
-    parse_json,
     redact_stream,
 )
 from conformance.loopwatch import LoopWatch
@@ -407,7 +406,7 @@ class ProviderClient:
                     del parts
                     exchange.text, exchange.truncated = keep_text(text, self._limits.evidence)
                 if exchange.overflow is None:
-                    exchange.json = parse_json(text)
+                    exchange.read_json(text)
         finally:
             await response.aclose()
         return response
@@ -485,15 +484,15 @@ class ProviderClient:
                 decoder.discard()
         finally:  # every way out (a cut or stalled stream too) masks what arrived, once,
             # before the evidence is cut: a secret may be split over several events
-            redact_stream(exchange, [e.data for e in events], "".join(raw_parts),
-                           self.redactor, limits.evidence)
+            whole = redact_stream(exchange, [e.data for e in events], "".join(raw_parts),
+                                  self.redactor, limits.evidence)
         if exchange.overflow is not None:
             return
         exchange.sse_comments = decoder.comments
         exchange.trailing_data = decoder.trailing_garbage
         if not events and exchange.content_type == "application/json":
             # An error (or a whole completion) answered as plain JSON to a stream request.
-            exchange.json = parse_json(exchange.text)
+            exchange.read_json(whole)
 
     def _malformed(self, exc: MalformedHead, exchange: Exchange) -> MalformedAnswer:
         """The finding for an answer whose head is not HTTP/1.1 a client can read."""

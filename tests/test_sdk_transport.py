@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from conformance.config import ProviderConfig, Timeouts
+from conformance.config import Limits, ProviderConfig, Timeouts
 from conformance.exchange import Exchange
 from conformance.reference.server import ThreadedServer
 from conformance.transport import ProviderClient
@@ -72,6 +72,10 @@ async def completions(request: Request) -> Response:
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
+    if model == "long":  # a body longer than the test's limits.evidence
+        return JSONResponse({**COMPLETION, "choices": [{
+            **COMPLETION["choices"][0], "message": {"role": "assistant", "content": "x" * 9000,
+                                                    "refusal": None}}]})
     return Response(gzip.compress(json.dumps(COMPLETION).encode()), 200,
                     media_type="application/json", headers={"content-encoding": "gzip"})
 
@@ -127,6 +131,21 @@ def test_sdk_completion_is_recorded_decoded_and_redacted(base_url: str) -> None:
                                                                  "content": "hi"}]}
     assert exchange.request_headers["user-agent"].startswith("AsyncOpenAI/Python")
     assert KEY not in repr(exchange.to_evidence())
+
+
+def test_a_body_past_the_evidence_limit_is_read_whole(base_url: str) -> None:
+    """The evidence keeps limits.evidence characters; the checks read the whole body."""
+    async def use(sdk: openai.AsyncOpenAI, _: ProviderClient) -> ChatCompletion:
+        return await sdk.chat.completions.create(
+            model="long", messages=[{"role": "user", "content": "hi"}])
+
+    limits = Limits(body=1024 * 1024, stream=1024 * 1024, events=1000, event=64 * 1024,
+                    evidence=4000)
+    result, (exchange, *_) = with_sdk(provider(base_url, limits=limits), use)
+    assert result.choices[0].message.content == "x" * 9000
+    assert exchange.truncated and len(exchange.text) < 4100
+    assert isinstance(exchange.json, dict)
+    assert exchange.json["choices"][0]["message"]["content"] == "x" * 9000
 
 
 def test_sdk_stream_events_are_recorded(base_url: str) -> None:

@@ -416,7 +416,7 @@ def expect_completion(exchange: Exchange, *, feature: str | None = None) -> dict
     body = exchange.json
     if not isinstance(body, dict):
         raise Failure(f"HTTP {exchange.status} but the body is not a JSON object"
-                      f"{jsontext.reason(exchange.text)}: {describe(exchange)}")
+                      f"{exchange.json_reason}: {describe(exchange)}")
     if "error" in body and "choices" not in body:
         raise Failure(f"error reported inside HTTP {exchange.status} (must be 4xx/5xx): "
                       f"{snippet(body)}")
@@ -632,7 +632,7 @@ def expect_client_error(
         raise Failure(f"{what}: expected HTTP {expected}, got {describe(exchange)}")
     envelope = error_envelope(exchange)
     if envelope is None:
-        kind = (f"a non-JSON body{jsontext.reason(exchange.text)}" if body is None
+        kind = (f"a non-JSON body{exchange.json_reason}" if body is None
                 else "JSON without the error envelope")
         raise Failure(f"{what}: HTTP {status} with {kind} (expected "
                       f"{{\"error\": {{\"message\": …}}}}): {describe(exchange)}")

@@ -18,7 +18,6 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from conformance import jsontext
 from conformance.checks import prompts
 from conformance.checks.auth import WRONG_KEY, expect_refused, require_key
 from conformance.checks.context import CheckContext
@@ -117,7 +116,7 @@ def expect_message(exchange: Exchange, what: str = "the answer") -> dict[str, An
     body = exchange.json
     if not isinstance(body, dict):
         raise Failure(f"HTTP {exchange.status} but {what} is not a JSON object"
-                      f"{jsontext.reason(exchange.text)}: {describe(exchange)}")
+                      f"{exchange.json_reason}: {describe(exchange)}")
     if "choices" in body or body.get("object") == "chat.completion":
         raise Failure(f"{what} is an OpenAI chat.completion (choices[]), not an Anthropic "
                       f"Message: {snippet(body, 100)}")

@@ -142,7 +142,7 @@ def expect_response(exchange: Exchange, what: str = "the answer") -> dict[str, A
     body = exchange.json
     if not isinstance(body, dict):
         raise Failure(f"HTTP {exchange.status} but {what} is not a JSON object"
-                      f"{jsontext.reason(exchange.text)}: {describe(exchange)}")
+                      f"{exchange.json_reason}: {describe(exchange)}")
     if "choices" in body or body.get("object") == "chat.completion":
         raise Failure(f"{what} is an OpenAI chat.completion (choices[]), not a Response object: "
                       f"{snippet(body, 100)}")

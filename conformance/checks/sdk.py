@@ -236,7 +236,7 @@ def _unparsable(exc: BaseException, exchange: Exchange, what: str, schema: str) 
                else f"although our decoder reads {len(payloads)} schema-valid chunks"
                if bad is None else f"(the raw chunks also deviate from the schema at {bad})")
     elif exchange.json is None:
-        raw = f"(the raw response is not JSON either{jsontext.reason(exchange.text)})"
+        raw = f"(the raw response is not JSON either{exchange.json_reason})"
     else:
         bad = first_violation(schema, exchange.json, absent_as_null=True)
         raw = ("although the raw response validates against the OpenAI schema" if bad is None
