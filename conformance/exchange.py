@@ -141,7 +141,7 @@ class Exchange:
         """Set :attr:`json` from the whole (redacted) body ``text`` (:func:`parse_json`), and
         :attr:`json_reason` when it is not JSON for a reason worth naming."""
         try:
-            self.json, self.json_reason = jsontext.loads(text.removeprefix(BOM)), ""
+            self.json, self.json_reason = _body_json(text), ""
         except ValueError as exc:  # NaN, nesting deeper than MAX_DEPTH, or simply not JSON
             self.json, self.json_reason = None, jsontext.explain(exc)
 
@@ -334,6 +334,11 @@ def parse_json(text: str) -> Any:
     ``fetch().json()``, the Node SDK's); :attr:`Exchange.bom` records it for the checks that
     judge the body's form."""
     try:
-        return jsontext.loads(text.removeprefix(BOM))
+        return _body_json(text)
     except ValueError:  # not JSON (jsontext: NaN, or nested deeper than MAX_DEPTH, included)
         return None
+
+
+def _body_json(text: str) -> Any:
+    """:func:`jsontext.loads` of a body, past a leading byte order mark."""
+    return jsontext.loads(text.removeprefix(BOM))
