@@ -138,8 +138,8 @@ class Exchange:
         return bool(OUT_OF_CREDIT.search(text))
 
     def read_json(self, text: str) -> None:
-        """Set :attr:`json` from the whole (redacted) body ``text`` (:func:`parse_json`), and
-        :attr:`json_reason` when it is not JSON for a reason worth naming."""
+        """Set :attr:`json` from the whole (redacted) body ``text``, read as :func:`parse_json`
+        reads it, and :attr:`json_reason` when it is not JSON for a reason worth naming."""
         try:
             self.json, self.json_reason = _body_json(text), ""
         except ValueError as exc:  # NaN, nesting deeper than MAX_DEPTH, or simply not JSON

@@ -239,17 +239,17 @@ class RecordingStream(httpx.AsyncByteStream):
         self._done = True
         exchange, r = self._exchange, self._redactor
         exchange.elapsed_ms = (time.perf_counter() - self._started) * 1000
-        whole = r.text("".join(self._parts))
-        exchange.text, exchange.truncated = keep_text(whole, self._limits.evidence)
-        if exchange.overflow is not None:
-            return
-        if self._decoder is not None and exchange.events is not None:
+        joined = "".join(self._parts)
+        if exchange.overflow is None and self._decoder is not None \
+                and exchange.events is not None:
             exchange.events += [self._timed(e.data, e.event) for e in self._decoder.close()]
-            whole = redact_stream(exchange, self._data, "".join(self._parts), r,
-                                  self._limits.evidence)
+            whole = redact_stream(exchange, self._data, joined, r, self._limits.evidence)
             exchange.sse_comments = self._decoder.comments
             exchange.trailing_data = self._decoder.trailing_garbage
             if not exchange.events and exchange.content_type == "application/json":
                 exchange.read_json(whole)
-        else:  # the whole body, not the evidence cut of it
+            return
+        whole = r.text(joined)
+        exchange.text, exchange.truncated = keep_text(whole, self._limits.evidence)
+        if exchange.overflow is None:  # the whole body, not the evidence cut of it
             exchange.read_json(whole)
