@@ -33,7 +33,7 @@ from conformance.bodies import (
     keep_text,
     size_text,
 )
-from conformance.clientsetup import context_for, proxy_mounts, quick_readable
+from conformance.clientsetup import context_for, proxy_mounts, quick_cookies, quick_readable
 from conformance.config import ProviderConfig
 from conformance.connections import (
     FRESH_CONNECTION,
@@ -188,6 +188,7 @@ class ProviderClient:
             verify=verify,
         )
         quick_readable(self._client)  # the proxy pools' check of idle connections
+        quick_cookies(self._client)  # no urllib adapters for a response setting no cookie
         #: At most ``concurrency`` requests in flight (:mod:`conformance.slots`).
         self.slots = Slots(provider.concurrency)
         #: A copy of the last 429 this client received (retried or not), for the checks that
@@ -212,7 +213,7 @@ class ProviderClient:
         from conformance.recording_transport import RecordingTransport  # only the sdk family
 
         t = self._timeouts
-        return httpx.AsyncClient(
+        client = httpx.AsyncClient(
             transport=RecordingTransport(self, record, retries),
             # Every request goes to the recording transport (which sends it through this
             # client, proxies from the environment included): no proxy mount of its own, and
@@ -222,6 +223,8 @@ class ProviderClient:
             timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.total),
             follow_redirects=False,
         )
+        quick_cookies(client)
+        return client
 
     def _sends_key(self, headers: Mapping[str, str]) -> bool:
         key = self.provider.api_key

@@ -413,3 +413,45 @@ def test_quick_readable_tells_a_closed_connection_to_httpcore() -> None:
         return (await client.get(base_url + "/models")).status_code
 
     _answered_after_hang_ups(get, client.aclose)
+
+
+def test_a_cookie_a_provider_sets_is_kept_and_sent_back() -> None:
+    """The provider clients keep httpx's cookie behaviour with the quicker store
+    (conformance.clientsetup.QuickCookies): a relay's ``Set-Cookie`` (a CDN's bot cookie,
+    say) is stored and sent with the next request, on the suite's client and on the one the
+    openai SDK is given; a response without one stores nothing.  Fails if the store skipped
+    the header it looks for (no ``cookie`` on the second request)."""
+    from conformance.clientsetup import QuickCookies
+
+    heads: list[bytes] = []
+
+    def answer(conn: socket.socket, number: int) -> None:
+        heads.append(read_request_head(conn).lower())
+        cookie = b"set-cookie: relay_session=abc123; Path=/\r\n" if number in (1, 3) else b""
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n" + cookie
+                     + b"content-length: 2\r\nconnection: close\r\n\r\n{}")
+
+    server = RawServer(answer)
+
+    async def go() -> None:
+        client = ProviderClient(provider_config(server.base_url, KEY))
+        try:
+            assert isinstance(client._client.cookies, QuickCookies)
+            await client.request("GET", "/models", retries=0)  # sets the cookie
+            await client.request("GET", "/models", retries=0)  # sends it back
+            sdk_side = client.recording_client(lambda exchange: None)
+            assert isinstance(sdk_side.cookies, QuickCookies)
+            await sdk_side.get(server.base_url + "/models")  # sets it on the SDK's client
+            await sdk_side.get(server.base_url + "/models")
+            assert [c.name for c in sdk_side.cookies.jar] == ["relay_session"]
+            await sdk_side.aclose()
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(go())
+        assert b"cookie: relay_session=abc123" not in heads[0]
+        assert b"cookie: relay_session=abc123" in heads[1]
+        assert b"cookie: relay_session=abc123" in heads[3]
+    finally:
+        server.close()
