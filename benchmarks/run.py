@@ -141,11 +141,21 @@ def test_empty(i):
 """
 
 
-def pytest_floor(tmp: Path, items: int, *, workers: int = 0) -> Measured:
+#: Every built-in pytest plugin that can be left out (``-s``: no output capture): what a run
+#: would still cost if it gave up the options they bring (``--log-*``, ``-W``, ``--junitxml``,
+#: ``--sw``, ``--pdb``'s neighbours, ``tmp_path``, ``monkeypatch``, ``skipif``...).
+BARE = ("-s", "-p", "no:logging", "-p", "no:warnings", "-p", "no:junitxml", "-p", "no:stepwise",
+        "-p", "no:faulthandler", "-p", "no:threadexception", "-p", "no:doctest",
+        "-p", "no:pastebin", "-p", "no:nose", "-p", "no:legacypath", "-p", "no:tmpdir",
+        "-p", "no:monkeypatch", "-p", "no:skipping")
+
+
+def pytest_floor(tmp: Path, items: int, *, workers: int = 0, bare: bool = False) -> Measured:
     """pytest's own cost: ``items`` empty tests, run the way ``conformance run`` runs pytest
     (no plugin autoloaded but xdist, plain asserts), in a directory of their own (no
     conftest, no configuration of this repository).  A floor under any run of that many
-    checks in one process, and under ``-n 2``'s gain."""
+    checks in one process, and under ``-n 2``'s gain.  ``bare``: with every built-in plugin
+    that can be left out left out too (:data:`BARE`), the lowest pytest goes."""
     where = tmp / f"floor-{items}"
     where.mkdir(exist_ok=True)
     (where / "pytest.ini").write_text("[pytest]\n")
@@ -155,6 +165,8 @@ def pytest_floor(tmp: Path, items: int, *, workers: int = 0) -> Measured:
            "-c", str(where / "pytest.ini"), "--rootdir", str(where), str(where)]
     if workers:
         cmd += ["-n", str(workers)]
+    if bare:
+        cmd += BARE
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=where,
                             env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
@@ -272,8 +284,9 @@ def main() -> int:
             "<= 1.5x")
 
         # 4. Many providers at `latency` ms vs one.
+        scaled: dict[int, Measured] = {}
         for n, goal in ((many, "<= 1.3x"), (most, "<= 2x, <= 500 MB")):
-            m = bench.run(n, latency_ms=latency)
+            m = scaled[n] = bench.run(n, latency_ms=latency)
             say(f"{n} providers at {latency} ms: wall vs 1 provider, peak RSS",
                 f"{m.wall / slow.wall:.2f}x ({m.wall:.1f} s), {m.peak_rss_mb:.0f} MB",
                 goal)
@@ -296,12 +309,21 @@ def main() -> int:
 
         # 6. The floors under those goals: pytest itself, running as many empty tests as the
         # runs above had checks (each check is one pytest item), serial and under -n 2.
+        # The reference provider answering those runs is one Python process on the same
+        # cores: its CPU is a floor under their wall too.
         for n, goal_ratio in ((many, 1.3), (most, 2.0)):
+            allowed = f"a floor: {n} providers may take {goal_ratio * slow.wall:.1f} s in all"
             items = n * single.checks
             floor = pytest_floor(Path(tmp), items)
             say(f"pytest alone: {items} empty tests ({n} providers' checks)",
-                f"{floor.wall:.2f} s (CPU {floor.cpu:.2f} s)",
-                f"a floor: {n} providers may take {goal_ratio * slow.wall:.1f} s in all")
+                f"{floor.wall:.2f} s (CPU {floor.cpu:.2f} s)", allowed)
+            bare = pytest_floor(Path(tmp), items, bare=True)
+            say(f"pytest alone, every optional plugin off: {items} empty tests",
+                f"{bare.wall:.2f} s (CPU {bare.cpu:.2f} s)", allowed)
+            m = scaled[n]
+            say(f"the reference provider's CPU for {n} providers ({m.requests} requests)",
+                f"{m.provider_cpu:.1f} s (suite + provider on {os.cpu_count()} cores: "
+                f"{(m.cpu + m.provider_cpu) / (os.cpu_count() or 1):.1f} s)", allowed)
         items = xdist_sizes[-1] * single.checks
         floor_serial = pytest_floor(Path(tmp), items)
         floor_split = pytest_floor(Path(tmp), items, workers=2)
