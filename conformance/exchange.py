@@ -318,12 +318,14 @@ def redact_stream(exchange: Exchange, data: list[str], text: str, redactor: Reda
 
 
 def cut_summary(exchange: Exchange, exc: BaseException, redactor: Redactor, *,
-                framing: bool = False) -> str:
+                framing: bool = False, resent: bool = False) -> str:
     """``connection closed after 412 bytes (the retry too): peer closed connection ...``, or
     with ``framing`` (the body's HTTP/1.1 framing broke, not the connection) ``HTTP/1.1
-    framing broken after 412 bytes: illegal chunk header ...``."""
+    framing broken after 412 bytes: illegal chunk header ...``.  ``resent``: the request was
+    sent again after a first answer was cut too ("the retry too"); an earlier attempt that
+    failed otherwise (a kept-alive connection the server had closed, a 429) is not a cut."""
     detail = redactor.text(str(exc)) or type(exc).__name__
-    tries = " (the retry too)" if exchange.attempts > 1 else ""
+    tries = " (the retry too)" if resent else ""
     what = "HTTP/1.1 framing broken" if framing else "connection closed"
     return f"{what} after {len(exchange.text.encode())} bytes{tries}: {detail}"
 

@@ -315,7 +315,8 @@ class ProviderClient:
                         resent_cut = True
                         exchange.restart()
                         continue
-                    exchange.cut = cut_summary(exchange, exc, self.redactor, framing=broken)
+                    exchange.cut = cut_summary(exchange, exc, self.redactor, framing=broken,
+                                               resent=resent_cut)
                     break
                 pause = retry_delay(None, attempt)
                 if (attempt < attempts and not exchange.first_byte_ms

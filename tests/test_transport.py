@@ -455,3 +455,28 @@ def test_a_cookie_a_provider_sets_is_kept_and_sent_back() -> None:
         assert b"cookie: relay_session=abc123" in heads[3]
     finally:
         server.close()
+
+
+def test_a_cut_after_a_retried_hang_up_does_not_claim_the_retry_was_cut() -> None:
+    """"(the retry too)" says a cut answer was asked for again and cut again.  When the first
+    attempt got no answer at all (the server closed the connection: resent, as nothing was
+    read) and the second one's body broke, the cut is the second attempt's alone (fails when
+    the summary counted attempts: a relay that drops one connection looked like it had cut
+    the same answer twice)."""
+    def answer(conn: socket.socket, number: int) -> None:
+        read_request_head(conn)
+        if number == 1:
+            return  # closed without a word: retried, nothing was read
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n"
+                     b"10\r\ndata: {\"n\": 1}\n\n\r\nzz\r\n")
+
+    server = RawServer(answer)
+    try:
+        exchange = send(provider(server.base_url, retries=2), "POST", "/chat/completions",
+                        json_body={}, stream=True)
+    finally:
+        server.close()
+    assert exchange.attempts == 2 and exchange.cut is not None, exchange.cut
+    assert "HTTP/1.1 framing broken after" in exchange.cut
+    assert "(the retry too)" not in exchange.cut
