@@ -30,9 +30,10 @@ a provider).
 socket they remember, the same test (``poll``) without the table.
 
 After every response httpx hands its cookie store urllib adapters of the request and the
-response, and ``http.cookiejar`` then looks for ``Set-Cookie`` in them (~6 % of the engine's
-CPU, where almost no response sets a cookie).  :func:`quick_cookies` gives a client a store that
-looks for the header first: the same cookies are kept and sent.
+response, and ``http.cookiejar`` then looks for ``Set-Cookie`` in them (~15 µs a response;
+py-spy sampled ~6 % of the engine thread there; almost no response sets a cookie).
+:func:`quick_cookies` gives a client a store that looks for the header first: the same
+cookies are kept and sent.
 """
 
 from __future__ import annotations
