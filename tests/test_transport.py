@@ -419,8 +419,8 @@ def test_a_cookie_a_provider_sets_is_kept_and_sent_back() -> None:
     """The provider clients keep httpx's cookie behaviour with the quicker store
     (conformance.clientsetup.QuickCookies): a relay's ``Set-Cookie`` (a CDN's bot cookie,
     say) is stored and sent with the next request, on the suite's client and on the one the
-    openai SDK is given; a response without one stores nothing.  Fails if the store skipped
-    the header it looks for (no ``cookie`` on the second request)."""
+    openai SDK is given.  Fails if the store skipped the header it looks for (no ``cookie``
+    on the second request)."""
     from conformance.clientsetup import QuickCookies
 
     heads: list[bytes] = []
